@@ -1,0 +1,214 @@
+"""The ``forensics`` command line: scan, summary, models, train, evaluate."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+
+from forensics import __version__
+
+app = typer.Typer(
+    name="forensics",
+    help="Tell real from deepfake faces in images and videos, and say why, in a Parquet report.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+
+EXIT_USAGE = 2
+EXIT_FAKE_FOUND = 3
+
+
+class Aggregate(str, Enum):
+    confident = "confident"
+    mean = "mean"
+    max = "max"
+    topk = "topk"
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class Engine(str, Enum):
+    local = "local"
+    ray = "ray"
+
+
+def _usage_error(message: str) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(EXIT_USAGE)
+
+
+@app.command()
+def scan(
+    paths: List[Path] = typer.Argument(..., help="Files and folders to scan (folders recursively)."),
+    out: Path = typer.Option(Path("report.parquet"), "--out", "-o", help="Media report (Parquet); faces go to <out>.faces.parquet."),
+    thumbnails: Optional[Path] = typer.Option(None, "--thumbnails", help="Folder for annotated JPEG thumbnails."),
+    frames: int = typer.Option(32, "--frames", min=1, help="Frames sampled per video, evenly spaced."),
+    fps: Optional[float] = typer.Option(None, "--fps", min=0.001, help="Sample this many frames per second instead of --frames."),
+    max_frames: int = typer.Option(2000, "--max-frames", min=1, help="Cap on frames per video with --fps."),
+    detect_size: int = typer.Option(640, "--detect-size", min=0, help="Longest side (px) frames are shrunk to for detection; 0 = full size."),
+    min_face_prob: float = typer.Option(0.9, "--min-face-prob", min=0.0, max=1.0, help="Drop detections below this MTCNN probability."),
+    model: str = typer.Option("custom-cnn", "--model", help="Registered model (see `forensics models`)."),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="Weights (.safetensors with a .json card); default: the model's shipped weights."),
+    threshold: float = typer.Option(0.5, "--threshold", min=0.0, max=1.0, help="Score at or above which a media is 'fake'."),
+    aggregate: Aggregate = typer.Option(Aggregate.confident, "--aggregate", help="Face scores -> track score; a media takes its most fake track."),
+    batch_size: int = typer.Option(64, "--batch-size", min=1, help="Face crops per forward pass."),
+    device: Device = typer.Option(Device.auto, "--device", help="auto picks CUDA when available."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Torch CPU threads (default: all cores this process may use)."),
+    engine: Engine = typer.Option(Engine.local, "--engine", help="local (in-process) or ray."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster: auto, host:port or ray://host:10001; default starts a local one."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Ray actors per stage (default: fit the cluster)."),
+    gpus_per_worker: float = typer.Option(0.0, "--gpus-per-worker", min=0.0, help="GPUs per Ray actor (0 = CPU actors)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or summary."),
+    fail_on_fake: bool = typer.Option(False, "--fail-on-fake", help=f"Exit {EXIT_FAKE_FOUND} when any verdict is fake."),
+) -> None:
+    """Scan images and videos; write a per-media and a per-face Parquet report."""
+    from forensics.config import ScanConfig
+    from forensics.models.weights import WeightsError
+    from forensics.scan import run_scan
+
+    try:
+        config = ScanConfig(
+            frames=frames, fps=fps, max_frames=max_frames, detect_size=detect_size, min_face_prob=min_face_prob,
+            model=model, weights=str(weights) if weights else None, threshold=threshold, aggregate=aggregate.value,
+            batch_size=batch_size, device=device.value, threads=threads, engine=engine.value,
+            thumbnails=str(thumbnails) if thumbnails else None,
+        )
+    except ValueError as exc:
+        raise _usage_error(str(exc))
+    if weights is not None and not weights.exists():
+        raise _usage_error(f"--weights {weights}: no such file")
+    try:
+        outcome = run_scan([str(p) for p in paths], config, out, quiet=quiet, ray_address=ray_address,
+                           workers=workers, gpus_per_worker=gpus_per_worker)
+    except (WeightsError, ValueError) as exc:
+        raise _usage_error(str(exc))
+    if fail_on_fake and outcome.fakes:
+        raise typer.Exit(EXIT_FAKE_FOUND)
+
+
+@app.command()
+def summary(
+    report: Path = typer.Argument(..., help="A media report written by `forensics scan`."),
+    verdict: Optional[str] = typer.Option(None, "--verdict", help="List only media with this verdict (fake or real)."),
+    status: Optional[str] = typer.Option(None, "--status", help="List only media with this status (ok, no_face, error)."),
+    top: int = typer.Option(10, "--top", min=1, help="How many media to list."),
+) -> None:
+    """Print the summary of an existing report, per-video verdicts first."""
+    import pyarrow.parquet as pq
+
+    from forensics.report.schema import read_metadata
+    from forensics.report.summary import print_summary
+
+    if verdict not in (None, "fake", "real"):
+        raise _usage_error("--verdict takes fake or real")
+    if status not in (None, "ok", "no_face", "error"):
+        raise _usage_error("--status takes ok, no_face or error")
+    if not report.exists():
+        raise _usage_error(f"{report}: no such report")
+    try:
+        table = pq.read_table(report)
+    except Exception as exc:
+        raise _usage_error(f"{report} is not a readable Parquet report: {exc}")
+    meta = read_metadata(table.schema)
+    extra = {}
+    if meta:
+        extra = {"model": f"{meta.get('model')} (weights sha256 {str(meta.get('weights_sha256'))[:12]}…)",
+                 "scanned": f"{meta.get('created')} by forensics {meta.get('version')}, engine {meta.get('engine')}"}
+    print_summary(table, Console(), top=top, verdict=verdict, status=status, extra=extra)
+
+
+@app.command()
+def models() -> None:
+    """List registered models and the weights shipped for them."""
+    from rich.table import Table
+
+    from forensics.models import get_model_spec, list_models
+    from forensics.models.weights import list_shipped_cards, weights_dir
+
+    table = Table(title="Models", title_justify="left")
+    for name in ("model", "input", "shipped weights", "description"):
+        table.add_column(name, overflow="fold")
+    cards = list_shipped_cards()
+    for name in list_models():
+        spec = get_model_spec(name)
+        shipped = ", ".join(c.get("file", "?") for c in cards if c.get("model") == name) or "-"
+        table.add_row(name, f"{spec.input_size}x{spec.input_size}{' gray' if spec.grayscale else ''}", shipped,
+                      spec.description)
+    console = Console()
+    console.print(table)
+    if cards:
+        weights = Table(title=f"Shipped weights in {weights_dir()}", title_justify="left")
+        for name in ("file", "model", "sha256", "held-out ROC AUC"):
+            weights.add_column(name, overflow="fold")
+        for card in cards:
+            aucs = card.get("metrics", {}).get("test", {}).get("per_source", {})
+            auc = ", ".join(f"{src} {m.get('roc_auc', float('nan')):.3f}" for src, m in aucs.items()) or "-"
+            weights.add_row(card.get("file", "?"), card.get("model", "?"), card.get("sha256", "?")[:16] + "…", auc)
+        console.print(weights)
+
+
+@app.command()
+def train(
+    data: Path = typer.Argument(..., help="CSV manifest (path,label[,source,split]) or folder with real/ and fake/ (optionally under train/ valid/ test/)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Weights to write (.safetensors); the card goes beside it (.json)."),
+    model: str = typer.Option("custom-cnn", "--model", help="Registered model to train."),
+    source: Optional[List[str]] = typer.Option(None, "--source", help="Train on rows of this manifest source only (repeatable)."),
+    epochs: int = typer.Option(12, "--epochs", min=1),
+    batch_size: int = typer.Option(64, "--batch-size", min=1),
+    lr: float = typer.Option(1e-3, "--lr", min=0.0),
+    patience: int = typer.Option(4, "--patience", min=1, help="Stop after this many epochs without a better validation AUC."),
+    augment: bool = typer.Option(True, "--augment/--no-augment", help="Flips, affine, colour, JPEG, blur, downscaling."),
+    margin: float = typer.Option(0.2, "--margin", min=0.0, help="Crop margin per side, fraction of the face box."),
+    seed: int = typer.Option(0, "--seed"),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Torch CPU threads."),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps", min=1, help="Stop after this many steps (smoke tests)."),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="Face-crop cache folder (default ~/.cache/forensics/crops)."),
+) -> None:
+    """Train a model on face crops made by the scan's own detect-and-crop code."""
+    from forensics.models import get_model_spec
+    from forensics.train.loop import TrainConfig, train as run_training
+
+    try:
+        get_model_spec(model)
+    except ValueError as exc:
+        raise _usage_error(str(exc))
+    if not data.exists():
+        raise _usage_error(f"{data}: no such file or folder")
+    config = TrainConfig(model=model, epochs=epochs, batch_size=batch_size, lr=lr, patience=patience,
+                         augment=augment, margin=margin, seed=seed, threads=threads, max_steps=max_steps,
+                         sources=list(source or []))
+    try:
+        card = run_training(data, out, config, log=lambda line: err.print(line), cache_root=cache)
+    except ValueError as exc:
+        raise _usage_error(str(exc))
+    test = card["metrics"].get("test", {})
+    for src, m in test.get("per_source", {}).items():
+        auc = m["roc_auc"]
+        err.print(f"test {src}: n={m['n']} accuracy {m['accuracy']:.3f} ROC AUC {auc if auc is None else round(auc, 4)}")
+    err.print(f"wrote {out} (sha256 {card['sha256'][:16]}…) and its card {out.with_suffix('.json')}")
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

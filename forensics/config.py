@@ -1,0 +1,117 @@
+"""ScanConfig: every knob of a scan, its default and its validation.
+
+The whole config is stored in the report's Parquet metadata, so that a report can be
+reproduced and audited.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from typing import Any, Literal
+
+AggregateStrategy = Literal["mean", "max", "topk", "confident"]
+AGGREGATE_STRATEGIES: tuple[str, ...] = ("mean", "max", "topk", "confident")
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+ENGINES: tuple[str, ...] = ("local", "ray")
+
+
+def available_cores() -> int:
+    """Cores this process may run on (respects CPU affinity and cgroup pinning)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class ScanConfig:
+    """Every setting of a scan.
+
+    Attributes:
+        frames: frames sampled per video, evenly spaced over its whole length (default 32).
+            Ignored when ``fps`` is set.
+        fps: sample this many frames per second of video instead of a fixed count.
+        max_frames: hard cap on frames sampled per video when ``fps`` is set (default 2000).
+        detect_size: longest side, in pixels, a frame is downscaled to before face detection
+            (default 640); boxes are mapped back to original pixels. 0 detects at full size.
+        min_face_prob: MTCNN probability below which a detection is dropped (default 0.9).
+        min_face_px: faces whose box is smaller than this many pixels (shorter side, in the
+            original frame) are dropped (default 24).
+        model: registered model name (default ``custom-cnn``).
+        weights: path to a ``.safetensors`` file; None takes the model's shipped weights.
+        threshold: a media whose score is >= this is ``fake`` (default 0.5).
+        aggregate: how face scores in a track become a track score (default ``confident``);
+            a media's score is always its most fake track's score.
+        topk: faces averaged by the ``topk`` strategy (default 5).
+        min_track_faces: in videos, tracks with fewer faces than this are ignored when
+            longer tracks exist (default 2): a one-frame detection is usually a false face.
+        track_iou: box IoU (0..1) that links a face to a track from an earlier frame (0.3).
+        batch_size: face crops scored per forward pass (default 64).
+        detect_batch: frames per MTCNN call and per decoded chunk (default 8).
+        device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
+        threads: torch intra-op threads; None uses every core this process may run on.
+        engine: ``local`` (in-process) or ``ray``.
+        thumbnails: folder for annotated JPEG thumbnails; None writes none.
+    """
+
+    frames: int = 32
+    fps: float | None = None
+    max_frames: int = 2000
+    detect_size: int = 640
+    min_face_prob: float = 0.9
+    min_face_px: int = 24
+    model: str = "custom-cnn"
+    weights: str | None = None
+    threshold: float = 0.5
+    aggregate: str = "confident"
+    topk: int = 5
+    min_track_faces: int = 2
+    track_iou: float = 0.3
+    batch_size: int = 64
+    detect_batch: int = 8
+    device: str = "auto"
+    threads: int | None = None
+    engine: str = "local"
+    thumbnails: str | None = None
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.frames < 1:
+            problems.append(f"frames must be >= 1, got {self.frames}")
+        if self.fps is not None and not self.fps > 0:
+            problems.append(f"fps must be > 0, got {self.fps}")
+        if self.max_frames < 1:
+            problems.append(f"max_frames must be >= 1, got {self.max_frames}")
+        if self.detect_size < 0:
+            problems.append(f"detect_size must be >= 0, got {self.detect_size}")
+        if not 0.0 <= self.min_face_prob <= 1.0:
+            problems.append(f"min_face_prob must be in [0, 1], got {self.min_face_prob}")
+        if not 0.0 <= self.threshold <= 1.0:
+            problems.append(f"threshold must be in [0, 1], got {self.threshold}")
+        if self.aggregate not in AGGREGATE_STRATEGIES:
+            problems.append(f"aggregate must be one of {', '.join(AGGREGATE_STRATEGIES)}, got {self.aggregate!r}")
+        if self.topk < 1:
+            problems.append(f"topk must be >= 1, got {self.topk}")
+        if self.min_track_faces < 1:
+            problems.append(f"min_track_faces must be >= 1, got {self.min_track_faces}")
+        if not 0.0 < self.track_iou <= 1.0:
+            problems.append(f"track_iou must be in (0, 1], got {self.track_iou}")
+        if self.batch_size < 1 or self.detect_batch < 1:
+            problems.append("batch_size and detect_batch must be >= 1")
+        if self.device not in DEVICES:
+            problems.append(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+        if self.threads is not None and self.threads < 1:
+            problems.append(f"threads must be >= 1, got {self.threads}")
+        if self.engine not in ENGINES:
+            problems.append(f"engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @property
+    def torch_threads(self) -> int:
+        return self.threads or available_cores()

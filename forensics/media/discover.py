@@ -1,0 +1,139 @@
+"""Walk files and folders into media items; decide each file's kind by its content.
+
+Order is deterministic: the paths in the order given, each folder walked depth-first with
+entries sorted by name. A file met while walking a folder is kept when its content or its
+extension says image or video (so a text file renamed ``.jpg`` becomes an error row, not a
+silent skip); anything else there is skipped and counted. A path named explicitly is always
+kept: if it cannot be read as media its row says why.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Iterable, Literal
+
+MediaKind = Literal["image", "video", "unknown"]
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
+VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm"})
+SNIFF_BYTES = 16
+
+# ISO-BMFF (mp4/mov) box types that may open a file
+_BMFF_BOXES = (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip", b"pnot")
+
+
+@dataclass(frozen=True)
+class MediaItem:
+    """One input to scan: its path as given or found, and its sniffed kind.
+
+    ``problem`` is set when the file could not be sniffed (unreadable, empty, not media);
+    such an item still yields a report row, with status ``error``.
+    """
+
+    path: str
+    kind: MediaKind
+    problem: str | None = None
+
+
+@dataclass
+class Discovery:
+    """What a walk found: media items in order, and the non-media files skipped."""
+
+    items: list[MediaItem] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def sniff_kind(head: bytes) -> MediaKind:
+    """Kind of a file from its first bytes (at least 12): image, video or unknown."""
+    if head.startswith(b"\xff\xd8\xff") or head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image"
+    if head.startswith(b"BM") or head[:4] in (b"II*\x00", b"MM\x00*"):
+        return "image"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image"
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return "video"
+    if head[4:8] in _BMFF_BOXES:
+        return "video"
+    if head.startswith(b"\x1a\x45\xdf\xa3"):  # EBML: Matroska and WebM
+        return "video"
+    return "unknown"
+
+
+def _kind_from_extension(path: str) -> MediaKind:
+    ext = os.path.splitext(path)[1].lower()
+    if ext in IMAGE_EXTENSIONS:
+        return "image"
+    if ext in VIDEO_EXTENSIONS:
+        return "video"
+    return "unknown"
+
+
+def inspect_file(path: str) -> MediaItem:
+    """Sniff one file. Never raises: problems are carried in ``MediaItem.problem``."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(SNIFF_BYTES)
+    except IsADirectoryError:
+        return MediaItem(path, "unknown", "is a directory")
+    except FileNotFoundError:
+        return MediaItem(path, _kind_from_extension(path), "no such file (or a broken link)")
+    except PermissionError:
+        return MediaItem(path, _kind_from_extension(path), "permission denied: the file cannot be read")
+    except OSError as exc:
+        return MediaItem(path, _kind_from_extension(path), f"cannot read the file: {exc.strerror or exc}")
+    kind = sniff_kind(head)
+    if kind != "unknown":
+        return MediaItem(path, kind)
+    claimed = _kind_from_extension(path)
+    if not head:
+        return MediaItem(path, claimed, "empty file (0 bytes)")
+    return MediaItem(
+        path,
+        claimed,
+        f"not a recognised image or video: content starts with {head[:8]!r}",
+    )
+
+
+def _walk(folder: str) -> Iterable[str]:
+    """Files under ``folder``, depth-first, entries sorted by name; links to folders not followed."""
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError:
+        return
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            yield from _walk(entry.path)
+        else:
+            yield entry.path
+
+
+def discover(paths: Iterable[str | os.PathLike[str]]) -> Discovery:
+    """Media items for the given files and folders, in a deterministic order.
+
+    Each path is kept as the user spelled it (joined with names found below it); the same
+    file reached twice is listed once.
+    """
+    found = Discovery()
+    seen: set[str] = set()
+
+    def add(item: MediaItem) -> None:
+        key = os.path.realpath(item.path)
+        if key not in seen:
+            seen.add(key)
+            found.items.append(item)
+
+    for raw in paths:
+        path = os.fspath(raw)
+        if os.path.isdir(path):
+            for file_path in _walk(path):
+                item = inspect_file(file_path)
+                if item.problem is None or _kind_from_extension(file_path) != "unknown":
+                    add(item)
+                else:
+                    found.skipped.append(file_path)
+        else:
+            add(inspect_file(path))
+    return found
+

@@ -1,0 +1,136 @@
+"""Weights files and their model cards.
+
+Weights are ``.safetensors`` (loading executes no code) with a JSON model card beside them
+(same stem, ``.json``). The card plays the role of torchvision's ``Weights.meta``: it records
+the architecture, the crop policy (the ``transforms``), the training data, held-out metrics,
+the calibration temperature and the sha256 of the weights file, which is checked on load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from forensics.faces.align import CropPolicy
+from forensics.models.registry import build_model, get_model_spec
+
+
+class WeightsError(Exception):
+    """Weights are missing, do not match their card, or do not fit the model."""
+
+
+def weights_dir() -> Path:
+    """Folder of shipped weights: ``$FORENSICS_WEIGHTS_DIR``, else the repository's ``weights/``."""
+    env = os.environ.get("FORENSICS_WEIGHTS_DIR")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / "weights"
+
+
+def card_path(weights_path: str | os.PathLike[str]) -> Path:
+    return Path(weights_path).with_suffix(".json")
+
+
+def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def shipped_weights(model: str) -> Path | None:
+    """The default weights file shipped for ``model`` (``weights/<model>.safetensors``), if any."""
+    path = weights_dir() / f"{model}.safetensors"
+    return path if path.exists() else None
+
+
+def list_shipped_cards() -> list[dict[str, Any]]:
+    """Every model card in the weights folder, sorted by file name."""
+    folder = weights_dir()
+    if not folder.is_dir():
+        return []
+    cards = []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            cards.append(json.loads(path.read_text()))
+        except (OSError, json.JSONDecodeError):
+            continue
+    return cards
+
+
+def save_weights(model: nn.Module, path: str | os.PathLike[str], card: dict[str, Any]) -> dict[str, Any]:
+    """Write ``model``'s state as safetensors and its card (with the sha256 filled in) beside it.
+
+    Both files are written to temporary names first and renamed into place.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(state, str(tmp), metadata={"model": str(card.get("model", ""))})
+    os.replace(tmp, path)
+    card = dict(card, file=path.name, sha256=sha256_file(path))
+    tmp_card = card_path(path).with_name(card_path(path).name + ".tmp")
+    tmp_card.write_text(json.dumps(card, indent=2, sort_keys=False) + "\n")
+    os.replace(tmp_card, card_path(path))
+    return card
+
+
+def read_card(weights_path: str | os.PathLike[str]) -> dict[str, Any]:
+    path = card_path(weights_path)
+    if not path.exists():
+        raise WeightsError(f"no model card beside the weights: expected {path}")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise WeightsError(f"model card {path} is not valid JSON: {exc}") from None
+
+
+def load_weights(weights_path: str | os.PathLike[str], model_name: str | None = None) -> tuple[nn.Module, dict[str, Any]]:
+    """Build the card's model and load the weights into it, after checking their sha256.
+
+    Raises:
+        WeightsError: missing file or card, sha256 mismatch, a card for another model, or a
+            state dict that does not fit the architecture.
+    """
+    path = Path(weights_path)
+    if not path.exists():
+        raise WeightsError(f"weights file not found: {path}")
+    card = read_card(path)
+    expected = card.get("sha256")
+    actual = sha256_file(path)
+    if expected != actual:
+        raise WeightsError(
+            f"sha256 of {path} is {actual}, but its model card says {expected}: "
+            "the file is corrupt or was replaced; refusing to score with it"
+        )
+    name = card.get("model")
+    if model_name is not None and name != model_name:
+        raise WeightsError(f"{path} holds weights for model {name!r}, not {model_name!r}")
+    model = build_model(name)
+    try:
+        model.load_state_dict(load_file(str(path)))
+    except RuntimeError as exc:
+        raise WeightsError(f"{path} does not fit model {name!r}: {str(exc).splitlines()[0]}") from None
+    return model, card
+
+
+def card_crop_policy(card: dict[str, Any]) -> CropPolicy:
+    """The crop policy a card records, or the architecture's default one."""
+    if "crop_policy" in card:
+        return CropPolicy.from_dict(card["crop_policy"])
+    return CropPolicy(size=get_model_spec(card["model"]).input_size)
+
+
+def to_device(model: nn.Module, device: torch.device) -> nn.Module:
+    model = model.to(device).eval()
+    return model.to(memory_format=torch.channels_last)

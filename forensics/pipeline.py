@@ -1,0 +1,214 @@
+"""The scan of one media item as engine-independent stages.
+
+``open_frames`` (decode) -> ``extract`` (detect, align/crop, track) -> ``FaceScorer.score``
+-> ``finish`` (aggregate, thumbnail, report row). Engines only compose these: the local engine
+in one process with decoding on a helper thread, the Ray engine inside Ray Data batches.
+Every failure of one item ends as a row with status ``error``; it never stops a batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator
+
+import cv2
+import numpy as np
+
+from forensics.aggregate import media_score, verdict
+from forensics.config import ScanConfig
+from forensics.faces.align import CropPolicy, crop_face
+from forensics.faces.detect import FaceDetector
+from forensics.faces.track import link_tracks
+from forensics.media.decode import DecodeError, Frame, MediaInfo, Video, read_image, sample_indices
+from forensics.media.discover import MediaItem
+from forensics.result import FaceRecord, MediaResult
+
+PREVIEW_FRAMES = 16  # frames kept, downscaled, for a video's contact sheet
+PREVIEW_SIDE = {"video": 320, "image": 1024}  # longest side of a kept frame, pixels
+
+
+@dataclass
+class Preview:
+    """A downscaled copy of a sampled frame, for the thumbnail."""
+
+    frame_index: int
+    timestamp_s: float
+    image: np.ndarray
+    scale: float  # preview pixels per original pixel
+
+
+@dataclass
+class Extraction:
+    """Everything known about one media item before its faces are scored.
+
+    Face arrays are aligned: face ``i`` has ``boxes[i]``, ``crops[i]``, ``track_ids[i]``...
+    """
+
+    item: MediaItem
+    sha256: str | None = None
+    size_bytes: int | None = None
+    info: MediaInfo | None = None
+    error: str | None = None
+    frame_indices: list[int] = field(default_factory=list)
+    frame_times: list[float] = field(default_factory=list)
+    face_frames: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    face_times: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float64))
+    boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
+    probs: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    landmarks: np.ndarray = field(default_factory=lambda: np.zeros((0, 5, 2), np.float32))
+    track_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    crops: np.ndarray | None = None
+    previews: list[Preview] = field(default_factory=list)
+    elapsed_s: float = 0.0
+
+
+def file_facts(path: str) -> tuple[str, int]:
+    """sha256 (hex) and size in bytes of a file's content."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+            size += len(block)
+    return digest.hexdigest(), size
+
+
+def open_frames(item: MediaItem, config: ScanConfig) -> tuple[MediaInfo, int, Iterator[list[Frame]]]:
+    """Open a media item: its info, the number of frames to be sampled, and their chunks.
+
+    Raises:
+        DecodeError: the item cannot be opened; iterating the chunks may raise it too.
+    """
+    if item.problem is not None:
+        raise DecodeError(item.problem)
+    if item.kind == "image":
+        frame = read_image(item.path)
+        h, w = frame.image.shape[:2]
+        return MediaInfo(width=w, height=h), 1, iter([[frame]])
+    video = Video(item.path)
+    indices = sample_indices(
+        video.info.frame_count or 0, video.info.fps or 0.0, config.frames, config.fps, config.max_frames
+    )
+    return video.info, len(indices), video.frames(indices, chunk=config.detect_batch)
+
+
+def _preview(frame: Frame, kind: str) -> Preview:
+    h, w = frame.image.shape[:2]
+    scale = min(1.0, PREVIEW_SIDE.get(kind, 320) / max(h, w))
+    image = frame.image
+    if scale < 1.0:
+        image = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    return Preview(frame.index, frame.timestamp_s, image.copy(), scale)
+
+
+def extract(
+    item: MediaItem,
+    info: MediaInfo,
+    frame_count: int,
+    chunks: Iterable[list[Frame]],
+    detector: FaceDetector,
+    policy: CropPolicy,
+    config: ScanConfig,
+) -> Extraction:
+    """Detect, crop and track the faces of a media item's sampled frames.
+
+    Frames are dropped as soon as their faces are cropped; only the crops and up to
+    ``PREVIEW_FRAMES`` downscaled previews are kept. Raises DecodeError from ``chunks``.
+    """
+    out = Extraction(item=item, info=info)
+    keep = set(np.linspace(0, frame_count - 1, min(PREVIEW_FRAMES, frame_count)).round().astype(int).tolist())
+    boxes_per_frame: list[np.ndarray] = []
+    face_frames, face_times, boxes, probs, points, crops = [], [], [], [], [], []
+    position = 0
+    for chunk in chunks:
+        detections = detector.detect([frame.image for frame in chunk])
+        for frame, found in zip(chunk, detections):
+            out.frame_indices.append(frame.index)
+            out.frame_times.append(frame.timestamp_s)
+            if position in keep:
+                out.previews.append(_preview(frame, item.kind))
+            position += 1
+            boxes_per_frame.append(np.array([d.box for d in found], np.float32).reshape(-1, 4))
+            for d in found:
+                face_frames.append(frame.index)
+                face_times.append(frame.timestamp_s)
+                boxes.append(d.box)
+                probs.append(d.prob)
+                points.append(d.landmarks)
+                crops.append(crop_face(frame.image, d.box, d.landmarks, policy))
+    if boxes:
+        out.face_frames = np.asarray(face_frames, np.int64)
+        out.face_times = np.asarray(face_times, np.float64)
+        out.boxes = np.stack(boxes).astype(np.float32)
+        out.probs = np.asarray(probs, np.float32)
+        out.landmarks = np.stack(points).astype(np.float32)
+        out.crops = np.stack(crops)
+        out.track_ids = np.concatenate(link_tracks(boxes_per_frame, config.track_iou))
+    else:
+        out.crops = np.zeros((0, policy.size, policy.size, 3), np.uint8)
+    return out
+
+
+def extract_item(item: MediaItem, detector: FaceDetector, policy: CropPolicy, config: ScanConfig) -> Extraction:
+    """Hash, decode, detect, crop and track one item; failures end in ``Extraction.error``."""
+    started = time.perf_counter()
+    try:
+        sha, size = file_facts(item.path) if item.problem is None else (None, None)
+    except OSError as exc:
+        sha, size = None, None
+        item = MediaItem(item.path, item.kind, f"cannot read the file: {exc.strerror or exc}")
+    try:
+        info, count, chunks = open_frames(item, config)
+        out = extract(item, info, count, chunks, detector, policy, config)
+    except DecodeError as exc:
+        out = Extraction(item=item, error=str(exc))
+    out.sha256, out.size_bytes = sha, size
+    out.elapsed_s = time.perf_counter() - started
+    return out
+
+
+def finish(extraction: Extraction, scores: np.ndarray | None, config: ScanConfig, elapsed_s: float = 0.0) -> MediaResult:
+    """Aggregate face scores into the media's score and verdict; build its report rows.
+
+    Args:
+        extraction: the item's faces and frames.
+        scores: P(fake) of each crop (same order as the extraction's faces).
+        config: the scan's configuration (aggregation, threshold, thumbnails folder).
+        elapsed_s: seconds spent on the item so far (added to the extraction's own time).
+    """
+    x = extraction
+    result = MediaResult(path=x.item.path, kind=x.item.kind, status="error", sha256=x.sha256, size_bytes=x.size_bytes)
+    if x.info is not None:
+        result.width, result.height = x.info.width, x.info.height
+        result.fps, result.duration_s = x.info.fps, x.info.duration_s
+    result.frames_sampled = len(x.frame_indices)
+    if x.error is not None:
+        result.error = x.error
+        result.elapsed_s = x.elapsed_s + elapsed_s
+        return result
+    scores = np.zeros(0) if scores is None else np.asarray(scores, np.float64)
+    result.faces_detected = len(scores)
+    if len(scores) == 0:
+        result.status = "no_face"
+    else:
+        min_faces = config.min_track_faces if x.item.kind == "video" else 1
+        score, tracks = media_score(scores, x.track_ids, config.aggregate, config.topk, min_faces)
+        result.status, result.score, result.verdict = "ok", score, verdict(score, config.threshold)
+        result.tracks = len(tracks)
+        result.faces = [
+            FaceRecord(int(x.face_frames[i]), float(x.face_times[i]), int(x.track_ids[i]), x.boxes[i],
+                       float(x.probs[i]), x.landmarks[i], float(scores[i]))
+            for i in range(len(scores))
+        ]
+    if config.thumbnails:
+        from forensics.report.thumbnails import write_thumbnail
+
+        try:
+            result.thumbnail = write_thumbnail(x, scores, config.thumbnails, config.threshold)
+        except OSError as exc:  # a full disk must not lose the verdict
+            result.error = f"thumbnail not written: {exc.strerror or exc}"
+    result.elapsed_s = x.elapsed_s + elapsed_s
+    return result

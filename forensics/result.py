@@ -1,0 +1,98 @@
+"""What a scan says about one media item: its report row and its faces' rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class FaceRecord:
+    """One scored face crop.
+
+    Attributes:
+        frame_index: frame number in the video (0 for an image).
+        timestamp_s: time of the frame in seconds.
+        track_id: the person the face belongs to within this media (from 0).
+        box: (x1, y1, x2, y2) in original-frame pixels.
+        det_prob: MTCNN face probability.
+        landmarks: (5, 2) eye, nose and mouth-corner points in original-frame pixels.
+        score: P(fake) of the crop, 0..1.
+    """
+
+    frame_index: int
+    timestamp_s: float
+    track_id: int
+    box: np.ndarray
+    det_prob: float
+    landmarks: np.ndarray
+    score: float
+
+
+@dataclass
+class MediaResult:
+    """One media row of the report and the face rows behind it.
+
+    ``status`` is ``ok`` (faces scored), ``no_face`` (decoded, no face found) or ``error``
+    (``error`` says why). ``score`` and ``verdict`` are None unless status is ``ok``.
+    """
+
+    path: str
+    kind: str
+    status: str
+    sha256: str | None = None
+    size_bytes: int | None = None
+    error: str | None = None
+    score: float | None = None
+    verdict: str | None = None
+    frames_sampled: int = 0
+    faces_detected: int = 0
+    tracks: int = 0
+    width: int | None = None
+    height: int | None = None
+    duration_s: float | None = None
+    fps: float | None = None
+    thumbnail: str | None = None
+    elapsed_s: float = 0.0
+    faces: list[FaceRecord] = field(default_factory=list)
+
+    def media_row(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "sha256": self.sha256,
+            "size_bytes": self.size_bytes,
+            "kind": self.kind,
+            "status": self.status,
+            "error": self.error,
+            "score": self.score,
+            "verdict": self.verdict,
+            "frames_sampled": self.frames_sampled,
+            "faces_detected": self.faces_detected,
+            "tracks": self.tracks,
+            "width": self.width,
+            "height": self.height,
+            "duration_s": self.duration_s,
+            "fps": self.fps,
+            "thumbnail": self.thumbnail,
+            "elapsed_s": self.elapsed_s,
+        }
+
+    def face_rows(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "path": self.path,
+                "frame_index": f.frame_index,
+                "timestamp_s": f.timestamp_s,
+                "track_id": f.track_id,
+                "x1": float(f.box[0]),
+                "y1": float(f.box[1]),
+                "x2": float(f.box[2]),
+                "y2": float(f.box[3]),
+                "det_prob": f.det_prob,
+                "landmarks": [float(v) for v in np.asarray(f.landmarks).reshape(-1)],
+                "score": f.score,
+            }
+            for f in self.faces
+        ]

@@ -1,0 +1,105 @@
+"""Small sample media from scikit-image's public-domain astronaut photo (Eileen Collins, NASA).
+
+Real: the still, and a short clip in which the face moves across the frame. Fake: the same
+with the face manipulated by :func:`forensics.manipulate.blend_face`. Also a two-person clip
+(one real face, one manipulated) and a picture with no face. Tests build their media with
+these functions too. Needs scikit-image (the ``test`` extra).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from forensics.manipulate import BlendParams, blend_face
+
+
+def astronaut() -> np.ndarray:
+    """The astronaut photo, RGB ``uint8`` (512, 512, 3)."""
+    from skimage import data
+
+    return np.ascontiguousarray(data.astronaut())
+
+
+def no_face_picture() -> np.ndarray:
+    """A picture without a face (scikit-image's coffee cup, public domain), RGB ``uint8``."""
+    from skimage import data
+
+    return np.ascontiguousarray(data.coffee())
+
+
+def find_face(image: np.ndarray) -> np.ndarray:
+    """The box of the most probable face, found by the project's detector."""
+    from forensics.faces.detect import FaceDetector
+
+    faces = FaceDetector("cpu", detect_size=0, min_prob=0.9, min_face_px=20).detect([image])[0]
+    if not faces:
+        raise RuntimeError("no face found in the sample picture")
+    return max(faces, key=lambda d: d.prob).box
+
+
+def manipulated(image: np.ndarray, params: BlendParams = BlendParams()) -> np.ndarray:
+    """``image`` with its face manipulated."""
+    return blend_face(image, find_face(image), params)
+
+
+def write_image(path: str | os.PathLike[str], image: np.ndarray, quality: int = 92) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return path
+
+
+def write_clip(
+    path: str | os.PathLike[str],
+    pictures: list[np.ndarray],
+    seconds: float = 2.0,
+    fps: float = 15.0,
+    size: tuple[int, int] = (640, 360),
+    face_height: int = 260,
+) -> Path:
+    """An MPEG-4 clip of ``pictures`` side by side, sliding across a grey frame.
+
+    Args:
+        path: output ``.mp4``.
+        pictures: RGB images, each shown ``face_height`` pixels tall, left to right.
+        seconds: duration; fps: frame rate; size: (width, height) of the frame.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    width, height = size
+    tiles = [cv2.resize(p, (round(p.shape[1] * face_height / p.shape[0]), face_height), interpolation=cv2.INTER_AREA)
+             for p in pictures]
+    strip = np.concatenate(tiles, axis=1)
+    travel = max(0, width - strip.shape[1])
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+    if not writer.isOpened():
+        raise RuntimeError("OpenCV cannot write MPEG-4 video here")
+    count = max(1, round(seconds * fps))
+    top = (height - face_height) // 2
+    for k in range(count):
+        frame = np.full((height, width, 3), 96, np.uint8)
+        left = round(travel * k / max(1, count - 1))
+        visible = strip[:, : width - left]
+        frame[top : top + face_height, left : left + visible.shape[1]] = visible
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+    return path
+
+
+def make_samples(folder: str | os.PathLike[str]) -> list[Path]:
+    """Write the sample media set into ``folder``; returns the files written."""
+    folder = Path(folder)
+    real = astronaut()
+    fake = manipulated(real)
+    return [
+        write_image(folder / "astronaut.jpg", real),
+        write_image(folder / "astronaut-manipulated.jpg", fake),
+        write_image(folder / "coffee-no-face.jpg", no_face_picture()),
+        write_clip(folder / "astronaut-clip.mp4", [real]),
+        write_clip(folder / "astronaut-clip-manipulated.mp4", [fake]),
+        write_clip(folder / "two-people-one-manipulated.mp4", [real, fake], size=(960, 360), face_height=220),
+    ]

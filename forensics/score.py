@@ -1,0 +1,77 @@
+"""Score face crops: P(fake) for each crop, from a registered model and its weights."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import torch
+
+from forensics.faces.align import CropPolicy
+from forensics.models.registry import ModelSpec, get_model_spec
+from forensics.models.weights import WeightsError, card_crop_policy, load_weights, shipped_weights, to_device
+
+
+def crops_to_tensor(crops: np.ndarray | torch.Tensor, spec: ModelSpec, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Model input from ``uint8`` crops of shape (n, size, size, 3).
+
+    Pixels are scaled to [0, 1], converted to grayscale when the model takes one channel,
+    then normalised with the spec's mean and std. Returns (n, C, size, size) float32,
+    channels-last in memory.
+    """
+    batch = torch.as_tensor(crops).to(device, non_blocking=True)
+    batch = batch.permute(0, 3, 1, 2).float().div_(255.0)
+    if spec.grayscale:
+        weights = torch.tensor([0.299, 0.587, 0.114], device=batch.device).view(1, 3, 1, 1)
+        batch = (batch * weights).sum(dim=1, keepdim=True)
+    mean = torch.tensor(spec.mean[: batch.shape[1]], device=batch.device).view(1, -1, 1, 1)
+    std = torch.tensor(spec.std[: batch.shape[1]], device=batch.device).view(1, -1, 1, 1)
+    batch = (batch - mean) / std
+    return batch.contiguous(memory_format=torch.channels_last)
+
+
+class FaceScorer:
+    """A model with its weights, ready to score crops made with its crop policy.
+
+    Args:
+        model: registered model name (default ``custom-cnn``).
+        weights: path to a ``.safetensors`` file with a card beside it; None takes the
+            shipped weights for ``model``.
+        device: torch device.
+        batch_size: crops per forward pass (default 64).
+    """
+
+    def __init__(self, model: str = "custom-cnn", weights: str | os.PathLike[str] | None = None,
+                 device: torch.device | str = "cpu", batch_size: int = 64):
+        self.spec = get_model_spec(model)
+        path = weights if weights is not None else shipped_weights(model)
+        if path is None:
+            raise WeightsError(
+                f"no shipped weights for model {model!r}; train some with `forensics train` "
+                "and pass them with --weights"
+            )
+        network, card = load_weights(path, model_name=model)
+        self.device = torch.device(device)
+        self.network = to_device(network, self.device)
+        self.card: dict[str, Any] = card
+        self.weights_path = str(path)
+        self.crop_policy: CropPolicy = card_crop_policy(card)
+        self.temperature = float(card.get("temperature", 1.0))
+        self.batch_size = batch_size
+
+    @property
+    def weights_sha256(self) -> str:
+        return str(self.card["sha256"])
+
+    def score(self, crops: np.ndarray) -> np.ndarray:
+        """P(fake) in [0, 1] for each ``uint8`` crop of shape (n, size, size, 3); (n,) float32."""
+        if len(crops) == 0:
+            return np.zeros(0, dtype=np.float32)
+        scores = []
+        with torch.inference_mode():
+            for start in range(0, len(crops), self.batch_size):
+                batch = crops_to_tensor(crops[start : start + self.batch_size], self.spec, self.device)
+                logits = self.network(batch).float() / self.temperature
+                scores.append(torch.sigmoid(logits).cpu().numpy())
+        return np.concatenate(scores).astype(np.float32)

@@ -1,0 +1,197 @@
+"""Labelled training data: discovery, deterministic splits and the face-crop cache.
+
+DATA may be:
+
+- a CSV manifest with ``path`` and ``label`` (``real``/``fake`` or 0/1) columns, paths
+  relative to the CSV's folder, and optionally ``source`` and ``split`` columns
+  (like ../shared/data/manifest.csv);
+- a folder with ``train/``, ``valid/`` and ``test/``, each holding ``real/`` and ``fake/``;
+- a folder with ``real/`` and ``fake/`` folders at any depth.
+
+Faces are cropped by the scan's own detector and :func:`forensics.faces.align.crop_face`,
+with the model's crop policy, and cached on disk keyed by the file's sha256 and the policy,
+so that no epoch or rerun detects twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from forensics.faces.align import CropPolicy, crop_face
+from forensics.media.decode import DecodeError, read_image
+from forensics.media.discover import discover
+from forensics.pipeline import file_facts
+
+LABELS = {"real": 0, "fake": 1, "0": 0, "1": 1}
+SPLITS = ("train", "valid", "test")
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One labelled image: ``label`` is 1 for fake, 0 for real."""
+
+    path: str
+    label: int
+    source: str = ""
+    split: str | None = None
+
+
+def _label_from_parts(path: Path) -> int | None:
+    for part in reversed(path.parts[:-1]):
+        if part.lower() in ("real", "fake"):
+            return LABELS[part.lower()]
+    return None
+
+
+def load_samples(data: str | os.PathLike[str], sources: Sequence[str] | None = None) -> list[Sample]:
+    """Labelled images of a manifest or folder (see the module doc), sorted by path.
+
+    Args:
+        data: a CSV manifest or a folder.
+        sources: keep only rows of these sources (manifests with a ``source`` column).
+    """
+    data = Path(data)
+    if data.is_file():
+        table = pd.read_csv(data, dtype=str, keep_default_na=False)
+        missing = {"path", "label"} - set(table.columns)
+        if missing:
+            raise ValueError(f"{data}: manifest lacks column(s) {', '.join(sorted(missing))}")
+        if sources:
+            if "source" not in table.columns:
+                raise ValueError(f"{data}: --source given but the manifest has no source column")
+            table = table[table["source"].isin(sources)]
+        samples = []
+        for row in table.itertuples(index=False):
+            row = row._asdict()
+            label = LABELS.get(str(row["label"]).strip().lower())
+            if label is None:
+                raise ValueError(f"{data}: label {row['label']!r} of {row['path']} is not real/fake/0/1")
+            path = data.parent / row["path"]
+            if path.suffix.lower() in (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"):
+                continue  # clips are evaluated through the scan pipeline, not trained on
+            split = row.get("split") or None
+            samples.append(Sample(str(path), label, row.get("source", "") or "", split))
+        return sorted(samples, key=lambda s: s.path)
+    if not data.is_dir():
+        raise ValueError(f"{data}: no such file or folder")
+    has_splits = all((data / s).is_dir() for s in ("train", "test")) 
+    samples = []
+    for item in discover([data]).items:
+        if item.kind != "image":
+            continue
+        path = Path(item.path)
+        label = _label_from_parts(path.relative_to(data))
+        if label is None:
+            continue
+        split = None
+        if has_splits:
+            first = path.relative_to(data).parts[0]
+            split = first if first in SPLITS else None
+        samples.append(Sample(str(path), label, data.name, split))
+    if not samples:
+        raise ValueError(f"{data}: found no images under real/ or fake/ folders")
+    return sorted(samples, key=lambda s: s.path)
+
+
+def assign_splits(samples: Sequence[Sample], fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
+                  seed: int = 0) -> list[Sample]:
+    """Give every sample without a split one: deterministic, stratified by source and label."""
+    if all(s.split for s in samples):
+        return list(samples)
+    todo = [s for s in samples if not s.split]
+    strata = [f"{s.source}|{s.label}" for s in todo]
+    train_frac, valid_frac, test_frac = fractions
+    rest_frac = valid_frac + test_frac
+    train, rest = train_test_split(todo, test_size=rest_frac, random_state=seed, stratify=strata)
+    rest_strata = [f"{s.source}|{s.label}" for s in rest]
+    valid, test = train_test_split(rest, test_size=test_frac / rest_frac, random_state=seed, stratify=rest_strata)
+    named = {id(s): "train" for s in train} | {id(s): "valid" for s in valid} | {id(s): "test" for s in test}
+    out = [s if s.split else Sample(s.path, s.label, s.source, named[id(s)]) for s in samples]
+    return sorted(out, key=lambda s: s.path)
+
+
+def save_splits(samples: Iterable[Sample], path: str | os.PathLike[str],
+                relative_to: str | os.PathLike[str] | None = None) -> None:
+    """Write the samples and their splits as CSV (paths relative to ``relative_to`` when given)."""
+    rows = []
+    for s in samples:
+        row = dict(s.__dict__)
+        if relative_to is not None:
+            row["path"] = os.path.relpath(s.path, relative_to)
+        rows.append(row)
+    pd.DataFrame(rows).to_csv(path, index=False)
+
+
+class CropCache:
+    """Face crops on disk, one ``.npy`` per (file content, crop policy); ``None`` for no face.
+
+    Args:
+        root: cache folder (default ``$FORENSICS_CACHE`` or ``~/.cache/forensics/crops``).
+        policy: the crop policy; its values (and the detector's settings) key the cache.
+    """
+
+    def __init__(self, policy: CropPolicy, root: str | os.PathLike[str] | None = None,
+                 detect_size: int = 640, min_prob: float = 0.9, min_face_px: int = 24):
+        base = Path(root or os.environ.get("FORENSICS_CACHE", Path.home() / ".cache" / "forensics" / "crops"))
+        settings = dict(policy.to_dict(), detect_size=detect_size, min_prob=min_prob, min_face_px=min_face_px)
+        key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+        self.folder = base / key
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.policy = policy
+        self._detector_args = dict(detect_size=detect_size, min_prob=min_prob, min_face_px=min_face_px)
+        self._detector = None
+
+    def _detect(self):
+        if self._detector is None:
+            from forensics.faces.detect import FaceDetector
+
+            self._detector = FaceDetector("cpu", **self._detector_args)
+        return self._detector
+
+    def crop(self, path: str) -> np.ndarray | None:
+        """The crop of the image's most probable face, or None when no face (or unreadable)."""
+        sha, _ = file_facts(path)
+        npy, none = self.folder / f"{sha}.npy", self.folder / f"{sha}.none"
+        if npy.exists():
+            return np.load(npy)
+        if none.exists():
+            return None
+        try:
+            image = read_image(path).image
+        except DecodeError:
+            none.write_text("undecodable\n")
+            return None
+        faces = self._detect().detect([image])[0]
+        if not faces:
+            none.write_text("no face\n")
+            return None
+        face = max(faces, key=lambda d: d.prob)
+        crop = crop_face(image, face.box, face.landmarks, self.policy)
+        tmp = npy.with_name(npy.name + ".tmp.npy")
+        np.save(tmp, crop)
+        os.replace(tmp, npy)
+        return crop
+
+    def load(self, samples: Sequence[Sample], progress: Callable[[int], None] | None = None
+             ) -> tuple[np.ndarray, list[Sample], list[Sample]]:
+        """Crops of all samples with a face: (n, size, size, 3) ``uint8``, their samples, and those skipped."""
+        crops, kept, skipped = [], [], []
+        for sample in samples:
+            crop = self.crop(sample.path)
+            (skipped if crop is None else kept).append(sample)
+            if crop is not None:
+                crops.append(crop)
+            if progress:
+                progress(1)
+        size = self.policy.size
+        array = np.stack(crops) if crops else np.zeros((0, size, size, 3), np.uint8)
+        return array, kept, skipped

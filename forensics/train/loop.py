@@ -1,0 +1,307 @@
+"""Train a registered model on cached face crops; keep the best epoch by validation ROC AUC.
+
+Writes ``<out>.safetensors`` with its model card (``<out>.json``), the splits
+(``<out>.splits.csv``), the training curves (``<out>.history.csv`` and ``.png``) and a
+resumable checkpoint (``<out>.ckpt.pt``, removed when training completes).
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from forensics import __version__
+from forensics.faces.align import CropPolicy
+from forensics.models.registry import build_model, get_model_spec
+from forensics.models.weights import save_weights
+from forensics.score import crops_to_tensor
+from forensics.train.data import CropCache, Sample, assign_splits, load_samples, save_splits
+from forensics.train.metrics import metrics_by_source
+
+
+@dataclass
+class TrainConfig:
+    """Settings of a training run.
+
+    Attributes:
+        model: registered model name.
+        epochs: most epochs (default 12); early stopping may end sooner.
+        batch_size: crops per step (default 64).
+        lr: Adam learning rate (default 1e-3), cosine-annealed to zero over ``epochs``.
+        weight_decay: AdamW weight decay (default 1e-4).
+        patience: epochs without a better validation AUC before stopping (default 4).
+        augment: flips, small rotation/shift/zoom/shear, brightness/contrast, JPEG
+            re-compression, blur and downscaling (default True).
+        margin: crop margin per side, as a fraction of the face box (default 0.2).
+        seed: seeds the split, the initialisation and the augmentation (default 0).
+        threads: torch threads (default: all cores this process may use).
+        max_steps: stop after this many optimiser steps (for smoke tests); None = no cap.
+    """
+
+    model: str = "custom-cnn"
+    epochs: int = 12
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    patience: int = 4
+    augment: bool = True
+    margin: float = 0.2
+    seed: int = 0
+    threads: int | None = None
+    max_steps: int | None = None
+    sources: list[str] = field(default_factory=list)
+
+
+def augmenter(seed: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Per-crop augmentation of a ``uint8`` (3, H, W) tensor: the papers' geometric and
+    photometric jitter plus what social media does to a file (JPEG, blur, downscaling)."""
+    from torchvision.transforms import v2
+
+    torch.manual_seed(seed)
+
+    def downscale(x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        factor = float(np.random.uniform(0.35, 0.8))
+        small = v2.functional.resize(x, [max(8, int(h * factor)), max(8, int(w * factor))], antialias=True)
+        return v2.functional.resize(small, [h, w], antialias=True)
+
+    pipeline = v2.Compose([
+        v2.RandomHorizontalFlip(),
+        v2.RandomApply([v2.RandomAffine(degrees=10, translate=(0.05, 0.05), scale=(0.92, 1.08), shear=5)], p=0.5),
+        v2.RandomApply([v2.ColorJitter(brightness=0.2, contrast=0.2)], p=0.5),
+        v2.RandomApply([v2.Lambda(downscale)], p=0.2),
+        v2.RandomApply([v2.GaussianBlur(5, sigma=(0.2, 1.2))], p=0.15),
+        v2.RandomApply([v2.JPEG((50, 95))], p=0.3),
+    ])
+    return pipeline
+
+
+def _batches(n: int, batch_size: int, rng: np.random.Generator | None) -> list[np.ndarray]:
+    order = rng.permutation(n) if rng is not None else np.arange(n)
+    return [order[i : i + batch_size] for i in range(0, n, batch_size)]
+
+
+def predict_logits(model: nn.Module, crops: np.ndarray, spec, batch_size: int = 128) -> np.ndarray:
+    """Logits of ``uint8`` crops (n, S, S, 3), in eval mode."""
+    model.eval()
+    out = []
+    with torch.inference_mode():
+        for idx in _batches(len(crops), batch_size, None):
+            out.append(model(crops_to_tensor(crops[idx], spec)).float().numpy())
+    return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Temperature T minimising the log loss of sigmoid(logit / T) (temperature scaling)."""
+    x = torch.as_tensor(logits, dtype=torch.float64)
+    y = torch.as_tensor(labels, dtype=torch.float64)
+    log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    optimiser = torch.optim.LBFGS([log_t], lr=0.1, max_iter=200)
+
+    def closure():
+        optimiser.zero_grad()
+        loss = nn.functional.binary_cross_entropy_with_logits(x / log_t.exp(), y)
+        loss.backward()
+        return loss
+
+    optimiser.step(closure)
+    return float(log_t.exp().item())
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.asarray(x, np.float64)))
+
+
+def _save_history(history: list[dict[str, float]], out: Path) -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame(history)
+    frame.to_csv(out.with_suffix(".history.csv"), index=False)
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
+    for ax, (key, label) in zip(axes, [("loss", "loss"), ("acc", "accuracy"), ("auc", "ROC AUC")]):
+        for split in ("train", "valid"):
+            column = f"{split}_{key}"
+            if column in frame:
+                ax.plot(frame["epoch"], frame[column], marker="o", label=split)
+        ax.set_xlabel("epoch")
+        ax.set_title(label)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(out.with_suffix(".history.png"), dpi=90)
+    plt.close(fig)
+
+
+def train(
+    data: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    config: TrainConfig,
+    log: Callable[[str], None] = print,
+    cache_root: str | os.PathLike[str] | None = None,
+) -> dict[str, Any]:
+    """Train ``config.model`` on DATA and write weights, card, splits and curves; return the card."""
+    from rich.progress import Progress
+
+    out = Path(out)
+    torch.set_num_threads(config.threads or len(os.sched_getaffinity(0)))
+    torch.manual_seed(config.seed)
+    np.random.seed(config.seed)
+    spec = get_model_spec(config.model)
+    policy = CropPolicy(size=spec.input_size, margin=config.margin)
+
+    samples = assign_splits(load_samples(data, config.sources or None), seed=config.seed)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_splits(samples, out.with_suffix(".splits.csv"), relative_to=Path(data).parent if Path(data).is_file() else Path(data))
+    cache = CropCache(policy, cache_root)
+    by_split: dict[str, tuple[np.ndarray, list[Sample]]] = {}
+    skipped_total: dict[str, int] = {}
+    with Progress(transient=True) as progress:
+        task = progress.add_task("face crops", total=len(samples))
+        for split in ("train", "valid", "test"):
+            chosen = [s for s in samples if s.split == split]
+            crops, kept, skipped = cache.load(chosen, lambda n: progress.advance(task, n))
+            by_split[split] = (crops, kept)
+            skipped_total[split] = len(skipped)
+    for split, (crops, kept) in by_split.items():
+        log(f"{split}: {len(kept)} crops ({skipped_total[split]} images without a detectable face skipped)")
+    train_x, train_s = by_split["train"]
+    valid_x, valid_s = by_split["valid"]
+    if len(train_x) == 0 or len(valid_x) == 0:
+        raise ValueError("no face crops to train or validate on")
+    train_y = np.array([s.label for s in train_s], np.float32)
+    valid_y = np.array([s.label for s in valid_s])
+
+    model = build_model(config.model).to(memory_format=torch.channels_last)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    steps_per_epoch = math.ceil(len(train_x) / config.batch_size)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=config.epochs * steps_per_epoch)
+    augment = augmenter(config.seed) if config.augment else None
+    rng = np.random.default_rng(config.seed)
+    ckpt_path = out.with_suffix(".ckpt.pt")
+    history: list[dict[str, float]] = []
+    best = {"auc": -1.0, "epoch": -1, "state": None}
+    start_epoch, steps = 0, 0
+    if ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, weights_only=True)
+        model.load_state_dict(ckpt["model"])
+        optimiser.load_state_dict(ckpt["optimiser"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        start_epoch, steps = int(ckpt["epoch"]) + 1, int(ckpt["steps"])
+        best = {"auc": float(ckpt["best_auc"]), "epoch": int(ckpt["best_epoch"]), "state": ckpt["best_state"]}
+        history = [dict(zip(ckpt["history_keys"], row)) for row in ckpt["history"].tolist()]
+        rng = np.random.default_rng(config.seed + start_epoch)
+        log(f"resuming from {ckpt_path} at epoch {start_epoch}")
+    loss_fn = nn.BCEWithLogitsLoss()
+    started = time.perf_counter()
+    seen = 0
+    for epoch in range(start_epoch, config.epochs):
+        model.train()
+        losses, correct, count = [], 0, 0
+        with Progress(transient=True, disable=not sys.stderr.isatty()) as progress:
+            task = progress.add_task(f"epoch {epoch + 1}/{config.epochs}", total=steps_per_epoch)
+            for idx in _batches(len(train_x), config.batch_size, rng):
+                crops = torch.from_numpy(train_x[idx]).permute(0, 3, 1, 2)
+                if augment is not None:
+                    crops = torch.stack([augment(c) for c in crops])
+                batch = crops_to_tensor(crops.permute(0, 2, 3, 1), spec)
+                target = torch.from_numpy(train_y[idx])
+                logits = model(batch)
+                loss = loss_fn(logits, target)
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                optimiser.step()
+                scheduler.step()
+                losses.append(loss.item())
+                correct += int(((logits.detach() > 0).float() == target).sum())
+                count += len(idx)
+                seen += len(idx)
+                steps += 1
+                progress.advance(task)
+                if config.max_steps and steps >= config.max_steps:
+                    break
+        valid_logits = predict_logits(model, valid_x, spec)
+        valid = metrics_by_source(valid_y, _sigmoid(valid_logits), [s.source for s in valid_s])["all"]
+        row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "train_acc": correct / max(count, 1),
+               "valid_loss": valid["log_loss"], "valid_acc": valid["accuracy"], "valid_auc": valid["roc_auc"] or 0.0,
+               "lr": scheduler.get_last_lr()[0]}
+        history.append(row)
+        log(f"epoch {epoch + 1}: train loss {row['train_loss']:.4f} acc {row['train_acc']:.3f} | "
+            f"valid loss {row['valid_loss']:.4f} acc {row['valid_acc']:.3f} AUC {row['valid_auc']:.4f}")
+        if row["valid_auc"] > best["auc"]:
+            best = {"auc": row["valid_auc"], "epoch": epoch + 1, "state": copy.deepcopy(model.state_dict())}
+        keys = list(history[0])
+        torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(),
+                    "scheduler": scheduler.state_dict(), "epoch": epoch, "steps": steps,
+                    "best_auc": best["auc"], "best_epoch": best["epoch"], "best_state": best["state"],
+                    "history_keys": keys,
+                    "history": torch.tensor([[r[k] for k in keys] for r in history], dtype=torch.float64)},
+                   ckpt_path)
+        if config.max_steps and steps >= config.max_steps:
+            break
+        if epoch + 1 - best["epoch"] >= config.patience:
+            log(f"early stop: no better validation AUC for {config.patience} epochs")
+            break
+    train_seconds = time.perf_counter() - started
+    model.load_state_dict(best["state"])
+    _save_history(history, out)
+
+    valid_logits = predict_logits(model, valid_x, spec)
+    temperature = fit_temperature(valid_logits, valid_y)
+    metrics: dict[str, Any] = {}
+    for split in ("valid", "test"):
+        crops, kept = by_split[split]
+        if len(crops) == 0:
+            continue
+        scores = _sigmoid(predict_logits(model, crops, spec) / temperature)
+        metrics[split] = metrics_by_source([s.label for s in kept], scores, [s.source for s in kept])
+    counts = {split: {"real": int(sum(1 for s in kept if s.label == 0)), "fake": int(sum(1 for s in kept if s.label == 1)),
+                      "skipped_no_face": skipped_total[split]}
+              for split, (_, kept) in by_split.items()}
+    card = {
+        "name": out.stem,
+        "model": config.model,
+        "input_size": spec.input_size,
+        "normalization": {"mean": list(spec.mean), "std": list(spec.std), "grayscale": spec.grayscale,
+                          "scale": "pixels / 255"},
+        "crop_policy": policy.to_dict(),
+        "crop_detector": {"detector": "facenet-pytorch MTCNN", "detect_size": 640, "min_prob": 0.9,
+                          "min_face_px": 24, "face": "most probable face of each image"},
+        "temperature": temperature,
+        "threshold": 0.5,
+        "training": {
+            "data": str(data),
+            "sources": sorted({s.source for s in samples}),
+            "counts": counts,
+            "config": asdict(config),
+            "best_epoch": best["epoch"],
+            "epochs_run": len(history),
+            "train_seconds": round(train_seconds, 1),
+            "train_images_per_s": round(seen / max(train_seconds, 1e-9), 1),
+            "command": " ".join(sys.argv) if sys.argv and "forensics" in sys.argv[0] else None,
+        },
+        "metrics": metrics,
+        "licence": "Trained on data for research use (FFHQ: CC BY-NC-SA 4.0; LFW, CIPLAB, FF++, DFDC: research use). "
+                   "The weights inherit these terms: research and non-commercial use.",
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "forensics_version": __version__,
+    }
+    card = save_weights(model, out, card)
+    ckpt_path.unlink(missing_ok=True)
+    return card
