@@ -101,5 +101,5 @@ def make_samples(folder: str | os.PathLike[str]) -> list[Path]:
         write_image(folder / "coffee-no-face.jpg", no_face_picture()),
         write_clip(folder / "astronaut-clip.mp4", [real]),
         write_clip(folder / "astronaut-clip-manipulated.mp4", [fake]),
-        write_clip(folder / "two-people-one-manipulated.mp4", [real, fake], size=(960, 360), face_height=220),
+        write_clip(folder / "two-people-one-manipulated.mp4", [real, fake], size=(720, 360), face_height=220),
     ]

@@ -1,4 +1,9 @@
-"""Link faces across sampled frames into tracks (one per person) by box overlap."""
+"""Link faces across sampled frames into tracks (one per person) by box overlap.
+
+Sampled frames can be a third of a second apart, so a moving face may overlap its previous
+box only a little: pairs below the IoU threshold may still link when the centres are close
+(within ``max_shift`` of the box side) and the sizes alike. Overlap always wins over distance.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +14,32 @@ import torch
 from torchvision.ops import box_iou
 
 
-def link_tracks(boxes_per_frame: Sequence[np.ndarray], min_iou: float = 0.3) -> list[np.ndarray]:
+def _affinity(boxes: np.ndarray, previous: np.ndarray, min_iou: float, max_shift: float) -> np.ndarray:
+    """Pair scores (faces x tracks): IoU where >= min_iou, else a smaller score for near centres, else 0."""
+    iou = box_iou(torch.from_numpy(boxes), torch.from_numpy(previous)).numpy()
+    centres = (boxes[:, None, :2] + boxes[:, None, 2:]) / 2 - (previous[None, :, :2] + previous[None, :, 2:]) / 2
+    sides = np.sqrt((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))
+    prev_sides = np.sqrt((previous[:, 2] - previous[:, 0]) * (previous[:, 3] - previous[:, 1]))
+    mean_side = np.maximum((sides[:, None] + prev_sides[None, :]) / 2, 1e-6)
+    shift = np.linalg.norm(centres, axis=2) / mean_side
+    ratio = sides[:, None] / np.maximum(prev_sides[None, :], 1e-6)
+    near = (shift < max_shift) & (ratio > 2 / 3) & (ratio < 3 / 2)
+    return np.where(iou >= min_iou, iou, np.where(near, min_iou * 0.99 * (1 - shift / max_shift), 0.0))
+
+
+def link_tracks(boxes_per_frame: Sequence[np.ndarray], min_iou: float = 0.3, max_shift: float = 1.5) -> list[np.ndarray]:
     """Track id for every face, frame by frame.
 
-    Each frame's faces are matched greedily, best overlap first, to the last box of every
-    track seen so far (a face may reappear after frames where it was missed). A face whose
-    best IoU with every unmatched track is below ``min_iou`` starts a new track.
+    Each frame's faces are matched greedily, best pair first, to the last box of every track
+    seen so far (a face may reappear after frames where it was missed); a face that matches
+    no free track starts a new one.
 
     Args:
         boxes_per_frame: for each sampled frame in time order, an (n, 4) array of
             (x1, y1, x2, y2) boxes.
-        min_iou: overlap (0..1) needed to continue a track (default 0.3).
+        min_iou: overlap (0..1) that links a face to a track (default 0.3).
+        max_shift: without that overlap, the largest centre distance, in box sides, that
+            still links faces of similar size (default 1.5).
 
     Returns:
         For each frame, an (n,) int array of track ids numbered from 0 in order of first
@@ -31,14 +51,15 @@ def link_tracks(boxes_per_frame: Sequence[np.ndarray], min_iou: float = 0.3) -> 
         boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
         ids = np.full(len(boxes), -1, dtype=np.int64)
         if len(boxes) and last_boxes:
-            iou = box_iou(torch.from_numpy(boxes), torch.from_numpy(np.stack(last_boxes))).numpy()
-            # greedy: best pair first, each face and each track used once
-            for flat in np.argsort(-iou, axis=None):
-                face, track = np.unravel_index(flat, iou.shape)
-                if iou[face, track] < min_iou:
+            score = _affinity(boxes, np.stack(last_boxes), min_iou, max_shift)
+            taken: set[int] = set()
+            for flat in np.argsort(-score, axis=None):
+                face, track = np.unravel_index(flat, score.shape)
+                if score[face, track] <= 0:
                     break
-                if ids[face] == -1 and track not in ids:
+                if ids[face] == -1 and track not in taken:
                     ids[face] = track
+                    taken.add(int(track))
         for face in np.flatnonzero(ids == -1):
             ids[face] = len(last_boxes)
             last_boxes.append(boxes[face])

@@ -1,0 +1,58 @@
+"""Shared test media, made by the project's own sample generator (no downloads, no ../shared)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+torch.set_num_threads(max(1, min(2, len(os.sched_getaffinity(0)))))
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    from forensics.samples import astronaut
+
+    return astronaut()
+
+
+@pytest.fixture(scope="session")
+def media_dir(tmp_path_factory) -> Path:
+    """A folder of good media: stills, a manipulated still, clips, a no-face picture."""
+    from forensics.samples import make_samples
+
+    folder = tmp_path_factory.mktemp("media")
+    make_samples(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def bad_dir(tmp_path_factory, media_dir: Path) -> Path:
+    """Good media mixed with every kind of bad file a user meets."""
+    folder = tmp_path_factory.mktemp("mixed")
+    good_image = (media_dir / "astronaut.jpg").read_bytes()
+    good_clip = (media_dir / "astronaut-clip.mp4").read_bytes()
+    (folder / "good.jpg").write_bytes(good_image)
+    (folder / "good.mp4").write_bytes(good_clip)
+    (folder / "empty.mp4").write_bytes(b"")
+    (folder / "notes-renamed.jpg").write_text("this is a text file, not a picture\n")
+    (folder / "truncated.mp4").write_bytes(good_clip[: len(good_clip) // 3])
+    (folder / "corrupt.jpg").write_bytes(good_image[: len(good_image) // 2])
+    os.symlink(folder / "does-not-exist.mp4", folder / "unreadable.mp4")
+    (folder / "README.txt").write_text("not media, skipped while walking\n")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def shipped_weights() -> Path:
+    from forensics.models.weights import shipped_weights
+
+    path = shipped_weights("custom-cnn")
+    if path is None:
+        pytest.fail("weights/custom-cnn.safetensors is missing: the repository ships it")
+    return path

@@ -1,0 +1,135 @@
+"""The CLI end to end on real media the tests make: real MTCNN, real decoding, shipped weights."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from forensics.cli import app
+from forensics.report.schema import read_metadata
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def scanned(tmp_path_factory, media_dir, shipped_weights):
+    out = tmp_path_factory.mktemp("scan")
+    result = runner.invoke(app, ["scan", str(media_dir), "--out", str(out / "report.parquet"),
+                                 "--thumbnails", str(out / "thumbs"), "--frames", "12"])
+    assert result.exit_code == 0, result.output
+    return out, result
+
+
+def test_scan_writes_one_row_per_media(scanned, media_dir):
+    out, _ = scanned
+    media = pq.read_table(out / "report.parquet").to_pandas().set_index("path")
+    expected = sorted(str(p) for p in media_dir.iterdir())
+    assert sorted(media.index) == expected
+    ok = media[media.status == "ok"]
+    assert set(Path(p).name for p in ok.index) == {
+        "astronaut.jpg", "astronaut-manipulated.jpg", "astronaut-clip.mp4", "astronaut-clip-manipulated.mp4",
+        "two-people-one-manipulated.mp4"}
+    assert ok.score.between(0, 1).all() and set(ok.verdict) <= {"fake", "real"}
+    no_face = media.loc[str(media_dir / "coffee-no-face.jpg")]
+    assert no_face.status == "no_face" and pd.isna(no_face.score) and pd.isna(no_face.verdict)
+    clip = media.loc[str(media_dir / "astronaut-clip.mp4")]
+    assert clip.kind == "video" and clip.frames_sampled == 12 and clip.faces_detected >= 10
+    assert clip.tracks == 1 and clip.fps == pytest.approx(15.0) and clip.duration_s == pytest.approx(2.0)
+    assert (clip.width, clip.height) == (640, 360) and len(clip.sha256) == 64 and clip.size_bytes > 0
+    two = media.loc[str(media_dir / "two-people-one-manipulated.mp4")]
+    assert two.tracks == 2
+
+
+def test_media_score_is_its_most_fake_track(scanned, media_dir):
+    out, _ = scanned
+    faces = pq.read_table(out / "report.faces.parquet").to_pandas()
+    media = pq.read_table(out / "report.parquet").to_pandas().set_index("path")
+    path = str(media_dir / "two-people-one-manipulated.mp4")
+    mine = faces[faces.path == path]
+    assert set(mine.track_id) == {0, 1}
+    from forensics.aggregate import track_score
+
+    per_track = [track_score(g.score.to_numpy(), "confident") for _, g in mine.groupby("track_id")]
+    assert media.loc[path].score == pytest.approx(max(per_track))
+    assert {"frame_index", "timestamp_s", "x1", "y1", "x2", "y2", "det_prob", "landmarks"} <= set(faces.columns)
+    assert (faces.x2 > faces.x1).all() and faces.det_prob.min() >= 0.9
+
+
+def test_report_metadata_makes_it_auditable(scanned, shipped_weights):
+    out, _ = scanned
+    meta = read_metadata(pq.read_schema(out / "report.parquet"))
+    from forensics import __version__
+    from forensics.models.weights import sha256_file
+
+    assert meta["version"] == __version__
+    assert meta["model"] == "custom-cnn" and meta["weights_sha256"] == sha256_file(shipped_weights)
+    assert meta["config"]["frames"] == 12 and meta["config"]["threshold"] == 0.5
+    assert meta["crop_policy"]["size"] == 224
+
+
+def test_thumbnails_open_and_are_named_by_content(scanned):
+    out, _ = scanned
+    media = pq.read_table(out / "report.parquet").to_pandas()
+    for row in media[media.status != "error"].itertuples():
+        assert row.thumbnail and Path(row.thumbnail).name == f"{row.sha256[:16]}.jpg"
+        with Image.open(row.thumbnail) as im:
+            im.verify()
+    sheet = media[media.kind == "video"].thumbnail.iloc[0]
+    with Image.open(sheet) as im:
+        assert im.width >= 4 * 300 and im.height > 120  # a 4-column contact sheet with its score plot
+
+
+def test_terminal_summary(scanned):
+    _, result = scanned
+    assert "Media by outcome" in result.output and "Most suspicious" in result.output
+
+
+def test_bad_files_are_error_rows_and_the_scan_exits_0(tmp_path, bad_dir, shipped_weights):
+    out = tmp_path / "r.parquet"
+    result = runner.invoke(app, ["scan", str(bad_dir), "--out", str(out), "--frames", "4", "--quiet"])
+    assert result.exit_code == 0, result.output
+    media = pq.read_table(out).to_pandas().set_index("path")
+    status = {Path(p).name: s for p, s in media.status.items()}
+    assert status == {"corrupt.jpg": "error", "empty.mp4": "error", "good.jpg": "ok", "good.mp4": "ok",
+                      "notes-renamed.jpg": "error", "truncated.mp4": "error", "unreadable.mp4": "error"}
+    errors = media[media.status == "error"]
+    assert errors.error.str.len().min() > 10
+    assert errors.score.isna().all() and errors.verdict.isna().all()
+    assert "empty file" in media.loc[str(bad_dir / "empty.mp4")].error
+
+
+def test_summary_command_filters(scanned):
+    out, _ = scanned
+    result = runner.invoke(app, ["summary", str(out / "report.parquet"), "--top", "2"])
+    assert result.exit_code == 0, result.output
+    assert "Most suspicious (2 of 5 scored" in result.output
+    result = runner.invoke(app, ["summary", str(out / "report.parquet"), "--verdict", "sideways"])
+    assert result.exit_code == 2
+
+
+def test_fail_on_fake_exit_code(tmp_path, media_dir, shipped_weights):
+    # threshold 0 makes every scored media fake
+    args = ["scan", str(media_dir / "astronaut.jpg"), "--out", str(tmp_path / "r.parquet"), "--quiet", "--threshold", "0"]
+    assert runner.invoke(app, args).exit_code == 0
+    assert runner.invoke(app, args + ["--fail-on-fake"]).exit_code == 3
+
+
+def test_usage_errors_exit_2(tmp_path, media_dir):
+    base = ["scan", str(media_dir), "--out", str(tmp_path / "r.parquet")]
+    assert runner.invoke(app, base + ["--frames", "0"]).exit_code == 2
+    assert runner.invoke(app, base + ["--model", "nope"]).exit_code == 2
+    assert runner.invoke(app, base + ["--weights", str(tmp_path / "missing.safetensors")]).exit_code == 2
+    assert not (tmp_path / "r.parquet").exists()
+
+
+def test_console_script_and_module_entry_point():
+    result = subprocess.run([sys.executable, "-m", "forensics", "models"], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "COLUMNS": "200"})
+    assert result.returncode == 0, result.stderr
+    assert "custom-cnn" in result.stdout and "custom-cnn.safetensors" in result.stdout

@@ -1,0 +1,69 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from forensics.models import build_model, get_model_spec, list_models
+from forensics.models.weights import WeightsError, load_weights, save_weights, sha256_file
+from forensics.score import FaceScorer
+
+
+def test_custom_cnn_is_the_papers_network():
+    model = build_model("custom-cnn")
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    assert [(c.out_channels, c.kernel_size) for c in convs] == [(8, (3, 3)), (8, (5, 5)), (16, (5, 5)), (16, (5, 5))]
+    pools = [m.kernel_size for m in model.modules() if isinstance(m, nn.MaxPool2d)]
+    assert pools == [2, 2, 2, 4]
+    assert len([m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]) == 4
+    dense = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    assert [(d.in_features, d.out_features) for d in dense] == [(16 * 7 * 7, 1024), (1024, 16), (16, 1)]
+    assert [m.p for m in model.modules() if isinstance(m, nn.Dropout)] == [0.5]
+    spec = get_model_spec("custom-cnn")
+    assert spec.input_size == 224 and spec.mean == (0.0, 0.0, 0.0) and spec.std == (1.0, 1.0, 1.0)
+    model.eval()
+    assert model(torch.rand(3, 3, 224, 224)).shape == (3,)
+
+
+def test_unknown_model_is_a_clear_error():
+    assert "custom-cnn" in list_models()
+    with pytest.raises(ValueError, match="unknown model 'nope'"):
+        get_model_spec("nope")
+
+
+def test_weights_round_trip_with_their_card(tmp_path):
+    torch.manual_seed(0)
+    model = build_model("custom-cnn").eval()
+    path = tmp_path / "w.safetensors"
+    card = save_weights(model, path, {"model": "custom-cnn", "crop_policy": {"size": 224, "margin": 0.2, "align": True}})
+    assert card["sha256"] == sha256_file(path)
+    assert json.loads(path.with_suffix(".json").read_text())["sha256"] == card["sha256"]
+    loaded, loaded_card = load_weights(path)
+    x = torch.rand(2, 3, 224, 224)
+    with torch.inference_mode():
+        torch.testing.assert_close(loaded.eval()(x), model(x))
+
+
+def test_tampered_weights_are_refused(tmp_path):
+    path = tmp_path / "w.safetensors"
+    save_weights(build_model("custom-cnn"), path, {"model": "custom-cnn"})
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match="sha256"):
+        load_weights(path)
+    path.with_suffix(".json").unlink()
+    with pytest.raises(WeightsError, match="no model card"):
+        load_weights(path)
+
+
+def test_scorer_gives_probabilities_for_crops(shipped_weights):
+    scorer = FaceScorer("custom-cnn", shipped_weights, "cpu", batch_size=4)
+    crops = np.random.default_rng(0).integers(0, 255, (6, 224, 224, 3), dtype=np.uint8)
+    scores = scorer.score(crops)
+    assert scores.shape == (6,) and np.all((scores >= 0) & (scores <= 1))
+    # batching does not change a crop's score
+    np.testing.assert_allclose(scorer.score(crops[:1]), scores[:1], atol=1e-5)
+    assert scorer.crop_policy.size == 224
+    assert scorer.weights_sha256 == sha256_file(shipped_weights)
