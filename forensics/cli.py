@@ -65,11 +65,11 @@ def scan(
     aggregate: Aggregate = typer.Option(Aggregate.confident, "--aggregate", help="Face scores -> track score; a media takes its most fake track."),
     batch_size: int = typer.Option(64, "--batch-size", min=1, help="Face crops per forward pass."),
     device: Device = typer.Option(Device.auto, "--device", help="auto picks CUDA when available."),
-    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Torch CPU threads (default: all cores this process may use)."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Torch CPU threads (default: all cores this process may use; with --engine ray: CPUs and threads of each actor, default 1)."),
     engine: Engine = typer.Option(Engine.local, "--engine", help="local (in-process) or ray."),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster: auto, host:port or ray://host:10001; default starts a local one."),
     workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Ray actors per stage (default: fit the cluster)."),
-    gpus_per_worker: float = typer.Option(0.0, "--gpus-per-worker", min=0.0, help="GPUs per Ray actor (0 = CPU actors)."),
+    gpus_per_worker: Optional[float] = typer.Option(None, "--gpus-per-worker", min=0.0, help="GPUs per Ray actor (default: 0.5 when the cluster has GPUs, else 0 = CPU actors)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or summary."),
     fail_on_fake: bool = typer.Option(False, "--fail-on-fake", help=f"Exit {EXIT_FAKE_FOUND} when any verdict is fake."),
 ) -> None:
@@ -175,20 +175,30 @@ def train(
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Torch CPU threads."),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", min=1, help="Stop after this many steps (smoke tests)."),
     cache: Optional[Path] = typer.Option(None, "--cache", help="Face-crop cache folder (default ~/.cache/forensics/crops)."),
+    self_blend: Optional[str] = typer.Option(None, "--self-blend", help="Pseudo-fakes from real faces: 'mix' (with the real fakes) or 'only'."),
+    pretrained: Optional[str] = typer.Option(
+        None, "--pretrained",
+        help="Start from 'imagenet' (torch hub cache, else a download) or a checkpoint FILE (.safetensors/.pth); "
+             "torchvision/timm models only. Default: random initialisation."),
 ) -> None:
     """Train a model on face crops made by the scan's own detect-and-crop code."""
     from forensics.models import get_model_spec
     from forensics.train.loop import TrainConfig, train as run_training
 
     try:
-        get_model_spec(model)
+        spec = get_model_spec(model)
     except ValueError as exc:
         raise _usage_error(str(exc))
+    if pretrained is not None and not spec.accepts_pretrained:
+        raise _usage_error(f"--pretrained: model {model!r} trains from scratch; "
+                           "pretrained weights exist for the torchvision/timm models only")
+    if self_blend not in (None, "mix", "only"):
+        raise _usage_error("--self-blend takes mix or only")
     if not data.exists():
         raise _usage_error(f"{data}: no such file or folder")
     config = TrainConfig(model=model, epochs=epochs, batch_size=batch_size, lr=lr, patience=patience,
                          augment=augment, margin=margin, seed=seed, threads=threads, max_steps=max_steps,
-                         sources=list(source or []))
+                         sources=list(source or []), pretrained=pretrained, self_blend=self_blend)
     try:
         card = run_training(data, out, config, log=lambda line: err.print(line), cache_root=cache)
     except ValueError as exc:
@@ -198,6 +208,52 @@ def train(
         auc = m["roc_auc"]
         err.print(f"test {src}: n={m['n']} accuracy {m['accuracy']:.3f} ROC AUC {auc if auc is None else round(auc, 4)}")
     err.print(f"wrote {out} (sha256 {card['sha256'][:16]}…) and its card {out.with_suffix('.json')}")
+
+
+class Split(str, Enum):
+    train = "train"
+    valid = "valid"
+    test = "test"
+    all = "all"
+
+
+@app.command()
+def evaluate(
+    data: Path = typer.Argument(..., help="CSV manifest, folder with real/ and fake/ (optionally under train/ valid/ test/), or a folder of clips under real/ and fake/."),
+    weights: Path = typer.Option(..., "--weights", help="Weights to evaluate (.safetensors with its .json card)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write every metric, count and per-media score here (JSON)."),
+    plots: Optional[Path] = typer.Option(None, "--plots", help="Folder for ROC, precision-recall and confusion-matrix PNGs."),
+    source: Optional[List[str]] = typer.Option(None, "--source", help="Evaluate rows of this manifest source only (repeatable)."),
+    split: Split = typer.Option(Split.test, "--split", help="With the weights' <stem>.splits.csv (or data with its own splits): evaluate this split only; 'all' takes every image."),
+    frames: int = typer.Option(32, "--frames", min=1, help="Frames sampled per video, as in `forensics scan`."),
+    batch_size: int = typer.Option(64, "--batch-size", min=1, help="Face crops per forward pass."),
+    device: Device = typer.Option(Device.auto, "--device", help="auto picks CUDA when available."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Torch CPU threads."),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="Face-crop cache folder (default ~/.cache/forensics/crops)."),
+) -> None:
+    """Measure weights on labelled images (face crops) and videos (the scan pipeline), per source."""
+    import json
+
+    from forensics.models.weights import WeightsError
+    from forensics.train.evaluate import evaluate as run_evaluation, print_tables
+
+    if not data.exists():
+        raise _usage_error(f"{data}: no such file or folder")
+    if not weights.exists():
+        raise _usage_error(f"--weights {weights}: no such file")
+    try:
+        result = run_evaluation(data, weights, split=split.value, sources=list(source or []), plots=plots,
+                                cache_root=cache, frames=frames, device=device.value, threads=threads,
+                                batch_size=batch_size, log=lambda line: err.print(line))
+    except (WeightsError, ValueError) as exc:
+        raise _usage_error(str(exc))
+    print_tables(result, Console())
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(result, indent=2) + "\n")
+        err.print(f"wrote {json_out}")
+    for path in result["plots"]:
+        err.print(f"wrote {path}")
 
 
 @app.command()

@@ -160,11 +160,12 @@ def extract_item(item: MediaItem, detector: FaceDetector, policy: CropPolicy, co
     except OSError as exc:
         sha, size = None, None
         item = MediaItem(item.path, item.kind, f"cannot read the file: {exc.strerror or exc}")
+    info = None
     try:
         info, count, chunks = open_frames(item, config)
         out = extract(item, info, count, chunks, detector, policy, config)
-    except DecodeError as exc:
-        out = Extraction(item=item, error=str(exc))
+    except DecodeError as exc:  # a file that opens but fails to decode keeps its info, as in scan_local
+        out = Extraction(item=item, info=info, error=str(exc))
     out.sha256, out.size_bytes = sha, size
     out.elapsed_s = time.perf_counter() - started
     return out

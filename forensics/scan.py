@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
 import pyarrow as pa
@@ -29,6 +29,7 @@ class ScanOutcome:
     skipped: list[str]
     elapsed_s: float
     metadata: dict[str, Any]
+    nodes: frozenset[str] = field(default_factory=frozenset)  # Ray node ids that did work (ray engine)
 
     @property
     def fakes(self) -> int:
@@ -92,7 +93,10 @@ def run_scan(
             rows.append(result.media_row())
     media = pa.Table.from_pylist(rows, schema=MEDIA_SCHEMA)
     elapsed = time.perf_counter() - started
+    nodes = frozenset(getattr(runner, "nodes_used", ()))
     if not quiet:
-        print_summary(media, console, skipped=len(found.skipped),
-                      extra={"report": f"{out} (+ faces), {len(rows)} media in {elapsed:.1f} s"})
-    return ScanOutcome(media, found.skipped, elapsed, metadata)
+        extra = {"report": f"{out} (+ faces), {len(rows)} media in {elapsed:.1f} s"}
+        if config.engine == "ray":
+            extra["engine"] = f"ray, {len(nodes)} node(s) did the work"
+        print_summary(media, console, skipped=len(found.skipped), extra=extra)
+    return ScanOutcome(media, found.skipped, elapsed, metadata, nodes)

@@ -81,3 +81,32 @@ def test_metrics_match_a_hand_count():
     assert m["accuracy"] == 0.5 and m["roc_auc"] == 0.75
     perfect = binary_metrics([0, 1], [0.2, 0.9])
     assert perfect["roc_auc"] == 1.0 and perfect["eer"] == 0.0
+
+
+def test_self_blend_turns_real_crops_into_pseudo_fakes(astronaut):
+    from forensics.faces.align import CropPolicy, crop_face
+    from forensics.faces.detect import FaceDetector
+    from forensics.train.loop import self_blend_batch
+
+    face = FaceDetector("cpu").detect([astronaut])[0][0]
+    policy = CropPolicy()
+    crop = crop_face(astronaut, face.box, face.landmarks, policy)
+    crops = np.stack([crop] * 8)
+    labels = np.array([0, 0, 0, 0, 0, 0, 1, 1], np.float32)
+    out, out_labels = self_blend_batch(crops, labels, policy, np.random.default_rng(0), share=1.0)
+    assert out_labels.tolist() == [1.0] * 8
+    changed = np.abs(out.astype(int) - crops.astype(int)).reshape(8, -1).max(axis=1)
+    assert (changed[:6] > 0).all() and (changed[6:] == 0).all()  # real fakes are left alone
+    centre = np.abs(out[0, 80:150, 80:150].astype(int) - crop[80:150, 80:150].astype(int)).mean()
+    corner = np.abs(out[0, :20, :20].astype(int) - crop[:20, :20].astype(int)).mean()
+    assert centre > corner  # the face is blended, not the surroundings
+
+
+def test_train_with_self_blend_only_needs_no_fakes(tmp_path, tiny_dataset):
+    out = tmp_path / "sb.safetensors"
+    result = CliRunner().invoke(app, ["train", str(tiny_dataset), "--out", str(out), "--epochs", "1",
+                                      "--batch-size", "7", "--self-blend", "only", "--cache", str(tmp_path / "c")])
+    assert result.exit_code == 0, result.output
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["training"]["config"]["self_blend"] == "only"
+    assert CliRunner().invoke(app, ["train", str(tiny_dataset), "--out", str(out), "--self-blend", "x"]).exit_code == 2

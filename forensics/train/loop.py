@@ -24,7 +24,7 @@ from torch import nn
 from forensics import __version__
 from forensics.faces.align import CropPolicy
 from forensics.models.registry import build_model, get_model_spec
-from forensics.models.weights import save_weights
+from forensics.models.weights import save_weights, sha256_file
 from forensics.score import crops_to_tensor
 from forensics.train.data import CropCache, Sample, assign_splits, load_samples, save_splits
 from forensics.train.metrics import metrics_by_source
@@ -47,6 +47,14 @@ class TrainConfig:
         seed: seeds the split, the initialisation and the augmentation (default 0).
         threads: torch threads (default: all cores this process may use).
         max_steps: stop after this many optimiser steps (for smoke tests); None = no cap.
+        sources: train on rows of these manifest sources only (default: all).
+        pretrained: start from these weights instead of a random initialisation:
+            ``"imagenet"`` or a checkpoint file (see :mod:`forensics.models.pretrained`);
+            only for the torchvision/timm models. Default None.
+        self_blend: ``"mix"`` adds pseudo-fakes made from real crops (Self-Blended Images:
+            the face blended with a colour- and geometry-jittered copy of itself through a
+            soft mask, by :func:`forensics.manipulate.blend_face`) to the real fakes;
+            ``"only"`` trains on real faces and pseudo-fakes alone. Default None (off).
     """
 
     model: str = "custom-cnn"
@@ -61,6 +69,8 @@ class TrainConfig:
     threads: int | None = None
     max_steps: int | None = None
     sources: list[str] = field(default_factory=list)
+    pretrained: str | None = None
+    self_blend: str | None = None
 
 
 def augmenter(seed: int) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -85,6 +95,27 @@ def augmenter(seed: int) -> Callable[[torch.Tensor], torch.Tensor]:
         v2.RandomApply([v2.JPEG((50, 95))], p=0.3),
     ])
     return pipeline
+
+
+def self_blend_batch(crops: np.ndarray, labels: np.ndarray, policy: CropPolicy, rng: np.random.Generator,
+                     share: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """Turn a ``share`` of the real crops of a batch into pseudo-fakes (label 1).
+
+    The face box inside an aligned crop is known from the crop policy: a centred square of
+    side ``size / (1 + 2 * margin)``.
+    """
+    from forensics.manipulate import BlendParams, blend_face
+
+    side = policy.size / (1.0 + 2.0 * policy.margin)
+    lo, hi = (policy.size - side) / 2, (policy.size + side) / 2
+    crops, labels = crops.copy(), labels.copy()
+    for i in np.flatnonzero(labels == 0):
+        if rng.random() < share:
+            jitter = rng.uniform(-0.06, 0.06, size=4) * side
+            box = np.array([lo, lo, hi, hi]) + jitter
+            crops[i] = blend_face(crops[i], box, BlendParams.random(rng))
+            labels[i] = 1.0
+    return crops, labels
 
 
 def _batches(n: int, batch_size: int, rng: np.random.Generator | None) -> list[np.ndarray]:
@@ -165,6 +196,9 @@ def train(
     np.random.seed(config.seed)
     spec = get_model_spec(config.model)
     policy = CropPolicy(size=spec.input_size, margin=config.margin)
+    # built first: missing pretrained weights fail before minutes of face detection, and the
+    # initialisation does not depend on whether the detector had to be created
+    model = build_model(config.model, pretrained=config.pretrained).to(memory_format=torch.channels_last)
 
     samples = assign_splits(load_samples(data, config.sources or None), seed=config.seed)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -185,10 +219,12 @@ def train(
     valid_x, valid_s = by_split["valid"]
     if len(train_x) == 0 or len(valid_x) == 0:
         raise ValueError("no face crops to train or validate on")
+    if config.self_blend == "only":  # reals and pseudo-fakes alone: drop the real fakes
+        keep = np.array([s.label == 0 for s in train_s])
+        train_x, train_s = train_x[keep], [s for s, k in zip(train_s, keep) if k]
     train_y = np.array([s.label for s in train_s], np.float32)
     valid_y = np.array([s.label for s in valid_s])
 
-    model = build_model(config.model).to(memory_format=torch.channels_last)
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps_per_epoch = math.ceil(len(train_x) / config.batch_size)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=config.epochs * steps_per_epoch)
@@ -200,6 +236,9 @@ def train(
     start_epoch, steps = 0, 0
     if ckpt_path.exists():
         ckpt = torch.load(ckpt_path, weights_only=True)
+        settings = {k: v for k, v in asdict(config).items() if k not in ("epochs", "threads", "max_steps")}
+        if ckpt.get("settings") != repr(settings):
+            raise ValueError(f"{ckpt_path} was made by a run with other settings; delete it to start afresh")
         model.load_state_dict(ckpt["model"])
         optimiser.load_state_dict(ckpt["optimiser"])
         scheduler.load_state_dict(ckpt["scheduler"])
@@ -217,11 +256,15 @@ def train(
         with Progress(transient=True, disable=not sys.stderr.isatty()) as progress:
             task = progress.add_task(f"epoch {epoch + 1}/{config.epochs}", total=steps_per_epoch)
             for idx in _batches(len(train_x), config.batch_size, rng):
-                crops = torch.from_numpy(train_x[idx]).permute(0, 3, 1, 2)
+                pixels, labels = train_x[idx], train_y[idx]
+                if config.self_blend:
+                    share = 0.5 if config.self_blend == "only" else 0.25
+                    pixels, labels = self_blend_batch(pixels, labels, policy, rng, share)
+                crops = torch.from_numpy(pixels).permute(0, 3, 1, 2)
                 if augment is not None:
                     crops = torch.stack([augment(c) for c in crops])
                 batch = crops_to_tensor(crops.permute(0, 2, 3, 1), spec)
-                target = torch.from_numpy(train_y[idx])
+                target = torch.from_numpy(labels)
                 logits = model(batch)
                 loss = loss_fn(logits, target)
                 optimiser.zero_grad(set_to_none=True)
@@ -251,6 +294,8 @@ def train(
                     "scheduler": scheduler.state_dict(), "epoch": epoch, "steps": steps,
                     "best_auc": best["auc"], "best_epoch": best["epoch"], "best_state": best["state"],
                     "history_keys": keys,
+                    "settings": repr({k: v for k, v in asdict(config).items()
+                                      if k not in ("epochs", "threads", "max_steps")}),
                     "history": torch.tensor([[r[k] for k in keys] for r in history], dtype=torch.float64)},
                    ckpt_path)
         if config.max_steps and steps >= config.max_steps:
@@ -290,6 +335,8 @@ def train(
             "sources": sorted({s.source for s in samples}),
             "counts": counts,
             "config": asdict(config),
+            "pretrained_sha256": sha256_file(config.pretrained)
+            if config.pretrained and Path(config.pretrained).expanduser().is_file() else None,
             "best_epoch": best["epoch"],
             "epochs_run": len(history),
             "train_seconds": round(train_seconds, 1),
