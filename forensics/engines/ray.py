@@ -1,0 +1,348 @@
+"""The Ray engine: the pipeline's stages inside Ray Data, on a local Ray instance or a cluster.
+
+```
+media items ──> ExtractStage ───────────────> ScoreStage ───────────────────> driver
+(index, path)   actor pool: MTCNN,            actor pool: classifier,         put back in
+                decode-detect-crop-track,     score crops, aggregate per      input order,
+                one extraction row per media  media, thumbnail: one result    drop duplicates
+                                              row per media
+```
+Rows between stages are plain columns (:mod:`forensics.engines.columns`) with the media's
+input ``index``. Execution streams: the driver holds only small result rows, and Ray Data's
+backpressure bounds the crops in flight, whatever the number of inputs. Actors that die (a
+killed process, a lost node) are restarted and their batches retried; a retried batch's
+rows that were already delivered are dropped by index, so the report has each media once.
+
+Without an address a local Ray instance is started for the scan, on 127.0.0.1 only, with
+no dashboard, and stopped after it. With one (``auto``, ``host:port``, ``ray://host:10001``)
+the scan runs on that cluster; media paths, weights and the thumbnails folder must then be
+readable (thumbnails: writable) at the same paths on every node.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import socket
+import warnings
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator
+
+from forensics.config import ScanConfig, available_cores
+from forensics.engines.columns import media_item_row, row_to_result
+from forensics.media.discover import MediaItem
+from forensics.result import MediaResult
+
+ProgressCallback = Callable[[str, int], None]  # (event "frames" | "media", count)
+
+DEFAULT_MEDIA_PER_BATCH = 8  # media per ScoreStage call: their crops are scored together
+DEFAULT_MAX_TASK_RETRIES = 3  # a batch whose actor died is retried this often, then the scan fails
+GPU_SHARE = 0.5  # GPU per actor when the cluster has GPUs: an extract and a score actor share one
+
+
+@dataclass(frozen=True)
+class PoolPlan:
+    """Actor pools of a scan.
+
+    Attributes:
+        extract_workers: actors decoding and detecting (each holds an MTCNN).
+        score_workers: actors scoring and finishing (each holds the classifier).
+        cpus_per_worker: CPUs each actor reserves; also its torch threads.
+        gpus_per_worker: GPUs each actor reserves (0: CPU actors).
+    """
+
+    extract_workers: int
+    score_workers: int
+    cpus_per_worker: int
+    gpus_per_worker: float
+
+    @property
+    def device(self) -> str:
+        return "cuda" if self.gpus_per_worker > 0 else "cpu"
+
+
+def plan_pools(resources: dict[str, float], config: ScanConfig, workers: int | None = None,
+               gpus_per_worker: float | None = None) -> PoolPlan:
+    """Size the actor pools for a cluster's resources (``ray.cluster_resources()``).
+
+    Each actor reserves ``config.threads`` CPUs (default 1) and runs that many torch threads.
+    ``workers`` sets both pools' size. By default, on CPUs, a quarter of the actors (at least
+    one) score and the rest extract, since detection costs far more than scoring; with GPUs,
+    ``gpus_per_worker`` defaults to 0.5 and each pool gets one actor per GPU.
+
+    Raises:
+        ValueError: ``--device cuda`` or ``gpus_per_worker`` > 0 on a cluster without GPUs,
+            or ``--device cpu`` with ``gpus_per_worker`` > 0.
+    """
+    cpus = max(1, int(resources.get("CPU", 1)))
+    gpus = float(resources.get("GPU", 0))
+    threads = config.threads or 1
+    if config.device == "cpu":
+        if gpus_per_worker:
+            raise ValueError("--gpus-per-worker > 0 contradicts --device cpu")
+        gpus_per_worker = 0.0
+    elif gpus_per_worker is None:
+        gpus_per_worker = GPU_SHARE if gpus >= 1 else 0.0
+    if gpus_per_worker > 0 and gpus <= 0:
+        raise ValueError("--gpus-per-worker > 0 was asked for, but the Ray cluster has no GPU")
+    if config.device == "cuda" and gpus_per_worker <= 0:
+        raise ValueError("--device cuda was asked for, but the Ray cluster has no GPU" if gpus <= 0
+                         else "--device cuda needs --gpus-per-worker > 0")
+    if workers is not None:
+        return PoolPlan(workers, workers, threads, gpus_per_worker)
+    if gpus_per_worker > 0:
+        per_stage = max(1, math.floor(gpus / (2 * gpus_per_worker)))
+        return PoolPlan(per_stage, per_stage, threads, gpus_per_worker)
+    actors = max(2, cpus // threads)
+    scorers = max(1, actors // 4)
+    return PoolPlan(max(1, actors - scorers), scorers, threads, 0.0)
+
+
+class RayScan:
+    """A scan on Ray: connects (or starts a local instance), plans actor pools, runs.
+
+    Args:
+        config: the scan's configuration; ``config.threads`` is the CPUs (and torch threads)
+            of each actor, default 1.
+        ray_address: ``auto``, ``host:port`` or ``ray://host:10001``; None starts a local Ray
+            instance on 127.0.0.1 for this scan and stops it afterwards. When this process
+            is already connected to Ray, that connection is used and left open.
+        workers: actors per model stage (default: fit the cluster, see :func:`plan_pools`).
+        gpus_per_worker: GPUs per actor (default 0.5 when the cluster has GPUs, else 0).
+        media_per_batch: media per scoring call (default 8).
+        max_task_retries: retries of a batch whose actor died (default 3).
+        num_cpus: CPUs of a local instance (default: the cores this process may use).
+
+    Raises:
+        WeightsError: the weights are missing or do not match their card (checked here,
+            before any actor starts).
+        ValueError: the cluster cannot be reached, or the GPU settings do not fit it.
+    """
+
+    def __init__(self, config: ScanConfig, ray_address: str | None = None, workers: int | None = None,
+                 gpus_per_worker: float | None = None, media_per_batch: int = DEFAULT_MEDIA_PER_BATCH,
+                 max_task_retries: int = DEFAULT_MAX_TASK_RETRIES, num_cpus: int | None = None):
+        from forensics.score import FaceScorer
+
+        if media_per_batch < 1 or (workers is not None and workers < 1):
+            raise ValueError("workers and media_per_batch must be >= 1")
+        self.config = config
+        self.ray_address = ray_address
+        self.media_per_batch = media_per_batch
+        self.max_task_retries = max_task_retries
+        # load the weights once here: a bad file fails now, and the audit needs their card
+        scorer = FaceScorer(config.model, config.weights, "cpu", config.batch_size)
+        self._audit = {"model": config.model, "weights": scorer.weights_path,
+                       "weights_sha256": scorer.weights_sha256, "crop_policy": scorer.crop_policy.to_dict()}
+        del scorer
+        import ray
+
+        self._owns_connection = False
+        self._loopback = contextlib.ExitStack()  # undone by close()
+        try:
+            if ray_address is None and not ray.is_initialized():
+                self._loopback.enter_context(loopback_only())
+            self._owns_connection = _connect(ray_address, num_cpus)
+            self.plan = plan_pools(ray.cluster_resources(), config, workers, gpus_per_worker)
+        except BaseException:
+            self.close()
+            raise
+        self.workers_used: dict[str, set[str]] = {"extract": set(), "score": set()}
+        self.duplicates_dropped = 0
+
+    def audit(self) -> dict[str, Any]:
+        """What the report's metadata records about the model (as ``Scanner.audit()``)."""
+        return {**self._audit, "device": self.plan.device}
+
+    def close(self) -> None:
+        """Disconnect from Ray; a local instance this scan started is stopped."""
+        if self._owns_connection:
+            import ray
+
+            ray.shutdown()
+            self._owns_connection = False
+        self._loopback.close()
+
+    def __enter__(self) -> "RayScan":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def dataset(self, items: list[MediaItem]):
+        """The lazy Ray Dataset of the scan: one result row per item, in any order."""
+        import ray
+        from ray.data import ActorPoolStrategy
+
+        from forensics.engines.ray_extract import ExtractStage
+        from forensics.engines.ray_score import ScoreStage
+
+        plan, workdir = self.plan, os.getcwd()
+        # small input blocks spread the media over the extract actors as they free up
+        blocks = max(1, min(len(items), max(4 * plan.extract_workers, math.ceil(len(items) / 4))))
+        ds = ray.data.from_items([media_item_row(i, item) for i, item in enumerate(items)],
+                                 override_num_blocks=blocks)
+        actor_args = {"num_cpus": plan.cpus_per_worker, "num_gpus": plan.gpus_per_worker or None,
+                      # Ray Data's default is to restart dead actors and retry their batches
+                      # forever: a file that crashes the decoder would then hang the scan
+                      "max_restarts": -1, "max_task_retries": self.max_task_retries}
+        with warnings.catch_warnings():
+            # passing max_task_retries this way is deprecated (Ray 2.64 removes it), and has no
+            # named replacement in Ray 2.60
+            warnings.filterwarnings("ignore", message=".*ray_remote_args. is deprecated")
+            ds = ds.map_batches(
+                ExtractStage, batch_size=1, batch_format="numpy",
+                fn_constructor_kwargs={"config": self.config, "crop_policy": self._audit["crop_policy"],
+                                       "device": plan.device, "threads": plan.cpus_per_worker, "workdir": workdir},
+                compute=ActorPoolStrategy(size=plan.extract_workers), **actor_args,
+            )
+            return ds.map_batches(
+                ScoreStage, batch_size=self.media_per_batch, batch_format="numpy",
+                fn_constructor_kwargs={"config": self.config, "weights_sha256": self._audit["weights_sha256"],
+                                       "device": plan.device, "threads": plan.cpus_per_worker, "workdir": workdir},
+                compute=ActorPoolStrategy(size=plan.score_workers), **actor_args,
+            )
+
+    def scan(self, items: Iterable[MediaItem], progress: ProgressCallback | None = None) -> Iterator[MediaResult]:
+        """Scan media items; yield one result per item, in input order.
+
+        ``progress("media", 1)`` and ``progress("frames", n)`` are called as results arrive
+        (in any order). A local instance started by this object is stopped at the end.
+
+        Raises:
+            RuntimeError: a media's result never came back (its batch failed more than
+                ``max_task_retries`` times); no partial report is written by ``run_scan``.
+        """
+        items = list(items)
+        notify = progress or (lambda event, n: None)
+        try:
+            if not items:
+                return
+            import ray.exceptions
+
+            with _quiet_ray_data():
+                pending: dict[int, MediaResult] = {}
+                next_index = 0
+                for row in _rows_or_raise(self.dataset(items).iter_rows(), ray.exceptions.RayError):
+                    index = int(row["index"])
+                    if index < next_index or index in pending:
+                        self.duplicates_dropped += 1
+                        continue
+                    self.workers_used["extract"].add(str(row["extract_worker"]))
+                    self.workers_used["score"].add(str(row["score_worker"]))
+                    result = row_to_result(row)
+                    notify("frames", result.frames_sampled)
+                    notify("media", 1)
+                    pending[index] = result
+                    while next_index in pending:
+                        yield pending.pop(next_index)
+                        next_index += 1
+            if next_index < len(items):
+                missing = [items[i].path for i in range(next_index, len(items)) if i not in pending]
+                raise RuntimeError(f"the Ray scan lost {len(missing)} media (first: {missing[0]}); "
+                                   "no report was written")
+        finally:
+            self.close()
+
+    @property
+    def nodes_used(self) -> set[str]:
+        """Ray node ids whose actors did work in this scan."""
+        return {w.split("/")[0] for names in self.workers_used.values() for w in names}
+
+
+def _rows_or_raise(rows: Iterable[dict[str, Any]], errors: type[BaseException]) -> Iterator[dict[str, Any]]:
+    try:
+        yield from rows
+    except errors as exc:  # e.g. a batch whose actor died more often than allowed
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RuntimeError(f"the Ray scan failed: {first}; no report was written") from exc
+
+
+LOOPBACK_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+@contextlib.contextmanager
+def loopback_only() -> Iterator[None]:
+    """Ray in single-machine mode while inside: nodes use 127.0.0.1, and so listen on loopback only.
+
+    Ray replaces 127.0.0.1 by the machine's network address (so that other machines can
+    join), except in its single-machine mode, the one it uses on macOS and Windows. This
+    switches that mode on for this process (read when Ray is imported, hence the constant
+    too) and for the Ray processes started from it (which inherit the environment).
+    """
+    import ray._private.ray_constants as ray_constants
+
+    saved = os.environ.get(LOOPBACK_SWITCH), ray_constants.ENABLE_RAY_CLUSTER
+    os.environ[LOOPBACK_SWITCH] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        if saved[0] is None:
+            os.environ.pop(LOOPBACK_SWITCH, None)
+        else:
+            os.environ[LOOPBACK_SWITCH] = saved[0]
+        ray_constants.ENABLE_RAY_CLUSTER = saved[1]
+
+
+def _connect(address: str | None, num_cpus: int | None) -> bool:
+    """Connect to Ray, or start a local instance; True when this call made the connection."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    options: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
+    if address is not None:
+        _check_reachable(address)
+    try:
+        if address is None:
+            ray.init(num_cpus=num_cpus or available_cores(), include_dashboard=False, **options)
+        else:
+            ray.init(address=address, **options)
+    except (ConnectionError, RuntimeError, TimeoutError) as exc:
+        where = address or "a local instance"
+        raise ValueError(f"cannot start or reach Ray ({where}): {str(exc).strip().splitlines()[0]}") from None
+    return True
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Fail fast on a ``host:port`` nobody listens on (Ray itself retries for minutes)."""
+    if address == "auto" or address.startswith("ray://") or ":" not in address:
+        return
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+            pass
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"cannot reach the Ray cluster at {address}: {exc}") from None
+
+
+class _quiet_ray_data:
+    """Silence Ray Data's progress bars and start-of-execution log for the scan's duration."""
+
+    _settings = {"enable_progress_bars": False, "enable_operator_progress_bars": False,
+                 "print_on_execution_start": False}
+    _loggers = {"ray.data": logging.WARNING, "ray.data._internal.progress": logging.ERROR}
+
+    def __enter__(self) -> None:
+        from ray.data import DataContext
+
+        context = DataContext.get_current()
+        self._saved = {name: getattr(context, name) for name in self._settings}
+        for name, value in self._settings.items():
+            setattr(context, name, value)
+        # "ray.data" INFO lines, and the one warning that says progress bars are off
+        self._levels = {name: logging.getLogger(name).level for name in self._loggers}
+        for name, level in self._loggers.items():
+            logging.getLogger(name).setLevel(level)
+
+    def __exit__(self, *exc: object) -> None:
+        from ray.data import DataContext
+
+        context = DataContext.get_current()
+        for name, value in self._saved.items():
+            setattr(context, name, value)
+        for name, level in self._levels.items():
+            logging.getLogger(name).setLevel(level)

@@ -1,0 +1,259 @@
+"""The Ray engine on a real two-node Ray cluster on 127.0.0.1, against the embedded engine.
+
+The cluster has two nodes of one CPU each (custom resources ``node_a`` and ``node_b`` tell
+them apart), so the two actor pools (one extract actor, one score actor) must spread over
+both. The head runs a dashboard on 127.0.0.1 for ``ray job submit``. Everything is torn down
+at the end of the module, on failure too. Run time on 2 busy cores: about two minutes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from typer.testing import CliRunner
+
+from forensics.cli import app
+from forensics.config import ScanConfig
+from forensics.media.discover import discover
+from forensics.report.schema import faces_path, read_metadata
+from forensics.scan import run_scan
+
+REPO = Path(__file__).resolve().parents[1]
+RAY_CLI = str(Path(sys.executable).with_name("ray"))  # the `ray` command of this environment
+JOB_TIMEOUT_S = 150
+SCORE_TOLERANCE = 1e-5
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def test_weights(tmp_path_factory) -> Path:
+    """Seeded custom-cnn weights with a card: the engines' agreement needs no trained model."""
+    import torch
+
+    from forensics.faces.align import CropPolicy
+    from forensics.models.registry import build_model, get_model_spec
+    from forensics.models.weights import save_weights
+
+    torch.manual_seed(0)
+    spec = get_model_spec("custom-cnn")
+    path = tmp_path_factory.mktemp("weights") / "seeded-cnn.safetensors"
+    save_weights(build_model("custom-cnn"), path,
+                 {"model": "custom-cnn", "crop_policy": CropPolicy(size=spec.input_size).to_dict()})
+    return path
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """(cluster, dashboard URL): two one-CPU nodes on 127.0.0.1; shut down even on failure."""
+    import ray
+    from ray.cluster_utils import Cluster
+
+    from forensics.engines.ray import loopback_only
+
+    port = _free_port()
+    with loopback_only():  # this process, the nodes and the job drivers they start: 127.0.0.1
+        cluster = Cluster(initialize_head=True, head_node_args={
+            "num_cpus": 1, "resources": {"node_a": 1}, "node_ip_address": "127.0.0.1",
+            "include_dashboard": True, "dashboard_host": "127.0.0.1", "dashboard_port": port,
+        })
+        try:
+            cluster.add_node(num_cpus=1, resources={"node_b": 1}, node_ip_address="127.0.0.1")
+            cluster.wait_for_nodes()
+            yield cluster, f"http://127.0.0.1:{port}"
+        finally:
+            ray.shutdown()
+            cluster.shutdown()
+
+
+def _listeners() -> set[tuple[str, int]]:
+    """(address, port) of every listening TCP socket on this machine, from /proc/net."""
+    found = set()
+    for name, width in (("tcp", 8), ("tcp6", 32)):
+        table = Path("/proc/net") / name
+        if not table.exists():
+            continue
+        for line in table.read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] != "0A":  # LISTEN
+                continue
+            address, port = fields[1].split(":")
+            raw = bytes.fromhex(address)
+            if width == 8:
+                host = socket.inet_ntop(socket.AF_INET, raw[::-1])
+            else:  # four little-endian 32-bit words
+                host = socket.inet_ntop(socket.AF_INET6, b"".join(raw[i:i + 4][::-1] for i in range(0, 16, 4)))
+            found.add((host, int(port, 16)))
+    return found
+
+
+def _config(weights: Path, thumbnails: Path, engine: str) -> ScanConfig:
+    # one torch thread in both engines: the Ray actors reserve one CPU each
+    return ScanConfig(frames=6, threads=1, weights=str(weights), thumbnails=str(thumbnails), engine=engine)
+
+
+def _assert_same_report(ray_out: Path, local_out: Path) -> None:
+    """Same rows in the same order, same columns and values; scores within 1e-5."""
+    for ray_path, local_path in ((ray_out, local_out), (faces_path(ray_out), faces_path(local_out))):
+        got, want = pq.read_table(ray_path), pq.read_table(local_path)
+        assert got.schema.names == want.schema.names
+        assert got.num_rows == want.num_rows
+        for name in want.schema.names:
+            if name == "elapsed_s":
+                continue
+            a, b = got.column(name).to_pylist(), want.column(name).to_pylist()
+            if name == "score":
+                assert [x is None for x in a] == [x is None for x in b]
+                np.testing.assert_allclose([x for x in a if x is not None], [x for x in b if x is not None],
+                                           rtol=0, atol=SCORE_TOLERANCE)
+            elif name == "thumbnail":  # same file names; the folder may differ
+                assert [x and Path(x).name for x in a] == [x and Path(x).name for x in b]
+            else:
+                assert a == b, f"column {name} of {ray_path.name} differs"
+
+
+@pytest.fixture(scope="module")
+def local_reference(tmp_path_factory, media_dir, bad_dir, test_weights):
+    """The embedded engine's report of good and bad media, and a copy of its thumbnails."""
+    out = tmp_path_factory.mktemp("engines")
+    config = _config(test_weights, out / "thumbs", "local")
+    outcome = run_scan([str(media_dir), str(bad_dir)], config, out / "local.parquet", quiet=True)
+    shutil.copytree(out / "thumbs", out / "thumbs-local")
+    return out, outcome
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads listening sockets from Linux /proc/net")
+def test_without_an_address_a_local_instance_listens_on_loopback_only(local_reference, media_dir, test_weights,
+                                                                        tmp_path):
+    import ray
+
+    from forensics.engines.ray import RayScan
+
+    _, local = local_reference
+    before = _listeners()
+    runner = RayScan(_config(test_weights, tmp_path / "thumbs", "ray"))
+    try:
+        opened = _listeners() - before
+        items = discover([str(media_dir / "astronaut.jpg"), str(media_dir / "coffee-no-face.jpg")]).items
+        results = list(runner.scan(items))
+    finally:
+        runner.close()
+    assert opened, "the local Ray instance must listen somewhere"
+    loopback = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}  # the last: IPv4 loopback on an IPv6 socket
+    assert {host for host, _ in opened} <= loopback, f"not loopback only: {sorted(opened)}"
+    assert not ray.is_initialized() and not (_listeners() - before) & opened, "stopped after the scan"
+    want = {row["path"]: row for row in local.media.to_pylist()}
+    for result in results:
+        assert result.status == want[result.path]["status"]
+        assert (result.score is None) == (want[result.path]["score"] is None)
+        assert result.score is None or abs(result.score - want[result.path]["score"]) <= SCORE_TOLERANCE
+
+
+def test_an_unreachable_cluster_is_a_usage_error(tmp_path, media_dir, test_weights):
+    started = time.perf_counter()
+    result = CliRunner().invoke(app, ["scan", str(media_dir / "astronaut.jpg"), "--out", str(tmp_path / "r.parquet"),
+                                      "--weights", str(test_weights), "--engine", "ray",
+                                      "--ray-address", f"127.0.0.1:{_free_port()}"])
+    assert result.exit_code == 2, result.output
+    assert "cannot reach the Ray cluster" in result.output and time.perf_counter() - started < 60
+    assert not (tmp_path / "r.parquet").exists()
+
+
+def test_cli_ray_report_equals_local_on_two_nodes(ray_cluster, local_reference, media_dir, bad_dir, test_weights):
+    cluster, _ = ray_cluster
+    out, local = local_reference
+    shutil.rmtree(out / "thumbs")  # the Ray scan must write every thumbnail itself
+    result = CliRunner().invoke(app, [
+        "scan", str(media_dir), str(bad_dir), "--out", str(out / "ray.parquet"), "--thumbnails", str(out / "thumbs"),
+        "--frames", "6", "--threads", "1", "--weights", str(test_weights),
+        "--engine", "ray", "--ray-address", cluster.address,
+    ], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "ray, 2 node(s) did the work" in result.output, "both nodes must do work"
+
+    _assert_same_report(out / "ray.parquet", out / "local.parquet")
+    media = pq.read_table(out / "ray.parquet")
+    statuses = dict(zip(media.column("path").to_pylist(), media.column("status").to_pylist()))
+    assert statuses[str(bad_dir / "corrupt.jpg")] == "error" and statuses[str(bad_dir / "truncated.mp4")] == "error"
+    assert statuses[str(media_dir / "astronaut-clip.mp4")] == "ok"
+
+    meta_ray = read_metadata(pq.read_schema(out / "ray.parquet"))
+    meta_local = read_metadata(pq.read_schema(out / "local.parquet"))
+    assert meta_ray.pop("engine") == "ray" and meta_local.pop("engine") == "local"
+    assert meta_ray["config"].pop("engine") == "ray" and meta_local["config"].pop("engine") == "local"
+    meta_ray.pop("created"), meta_local.pop("created")
+    assert meta_ray == meta_local
+
+    # the same thumbnails: same names, same pixels (rewritten by the Ray scan into the same folder)
+    names = sorted(p.name for p in (out / "thumbs").iterdir())
+    assert names == sorted(p.name for p in (out / "thumbs-local").iterdir()) and len(names) >= 6
+    for name in names:
+        assert (out / "thumbs" / name).read_bytes() == (out / "thumbs-local" / name).read_bytes(), name
+
+
+def test_killed_worker_is_retried_and_the_report_is_complete(ray_cluster, local_reference, media_dir, bad_dir,
+                                                             test_weights, tmp_path):
+    from forensics.engines.ray import RayScan
+
+    cluster, _ = ray_cluster
+    _, local = local_reference
+    # the inputs twice over, so that work remains when the worker dies
+    items = discover([str(media_dir), str(bad_dir)]).items * 2
+    expected = local.media.column("status").to_pylist() * 2
+    runner = RayScan(_config(test_weights, tmp_path / "thumbs", "ray"), ray_address=cluster.address,
+                     media_per_batch=1)
+    killed: list[int] = []
+    results = []
+    for result in runner.scan(items):
+        results.append(result)
+        if not killed:  # the first result is back: kill the extract worker, which is busy with the next items
+            (worker,) = runner.workers_used["extract"]
+            pid = int(worker.split("/")[1])
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+    assert [r.path for r in results] == [i.path for i in items], "every media once, in input order"
+    assert [r.status for r in results] == expected
+    pids = {int(w.split("/")[1]) for w in runner.workers_used["extract"]}
+    assert killed[0] in pids and len(pids) >= 2, "a restarted worker must have finished the job"
+
+
+def test_ray_job_submit_writes_the_report(ray_cluster, local_reference, media_dir, bad_dir, test_weights, tmp_path):
+    _, dashboard = ray_cluster
+    out, local = local_reference
+    report = tmp_path / "job" / "report.parquet"
+    submission = f"forensics-test-{uuid.uuid4().hex[:8]}"
+    command = [
+        RAY_CLI, "job", "submit", "--address", dashboard,
+        "--submission-id", submission, "--",
+        sys.executable, str(REPO / "pipelines" / "scan_job.py"), str(media_dir), str(bad_dir),
+        "--out", str(report), "--thumbnails", str(tmp_path / "job" / "thumbs"), "--weights", str(test_weights),
+        "--set", "frames=6", "--set", "threads=1",
+    ]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=JOB_TIMEOUT_S, cwd=tmp_path)
+    except subprocess.TimeoutExpired:
+        subprocess.run([RAY_CLI, "job", "stop", "--address", dashboard,
+                        submission], capture_output=True, timeout=60)
+        pytest.fail(f"ray job submit took more than {JOB_TIMEOUT_S} s")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "wrote" in done.stdout and "succeeded" in done.stdout
+    _assert_same_report(report, out / "local.parquet")
+    assert read_metadata(pq.read_schema(report))["engine"] == "ray"
