@@ -159,13 +159,11 @@ def _save_history(history: list[dict[str, float]], out: Path) -> None:
 
     frame = pd.DataFrame(history)
     frame.to_csv(out.with_suffix(".history.csv"), index=False)
-    try:
-        import matplotlib
+    import matplotlib
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
     for ax, (key, label) in zip(axes, [("loss", "loss"), ("acc", "accuracy"), ("auc", "ROC AUC")]):
         for split in ("train", "valid"):
