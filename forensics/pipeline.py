@@ -9,7 +9,6 @@ Every failure of one item ends as a row with status ``error``; it never stops a 
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator

@@ -103,3 +103,28 @@ def make_samples(folder: str | os.PathLike[str]) -> list[Path]:
         write_clip(folder / "astronaut-clip-manipulated.mp4", [fake]),
         write_clip(folder / "two-people-one-manipulated.mp4", [real, fake], size=(720, 360), face_height=220),
     ]
+
+
+def make_face_dataset(folder: str | os.PathLike[str], count: int = 10, seed: int = 0) -> Path:
+    """A small labelled set: ``count`` jittered astronauts in ``real/`` and as many manipulated
+    ones in ``fake/``, and ``manifest.csv`` (path,label,source; sources ``set-a``/``set-b``)."""
+    import pandas as pd
+
+    folder = Path(folder)
+    picture = astronaut()
+    box = find_face(picture)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for k in range(count):
+        angle, zoom = rng.uniform(-8, 8), rng.uniform(0.9, 1.1)
+        warp = cv2.getRotationMatrix2D((256, 256), angle, zoom)
+        real = cv2.warpAffine(picture, warp, (512, 512), borderMode=cv2.BORDER_REFLECT101)
+        fake = cv2.warpAffine(blend_face(picture, box, BlendParams.random(rng)), warp, (512, 512),
+                              borderMode=cv2.BORDER_REFLECT101)
+        source = "set-a" if k % 2 else "set-b"
+        write_image(folder / "real" / f"r{k:02d}.jpg", real)
+        write_image(folder / "fake" / f"f{k:02d}.jpg", fake)
+        rows += [{"path": f"real/r{k:02d}.jpg", "label": "real", "source": source},
+                 {"path": f"fake/f{k:02d}.jpg", "label": "fake", "source": source}]
+    pd.DataFrame(rows).to_csv(folder / "manifest.csv", index=False)
+    return folder

@@ -6,7 +6,6 @@ import math
 import shutil
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
@@ -18,7 +17,7 @@ from typer.testing import CliRunner
 from forensics.cli import app
 from forensics.manipulate import BlendParams, blend_face
 from forensics.models.weights import card_crop_policy, load_weights, sha256_file
-from forensics.samples import find_face, no_face_picture, write_clip, write_image
+from forensics.samples import find_face, make_face_dataset, no_face_picture, write_clip
 from forensics.models import get_model_spec
 from forensics.score import crops_to_tensor
 from forensics.train.data import CropCache
@@ -30,25 +29,9 @@ METRIC_KEYS = {"n", "n_fake", "n_real", "accuracy", "precision", "recall", "f1",
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory, astronaut):
+def dataset(tmp_path_factory):
     """20 real and 20 manipulated astronauts, in two sources of a manifest (and real/ fake/ folders)."""
-    root = tmp_path_factory.mktemp("evaldata")
-    box = find_face(astronaut)
-    rng = np.random.default_rng(1)
-    rows = []
-    for k in range(20):
-        angle, zoom = rng.uniform(-8, 8), rng.uniform(0.9, 1.1)
-        m = cv2.getRotationMatrix2D((256, 256), angle, zoom)
-        real = cv2.warpAffine(astronaut, m, (512, 512), borderMode=cv2.BORDER_REFLECT101)
-        fake = cv2.warpAffine(blend_face(astronaut, box, BlendParams.random(rng)), m, (512, 512),
-                              borderMode=cv2.BORDER_REFLECT101)
-        source = "set-a" if k % 2 else "set-b"
-        write_image(root / "real" / f"r{k:02d}.jpg", real)
-        write_image(root / "fake" / f"f{k:02d}.jpg", fake)
-        rows += [{"path": f"real/r{k:02d}.jpg", "label": "real", "source": source},
-                 {"path": f"fake/f{k:02d}.jpg", "label": "fake", "source": source}]
-    pd.DataFrame(rows).to_csv(root / "manifest.csv", index=False)
-    return root
+    return make_face_dataset(tmp_path_factory.mktemp("evaldata"), count=20, seed=1)
 
 
 @pytest.fixture(scope="module")

@@ -2,33 +2,22 @@
 
 import json
 
-import cv2
 import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from forensics.cli import app
-from forensics.manipulate import BlendParams, blend_face
 from forensics.models.weights import load_weights
-from forensics.samples import find_face, write_image
+from forensics.samples import make_face_dataset
 from forensics.train.data import assign_splits, load_samples
 from forensics.train.metrics import binary_metrics
 
 
 @pytest.fixture(scope="module")
-def tiny_dataset(tmp_path_factory, astronaut):
-    root = tmp_path_factory.mktemp("tiny")
-    box = find_face(astronaut)
-    rng = np.random.default_rng(0)
-    for k in range(10):
-        angle, zoom = rng.uniform(-8, 8), rng.uniform(0.9, 1.1)
-        m = cv2.getRotationMatrix2D((256, 256), angle, zoom)
-        real = cv2.warpAffine(astronaut, m, (512, 512), borderMode=cv2.BORDER_REFLECT101)
-        fake = cv2.warpAffine(blend_face(astronaut, box, BlendParams.random(rng)), m, (512, 512),
-                              borderMode=cv2.BORDER_REFLECT101)
-        write_image(root / "real" / f"r{k}.jpg", real)
-        write_image(root / "fake" / f"f{k}.jpg", fake)
+def tiny_dataset(tmp_path_factory):
+    root = make_face_dataset(tmp_path_factory.mktemp("tiny"), count=10, seed=0)
+    (root / "manifest.csv").unlink()  # a plain real/ fake/ folder
     return root
 
 
