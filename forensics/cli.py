@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from forensics import __version__
+from forensics.config import DEFAULT_MODEL
 
 app = typer.Typer(
     name="forensics",
@@ -58,7 +59,7 @@ def scan(
     max_frames: int = typer.Option(2000, "--max-frames", min=1, help="Cap on frames per video with --fps."),
     detect_size: int = typer.Option(640, "--detect-size", min=0, help="Longest side (px) frames are shrunk to for detection; 0 = full size."),
     min_face_prob: float = typer.Option(0.9, "--min-face-prob", min=0.0, max=1.0, help="Drop detections below this MTCNN probability."),
-    model: str = typer.Option("custom-cnn", "--model", help="Registered model (see `forensics models`)."),
+    model: Optional[str] = typer.Option(None, "--model", help=f"Registered model (see `forensics models`); default: the one the --weights card names, else {DEFAULT_MODEL}."),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Weights (.safetensors with a .json card); default: the model's shipped weights."),
     threshold: float = typer.Option(0.5, "--threshold", min=0.0, max=1.0, help="Score at or above which a media is 'fake'."),
     aggregate: Aggregate = typer.Option(Aggregate.confident, "--aggregate", help="Face scores -> track score; a media takes its most fake track."),
@@ -162,7 +163,7 @@ def models() -> None:
 def train(
     data: Path = typer.Argument(..., help="CSV manifest (path,label[,source,split]) or folder with real/ and fake/ (optionally under train/ valid/ test/)."),
     out: Path = typer.Option(..., "--out", "-o", help="Weights to write (.safetensors); the card goes beside it (.json)."),
-    model: str = typer.Option("custom-cnn", "--model", help="Registered model to train."),
+    model: str = typer.Option(DEFAULT_MODEL, "--model", help="Registered model to train."),
     source: Optional[List[str]] = typer.Option(None, "--source", help="Train on rows of this manifest source only (repeatable)."),
     epochs: int = typer.Option(12, "--epochs", min=1),
     batch_size: int = typer.Option(64, "--batch-size", min=1),

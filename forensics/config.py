@@ -11,6 +11,10 @@ import os
 from dataclasses import dataclass
 from typing import Any, Literal
 
+# The detector `forensics scan` uses unless told otherwise: the shipped model with the best
+# held-out figures (see the README's model cards).
+DEFAULT_MODEL = "residual-mlp"
+
 AggregateStrategy = Literal["mean", "max", "topk", "confident"]
 AGGREGATE_STRATEGIES: tuple[str, ...] = ("mean", "max", "topk", "confident")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
@@ -39,7 +43,8 @@ class ScanConfig:
         min_face_prob: MTCNN probability below which a detection is dropped (default 0.9).
         min_face_px: faces whose box is smaller than this many pixels (shorter side, in the
             original frame) are dropped (default 24).
-        model: registered model name (default ``custom-cnn``).
+        model: registered model name; None (the default) takes the one the weights' card
+            names, or :data:`DEFAULT_MODEL` (``residual-mlp``) with the shipped weights.
         weights: path to a ``.safetensors`` file; None takes the model's shipped weights.
         threshold: a media whose score is >= this is ``fake`` (default 0.5).
         aggregate: how face scores in a track become a track score (default ``confident``);
@@ -62,7 +67,7 @@ class ScanConfig:
     detect_size: int = 640
     min_face_prob: float = 0.9
     min_face_px: int = 24
-    model: str = "custom-cnn"
+    model: str | None = None
     weights: str | None = None
     threshold: float = 0.5
     aggregate: str = "confident"

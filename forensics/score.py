@@ -10,7 +10,7 @@ import torch
 
 from forensics.faces.align import CropPolicy
 from forensics.models.registry import ModelSpec, get_model_spec
-from forensics.models.weights import WeightsError, card_crop_policy, load_weights, shipped_weights, to_device
+from forensics.models.weights import WeightsError, card_crop_policy, card_model, load_weights, shipped_weights, to_device
 
 
 def crops_to_tensor(crops: np.ndarray | torch.Tensor, spec: ModelSpec, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -35,15 +35,17 @@ class FaceScorer:
     """A model with its weights, ready to score crops made with its crop policy.
 
     Args:
-        model: registered model name (default ``custom-cnn``).
+        model: registered model name; None (the default) takes the one the card of ``weights``
+            names, or :data:`forensics.config.DEFAULT_MODEL` when ``weights`` is None.
         weights: path to a ``.safetensors`` file with a card beside it; None takes the
             shipped weights for ``model``.
         device: torch device.
         batch_size: crops per forward pass (default 64).
     """
 
-    def __init__(self, model: str = "custom-cnn", weights: str | os.PathLike[str] | None = None,
+    def __init__(self, model: str | None = None, weights: str | os.PathLike[str] | None = None,
                  device: torch.device | str = "cpu", batch_size: int = 64):
+        model = card_model(weights, model)
         self.spec = get_model_spec(model)
         path = weights if weights is not None else shipped_weights(model)
         if path is None:

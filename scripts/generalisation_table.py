@@ -1,4 +1,4 @@
-"""Print the cross-source ROC AUC table from runs/generalisation/*.eval.json (see generalisation.sh)."""
+"""Print the cross-source ROC AUC table from runs/generalisation/<model>/*.eval.json (see generalisation.sh)."""
 
 import json
 import sys
@@ -25,4 +25,4 @@ def main(folder: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path("runs/generalisation"))
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path("runs/generalisation/custom-cnn"))

@@ -52,7 +52,9 @@ def bad_dir(tmp_path_factory, media_dir: Path) -> Path:
 def shipped_weights() -> Path:
     from forensics.models.weights import shipped_weights
 
-    path = shipped_weights("custom-cnn")
+    from forensics.config import DEFAULT_MODEL
+
+    path = shipped_weights(DEFAULT_MODEL)
     if path is None:
-        pytest.fail("weights/custom-cnn.safetensors is missing: the repository ships it")
+        pytest.fail(f"weights/{DEFAULT_MODEL}.safetensors is missing: the repository ships it")
     return path

@@ -40,7 +40,8 @@ def trained(tmp_path_factory, dataset):
     out = tmp_path_factory.mktemp("evalweights") / "tiny.safetensors"
     cache = out.parent / "cache"
     result = runner.invoke(app, ["train", str(dataset / "manifest.csv"), "--out", str(out), "--epochs", "1",
-                                 "--max-steps", "2", "--batch-size", "8", "--no-augment", "--cache", str(cache)])
+                                 "--max-steps", "2", "--batch-size", "8", "--no-augment", "--model", "custom-cnn",
+                                 "--cache", str(cache)])
     assert result.exit_code == 0, result.output
     return out, cache
 

@@ -59,7 +59,7 @@ def test_tampered_weights_are_refused(tmp_path):
 
 
 def test_scorer_gives_probabilities_for_crops(shipped_weights):
-    scorer = FaceScorer("custom-cnn", shipped_weights, "cpu", batch_size=4)
+    scorer = FaceScorer("residual-mlp", shipped_weights, "cpu", batch_size=4)
     crops = np.random.default_rng(0).integers(0, 255, (6, 224, 224, 3), dtype=np.uint8)
     scores = scorer.score(crops)
     assert scores.shape == (6,) and np.all((scores >= 0) & (scores <= 1))
@@ -67,3 +67,15 @@ def test_scorer_gives_probabilities_for_crops(shipped_weights):
     np.testing.assert_allclose(scorer.score(crops[:1]), scores[:1], atol=1e-5)
     assert scorer.crop_policy.size == 224
     assert scorer.weights_sha256 == sha256_file(shipped_weights)
+
+
+def test_every_shipped_weights_file_loads_with_its_card():
+    """The papers' custom-cnn stays shipped beside the default; both cards verify their sha256."""
+    from forensics.models.weights import shipped_weights as find_shipped
+
+    for name in ("residual-mlp", "custom-cnn"):
+        path = find_shipped(name)
+        assert path is not None, name
+        model, card = load_weights(path)
+        assert card["model"] == name and card["sha256"] == sha256_file(path)
+        assert card["metrics"]["test"] and card["temperature"] > 0

@@ -21,7 +21,7 @@ INPUT_SIZES = {
     "resnet50": 224, "densenet121": 224, "densenet121-gray": 224,
     "xception": 299, "inception-resnet-v2": 299,
     "efficientnet-b0": 224, "efficientnet-b1": 240, "efficientnet-b2": 260, "efficientnet-b3": 300,
-    "efficientnet-b4": 380,
+    "efficientnet-b4": 380, "residual-mlp": 224,
 }
 NEEDS_TIMM = {"xception", "inception-resnet-v2"}
 # forward + backward at batch 2 takes seconds on a 2-core CPU for these (see the report of
@@ -109,7 +109,7 @@ def test_dense_and_mobile_cnns_have_the_papers_head():
 
 
 def test_models_without_pretrained_weights_refuse_them():
-    for name in ("custom-cnn", "simple-cnn", "dense-cnn", "mobile-cnn"):
+    for name in ("custom-cnn", "simple-cnn", "dense-cnn", "mobile-cnn", "residual-mlp"):
         with pytest.raises(ValueError, match="no pretrained weights option"):
             build_model(name, pretrained="imagenet")
 

@@ -48,7 +48,7 @@ def test_manifest_with_sources(tmp_path, tiny_dataset):
 def test_train_cli_loss_falls_and_weights_round_trip(tmp_path, tiny_dataset):
     out = tmp_path / "w" / "tiny.safetensors"
     result = CliRunner().invoke(app, ["train", str(tiny_dataset), "--out", str(out), "--epochs", "6",
-                                      "--batch-size", "7", "--no-augment", "--patience", "6", "--lr", "3e-4",
+                                      "--batch-size", "7", "--no-augment", "--model", "custom-cnn", "--patience", "6", "--lr", "3e-4",
                                       "--cache", str(tmp_path / "cache")])
     assert result.exit_code == 0, result.output
     history = pd.read_csv(out.with_suffix(".history.csv"))

@@ -43,7 +43,7 @@ class Scanner:
     def audit(self) -> dict[str, Any]:
         """What the report's metadata records about the model."""
         return {
-            "model": self.config.model,
+            "model": self.scorer.spec.name,
             "weights": self.scorer.weights_path,
             "weights_sha256": self.scorer.weights_sha256,
             "crop_policy": self.crop_policy.to_dict(),

@@ -134,7 +134,7 @@ class RayScan:
         self.max_task_retries = max_task_retries
         # load the weights once here: a bad file fails now, and the audit needs their card
         scorer = FaceScorer(config.model, config.weights, "cpu", config.batch_size)
-        self._audit = {"model": config.model, "weights": scorer.weights_path,
+        self._audit = {"model": scorer.spec.name, "weights": scorer.weights_path,
                        "weights_sha256": scorer.weights_sha256, "crop_policy": scorer.crop_policy.to_dict()}
         del scorer
         import ray

@@ -6,6 +6,7 @@ from forensics.models.registry import ModelSpec, build_model, get_model_spec, li
 from forensics.models import custom_cnn  # noqa: E402,F401  isort: skip
 from forensics.models import simple_cnn  # noqa: E402,F401  isort: skip
 from forensics.models import compact_cnn  # noqa: E402,F401  isort: skip
+from forensics.models import residual_mlp  # noqa: E402,F401  isort: skip
 from forensics.models import resnet  # noqa: E402,F401  isort: skip
 from forensics.models import densenet  # noqa: E402,F401  isort: skip
 from forensics.models import efficientnet  # noqa: E402,F401  isort: skip

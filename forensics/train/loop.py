@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from forensics import __version__
+from forensics.config import DEFAULT_MODEL
 from forensics.faces.align import CropPolicy
 from forensics.models.registry import build_model, get_model_spec
 from forensics.models.weights import save_weights, sha256_file
@@ -35,7 +36,7 @@ class TrainConfig:
     """Settings of a training run.
 
     Attributes:
-        model: registered model name.
+        model: registered model name (default ``residual-mlp``).
         epochs: most epochs (default 12); early stopping may end sooner.
         batch_size: crops per step (default 64).
         lr: Adam learning rate (default 1e-3), cosine-annealed to zero over ``epochs``.
@@ -57,7 +58,7 @@ class TrainConfig:
             ``"only"`` trains on real faces and pseudo-fakes alone. Default None (off).
     """
 
-    model: str = "custom-cnn"
+    model: str = DEFAULT_MODEL
     epochs: int = 12
     batch_size: int = 64
     lr: float = 1e-3

@@ -1,0 +1,59 @@
+"""The fixed forensic features of ``residual-mlp``: co-occurrence histograms and the ring spectrum."""
+
+import numpy as np
+import torch
+
+from forensics.models.residual_mlp import ResidualFeatures, ResidualMLP
+
+
+def _pixels(array: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).float() / 255.0
+
+
+def test_flat_image_puts_every_residual_triple_in_the_zero_bin():
+    features = ResidualFeatures(32)
+    flat = _pixels(np.full((32, 32, 3), 128, np.uint8))
+    histograms = features.cooccurrence(flat * 255.0).view(6, 125)
+    zero = 2 * 25 + 2 * 5 + 2  # (0, 0, 0) after shifting [-2, 2] to [0, 4]
+    assert torch.allclose(histograms[:, zero], torch.ones(6))
+    assert histograms.sum() == 6
+
+
+def test_each_cooccurrence_histogram_is_a_distribution():
+    rng = np.random.default_rng(0)
+    grain = np.clip(128 + rng.normal(0, 3, (48, 48, 3)), 0, 255).round().astype(np.uint8)  # film grain
+    histograms = ResidualFeatures(48).cooccurrence(_pixels(grain) * 255.0).view(6, 125) ** 2  # features are roots
+    assert torch.allclose(histograms.sum(1), torch.ones(6), atol=1e-5)
+    assert ((histograms > 0).sum(1) > 40).all()  # grain spreads over many of the 125 bins
+
+
+def test_ring_spectrum_matches_a_numpy_reference():
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    ours = ResidualFeatures(64).spectrum(_pixels(image) * 255.0)[0].numpy()
+    luma = image.astype(np.float64).mean(-1)
+    magnitude = np.abs(np.fft.fftshift(np.fft.fft2(luma - luma.mean())))
+    y, x = np.indices(luma.shape)
+    radius = np.hypot(y - 32, x - 32).astype(int)
+    rings = np.bincount(radius.ravel(), np.log(magnitude + 1e-3).ravel()) / np.bincount(radius.ravel())
+    np.testing.assert_allclose(ours, rings[1:32], rtol=1e-4, atol=1e-4)
+
+
+def test_blurring_moves_the_features_that_smoothing_changes():
+    """A face swap pastes a smoother face: blur must shift mass to small residuals and cut high frequencies."""
+    rng = np.random.default_rng(2)
+    sharp = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    smooth = sharp.astype(np.float32)
+    for _ in range(3):  # a 3x3 box blur, three times
+        smooth = sum(np.roll(np.roll(smooth, dy, 0), dx, 1) for dy in (-1, 0, 1) for dx in (-1, 0, 1)) / 9.0
+    features = ResidualFeatures(64)
+    sharp_t, smooth_t = _pixels(sharp) * 255.0, _pixels(smooth.round().astype(np.uint8)) * 255.0
+    zero = 2 * 25 + 2 * 5 + 2
+    assert features.cooccurrence(smooth_t).view(6, 125)[0, zero] > features.cooccurrence(sharp_t).view(6, 125)[0, zero]
+    assert features.spectrum(smooth_t)[0, -8:].mean() < features.spectrum(sharp_t)[0, -8:].mean() - 1.0
+
+
+def test_only_the_classifier_trains():
+    model = ResidualMLP(64)
+    assert sum(p.numel() for p in model.features.parameters()) == 0
+    assert model(torch.rand(4, 3, 64, 64)).shape == (4,)
