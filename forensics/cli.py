@@ -144,7 +144,8 @@ def models() -> None:
     for name in list_models():
         spec = get_model_spec(name)
         shipped = ", ".join(c.get("file", "?") for c in cards if c.get("model") == name) or "-"
-        table.add_row(name, f"{spec.input_size}x{spec.input_size}{' gray' if spec.grayscale else ''}", shipped,
+        table.add_row(f"{name} (default)" if name == DEFAULT_MODEL else name,
+                      f"{spec.input_size}x{spec.input_size}{' gray' if spec.grayscale else ''}", shipped,
                       spec.description)
     console = Console()
     console.print(table)

@@ -12,6 +12,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from forensics.cli import app
+from forensics.config import DEFAULT_MODEL
 from forensics.report.schema import read_metadata
 from forensics.models.weights import shipped_weights as shipped_weights_for
 
@@ -69,7 +70,7 @@ def test_report_metadata_makes_it_auditable(scanned, shipped_weights):
     from forensics.models.weights import sha256_file
 
     assert meta["version"] == __version__
-    assert meta["model"] == "residual-mlp" and meta["weights_sha256"] == sha256_file(shipped_weights)
+    assert meta["model"] == DEFAULT_MODEL and meta["weights_sha256"] == sha256_file(shipped_weights)
     assert meta["config"]["frames"] == 12 and meta["config"]["threshold"] == 0.5
     assert meta["crop_policy"]["size"] == 224
 
@@ -126,20 +127,21 @@ def test_usage_errors_exit_2(tmp_path, media_dir):
     assert runner.invoke(app, base + ["--frames", "0"]).exit_code == 2
     assert runner.invoke(app, base + ["--model", "nope"]).exit_code == 2
     assert runner.invoke(app, base + ["--weights", str(tmp_path / "missing.safetensors")]).exit_code == 2
-    paper_cnn = str(shipped_weights_for("custom-cnn"))
-    mismatch = runner.invoke(app, base + ["--model", "residual-mlp", "--weights", paper_cnn])
-    assert mismatch.exit_code == 2 and "not 'residual-mlp'" in mismatch.output
+    residual = str(shipped_weights_for("residual-mlp"))
+    mismatch = runner.invoke(app, base + ["--model", "custom-cnn", "--weights", residual])
+    assert mismatch.exit_code == 2 and "not 'custom-cnn'" in mismatch.output
     assert not (tmp_path / "r.parquet").exists()
 
 
 def test_weights_alone_pick_the_model_their_card_names(tmp_path, media_dir):
     out = tmp_path / "r.parquet"
-    paper_cnn = shipped_weights_for("custom-cnn")
+    residual = shipped_weights_for("residual-mlp")
+    assert DEFAULT_MODEL != "residual-mlp"
     result = runner.invoke(app, ["scan", str(media_dir / "astronaut.jpg"), "--out", str(out), "--quiet",
-                                 "--weights", str(paper_cnn)])
+                                 "--weights", str(residual)])
     assert result.exit_code == 0, result.output
     meta = read_metadata(pq.read_schema(out))
-    assert meta["model"] == "custom-cnn" and meta["crop_policy"]["size"] == 224
+    assert meta["model"] == "residual-mlp" and meta["crop_policy"]["size"] == 224
 
 
 def test_console_script_and_module_entry_point():
@@ -147,4 +149,4 @@ def test_console_script_and_module_entry_point():
                             env={**os.environ, "COLUMNS": "200"})
     assert result.returncode == 0, result.stderr
     assert "custom-cnn" in result.stdout and "custom-cnn.safetensors" in result.stdout
-    assert "residual-mlp.safetensors" in result.stdout
+    assert "residual-mlp.safetensors" in result.stdout and f"{DEFAULT_MODEL} (default)" in result.stdout

@@ -59,7 +59,7 @@ def test_tampered_weights_are_refused(tmp_path):
 
 
 def test_scorer_gives_probabilities_for_crops(shipped_weights):
-    scorer = FaceScorer("residual-mlp", shipped_weights, "cpu", batch_size=4)
+    scorer = FaceScorer(None, shipped_weights, "cpu", batch_size=4)  # the model its card names
     crops = np.random.default_rng(0).integers(0, 255, (6, 224, 224, 3), dtype=np.uint8)
     scores = scorer.score(crops)
     assert scores.shape == (6,) and np.all((scores >= 0) & (scores <= 1))

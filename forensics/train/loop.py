@@ -36,7 +36,7 @@ class TrainConfig:
     """Settings of a training run.
 
     Attributes:
-        model: registered model name (default ``residual-mlp``).
+        model: registered model name (default ``custom-cnn``).
         epochs: most epochs (default 12); early stopping may end sooner.
         batch_size: crops per step (default 64).
         lr: Adam learning rate (default 1e-3), cosine-annealed to zero over ``epochs``.

@@ -1,0 +1,84 @@
+"""How shipped weights hold up when the face crop is re-compressed or resized, as social media do.
+
+Scores the held-out test split of each model's own split file (``<weights>.splits.csv``)
+as it is, after JPEG re-compression at quality 75 and 50, and after a 2x downscale and
+upscale (bicubic), and prints the test ROC AUC per source for each.
+
+    python scripts/robustness.py [--models residual-mlp,custom-cnn] [--data ../shared/data]
+
+Needs ../shared/data; crops come from the training crop cache (detected once, then cached).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image
+from sklearn.metrics import roc_auc_score
+
+from forensics.models.weights import shipped_weights
+from forensics.score import FaceScorer
+from forensics.train.data import CropCache
+
+
+def jpeg(crop: np.ndarray, quality: int) -> np.ndarray:
+    buffer = io.BytesIO()
+    Image.fromarray(crop).save(buffer, "JPEG", quality=quality)
+    return np.asarray(Image.open(buffer).convert("RGB"))
+
+
+def half_size(crop: np.ndarray) -> np.ndarray:
+    side = crop.shape[0]
+    small = Image.fromarray(crop).resize((side // 2, side // 2), Image.BICUBIC)
+    return np.asarray(small.resize((side, side), Image.BICUBIC))
+
+
+DEGRADATIONS = {
+    "as is": lambda crop: crop,
+    "JPEG q75": lambda crop: jpeg(crop, 75),
+    "JPEG q50": lambda crop: jpeg(crop, 50),
+    "resize x0.5": half_size,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="residual-mlp,custom-cnn")
+    parser.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    if not Path(args.data).is_dir():
+        sys.exit(f"no shared data at {args.data}: this benchmark needs ../shared/data")
+    torch.set_num_threads(args.threads)
+    print("| model | degradation | " + " | ".join(["lfw-faceswap", "photoshop-ciplab", "stylegan-ffhq"]) + " |")
+    print("|---|---|---|---|---|")
+    for name in args.models.split(","):
+        weights = shipped_weights(name)
+        scorer = FaceScorer(name, weights, "cpu")
+        split = pd.read_csv(weights.with_suffix(".splits.csv"))
+        test = split[split["split"] == "test"]
+        cache = CropCache(scorer.crop_policy)
+        crops, rows = [], []
+        for row in test.itertuples(index=False):
+            crop = cache.crop(str(Path(args.data) / row.path))
+            if crop is not None:
+                crops.append(crop)
+                rows.append(row)
+        table = pd.DataFrame(rows)
+        for label, degrade in DEGRADATIONS.items():
+            scores = scorer.score(np.stack([degrade(c) for c in crops]))
+            aucs = []
+            for source in ("lfw-faceswap", "photoshop-ciplab", "stylegan-ffhq"):
+                mine = (table["source"] == source).to_numpy()
+                aucs.append(f"{roc_auc_score(table['label'][mine], scores[mine]):.3f}")
+            print(f"| `{name}` | {label} | " + " | ".join(aucs) + " |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
