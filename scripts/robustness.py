@@ -4,7 +4,7 @@ Scores the held-out test split of each model's own split file (``<weights>.split
 as it is, after JPEG re-compression at quality 75 and 50, and after a 2x downscale and
 upscale (bicubic), and prints the test ROC AUC per source for each.
 
-    python scripts/robustness.py [--models residual-mlp,custom-cnn] [--data ../shared/data]
+    python scripts/robustness.py [--models residual-mlp,custom-cnn,path/to/other.safetensors] [--data ../shared/data]
 
 Needs ../shared/data; crops come from the training crop cache (detected once, then cached).
 """
@@ -49,7 +49,8 @@ DEGRADATIONS = {
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default="residual-mlp,custom-cnn")
+    parser.add_argument("--models", default="residual-mlp,custom-cnn",
+                        help="shipped model names or .safetensors files (with card and splits beside them)")
     parser.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
@@ -59,8 +60,9 @@ def main() -> None:
     print("| model | degradation | " + " | ".join(["lfw-faceswap", "photoshop-ciplab", "stylegan-ffhq"]) + " |")
     print("|---|---|---|---|---|")
     for name in args.models.split(","):
-        weights = shipped_weights(name)
-        scorer = FaceScorer(name, weights, "cpu")
+        weights = Path(name) if name.endswith(".safetensors") else shipped_weights(name)
+        scorer = FaceScorer(None, weights, "cpu")  # the model the card names
+        name = weights.stem if name.endswith(".safetensors") else name
         split = pd.read_csv(weights.with_suffix(".splits.csv"))
         test = split[split["split"] == "test"]
         cache = CropCache(scorer.crop_policy)
