@@ -8,9 +8,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from forensics.config import DEFAULT_MODEL
 from forensics.faces.align import CropPolicy
 from forensics.models.registry import ModelSpec, get_model_spec
-from forensics.models.weights import WeightsError, card_crop_policy, card_model, load_weights, shipped_weights, to_device
+from forensics.models.weights import WeightsError, card_crop_policy, load_weights, shipped_weights, to_device
 
 
 def crops_to_tensor(crops: np.ndarray | torch.Tensor, spec: ModelSpec, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -45,15 +46,18 @@ class FaceScorer:
 
     def __init__(self, model: str | None = None, weights: str | os.PathLike[str] | None = None,
                  device: torch.device | str = "cpu", batch_size: int = 64):
-        model = card_model(weights, model)
-        self.spec = get_model_spec(model)
+        if model is not None:
+            get_model_spec(model)  # an unknown name fails before any file is read
+        if weights is None:
+            model = model or DEFAULT_MODEL
         path = weights if weights is not None else shipped_weights(model)
         if path is None:
             raise WeightsError(
                 f"no shipped weights for model {model!r}; train some with `forensics train` "
                 "and pass them with --weights"
             )
-        network, card = load_weights(path, model_name=model)
+        network, card = load_weights(path, model_name=model)  # a card for another model is refused
+        self.spec = get_model_spec(card["model"])
         self.device = torch.device(device)
         self.network = to_device(network, self.device)
         self.card: dict[str, Any] = card

@@ -95,23 +95,6 @@ def read_card(weights_path: str | os.PathLike[str]) -> dict[str, Any]:
         raise WeightsError(f"model card {path} is not valid JSON: {exc}") from None
 
 
-def card_model(weights_path: str | os.PathLike[str] | None, model: str | None = None) -> str:
-    """The model to score with: ``model`` when given, else the one the weights' card names,
-    else :data:`forensics.config.DEFAULT_MODEL` (no weights given)."""
-    from forensics.config import DEFAULT_MODEL
-
-    if model:
-        return model
-    if weights_path is None:
-        return DEFAULT_MODEL
-    if not Path(weights_path).exists():
-        raise WeightsError(f"weights file not found: {weights_path}")
-    name = read_card(weights_path).get("model")
-    if not name:
-        raise WeightsError(f"model card {card_path(weights_path)} names no model")
-    return str(name)
-
-
 def load_weights(weights_path: str | os.PathLike[str], model_name: str | None = None) -> tuple[nn.Module, dict[str, Any]]:
     """Build the card's model and load the weights into it, after checking their sha256.
 
