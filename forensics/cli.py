@@ -170,7 +170,10 @@ def train(
     batch_size: int = typer.Option(64, "--batch-size", min=1),
     lr: float = typer.Option(1e-3, "--lr", min=0.0),
     patience: int = typer.Option(4, "--patience", min=1, help="Stop after this many epochs without a better validation AUC."),
-    augment: bool = typer.Option(True, "--augment/--no-augment", help="Flips, affine, colour, JPEG, blur, downscaling."),
+    augment: str = typer.Option(
+        "all", "--augment",
+        help="Augmentations, comma-separated from flip,affine,colour,downscale,blur,jpeg; 'all' or 'none'."),
+    no_augment: bool = typer.Option(False, "--no-augment", help="Same as --augment none."),
     margin: float = typer.Option(0.2, "--margin", min=0.0, help="Crop margin per side, fraction of the face box."),
     seed: int = typer.Option(0, "--seed"),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Torch CPU threads."),
@@ -184,7 +187,7 @@ def train(
 ) -> None:
     """Train a model on face crops made by the scan's own detect-and-crop code."""
     from forensics.models import get_model_spec
-    from forensics.train.loop import TrainConfig, train as run_training
+    from forensics.train.loop import AUGMENTATIONS, TrainConfig, train as run_training
 
     try:
         spec = get_model_spec(model)
@@ -197,10 +200,16 @@ def train(
         raise _usage_error("--self-blend takes mix or only")
     if not data.exists():
         raise _usage_error(f"{data}: no such file or folder")
-    config = TrainConfig(model=model, epochs=epochs, batch_size=batch_size, lr=lr, patience=patience,
-                         augment=augment, margin=margin, seed=seed, threads=threads, max_steps=max_steps,
-                         sources=list(source or []), pretrained=pretrained, self_blend=self_blend)
+    if no_augment or augment.strip() == "none":
+        kinds: tuple[str, ...] = ()
+    elif augment.strip() == "all":
+        kinds = AUGMENTATIONS
+    else:
+        kinds = tuple(k.strip() for k in augment.split(",") if k.strip())
     try:
+        config = TrainConfig(model=model, epochs=epochs, batch_size=batch_size, lr=lr, patience=patience,
+                             augment=kinds, margin=margin, seed=seed, threads=threads, max_steps=max_steps,
+                             sources=list(source or []), pretrained=pretrained, self_blend=self_blend)
         card = run_training(data, out, config, log=lambda line: err.print(line), cache_root=cache)
     except ValueError as exc:
         raise _usage_error(str(exc))

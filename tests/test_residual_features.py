@@ -57,3 +57,19 @@ def test_only_the_classifier_trains():
     model = ResidualMLP(64)
     assert sum(p.numel() for p in model.features.parameters()) == 0
     assert model(torch.rand(4, 3, 64, 64)).shape == (4,)
+
+
+def test_colour_histograms_place_pure_colours_where_they_belong():
+    features = ResidualFeatures(16)
+    red = _pixels(np.tile(np.array([255, 0, 0], np.uint8), (16, 16, 1))) * 255.0
+    grey = _pixels(np.full((16, 16, 3), 100, np.uint8)) * 255.0
+    hue, saturation, value = (features.colour(red)[0, i * 32:(i + 1) * 32] for i in range(3))
+    assert hue[0] == 1 and saturation[31] == 1 and value[31] == 1  # hue 0, fully saturated, brightest
+    grey_saturation, grey_cb = features.colour(grey)[0, 32:64], features.colour(grey)[0, 128:160]
+    assert grey_saturation[0] == 1 and grey_cb[16] == 1  # no saturation; Cb sits at its neutral 128
+    assert features.colour(red).shape == (1, 6 * 32 + 64)
+
+
+def test_feature_vector_joins_full_and_half_size_residuals_spectrum_and_colour():
+    features = ResidualFeatures(64)
+    assert features(torch.rand(2, 3, 64, 64)).shape == (2, 2 * 750 + 31 + 256) == (2, features.out_features)

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from forensics.cli import app
@@ -99,3 +100,24 @@ def test_train_with_self_blend_only_needs_no_fakes(tmp_path, tiny_dataset):
     card = json.loads(out.with_suffix(".json").read_text())
     assert card["training"]["config"]["self_blend"] == "only"
     assert CliRunner().invoke(app, ["train", str(tiny_dataset), "--out", str(out), "--self-blend", "x"]).exit_code == 2
+
+
+def test_each_augmentation_is_switchable(tmp_path, tiny_dataset):
+    from forensics.train.loop import AUGMENTATIONS, augmenter
+
+    assert augmenter(0, ()) is None
+    assert len(augmenter(0, ("jpeg", "flip")).transforms) == 2
+    assert len(augmenter(0, AUGMENTATIONS).transforms) == len(AUGMENTATIONS)
+    crop = np.random.default_rng(0).integers(0, 256, (3, 32, 32), dtype=np.uint8)
+    flipped = augmenter(0, ("flip",))
+    seen = {flipped(torch.from_numpy(crop)).numpy().tobytes() for _ in range(20)}
+    assert seen == {crop.tobytes(), crop[:, :, ::-1].tobytes()}  # a flip or nothing, never another change
+
+    out = tmp_path / "aug.safetensors"
+    args = ["train", str(tiny_dataset), "--out", str(out), "--max-steps", "1", "--batch-size", "7",
+            "--model", "custom-cnn", "--cache", str(tmp_path / "c")]
+    result = CliRunner().invoke(app, args + ["--augment", "jpeg,flip"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.with_suffix(".json").read_text())["training"]["config"]["augment"] == ["jpeg", "flip"]
+    result = CliRunner().invoke(app, args + ["--augment", "jpeg,sepia"])
+    assert result.exit_code == 2 and "sepia" in result.output

@@ -1,4 +1,4 @@
-"""``residual-mlp``: fixed forensic features of the noise residual and the spectrum, then an MLP.
+"""``residual-mlp``: fixed forensic features of the noise residual, the spectrum and colour, then an MLP.
 
 Not from the founding papers. On ../shared/data a from-scratch CNN learns little from a few
 thousand crops (the papers had 100k), whereas the statistics that image forensics has long
@@ -6,7 +6,8 @@ used generalise from small sets: how neighbouring pixels of the high-pass residu
 (the rich-model / co-occurrence features of steganalysis and GAN-image detection) and how
 energy falls off with spatial frequency (the azimuthally averaged Fourier spectrum).
 Face swaps blend a smoother, resampled face into a sharper photo, and GAN images carry
-their own upsampling traces; both move these statistics.
+their own upsampling traces; both move these statistics. GAN faces also fill colour space
+differently from camera photos (fewer saturated and clipped pixels, other hue spread).
 
 Features of a (N, 3, 224, 224) crop in [0, 1], computed on the 0-255 scale:
 
@@ -14,10 +15,15 @@ Features of a (N, 3, 224, 224) crop in [0, 1], computed on the 0-255 scale:
   second-order residual along rows and along columns, divided by ``QUANT_STEP`` (2),
   rounded, truncated to [-2, 2]; the normalised histogram of three consecutive residuals
   (5^3 = 125 bins) for each of the 3 x 2 residuals, square-rooted: 750 values;
+- the same co-occurrences of the crop averaged over 2 x 2 pixels (112 x 112), which JPEG
+  re-compression and resizing disturb less than the full-size ones: 750 values;
 - spectrum: the log magnitude of the luma's 2-D FFT, averaged over rings of equal radius
-  from the lowest frequency out to the Nyquist frequency: 111 values.
+  from the lowest frequency out to the Nyquist frequency: 111 values;
+- colour, on the 2 x 2-averaged crop: 32-bin histograms of hue, saturation, value and the
+  JPEG Y, Cb and Cr channels, and the joint 8 x 8 histogram of (Cb, Cr), square-rooted:
+  256 values.
 
-The 861 features go through batch normalisation (which learns their scale), then a
+The 1,867 features go through batch normalisation (which learns their scale), then a
 two-layer MLP (256 hidden units, GELU, dropout 0.3) to one logit. Only the MLP and the
 normalisation train; the features have no parameters and need no gradient.
 """
@@ -33,12 +39,22 @@ INPUT_SIZE = 224
 QUANT_STEP = 2.0
 TRUNCATE = 2
 HIDDEN = 256
+COLOUR_BINS = 32
+CHROMA_BINS = 8
 
 _BINS = 2 * TRUNCATE + 1
 
 
+def _histograms(index: torch.Tensor, bins: int) -> torch.Tensor:
+    """(N, K, L) bin indices in [0, bins) -> (N, K * bins) square-rooted normalised histograms."""
+    count, length = index.shape[0] * index.shape[1], index.shape[2]
+    offset = torch.arange(count, device=index.device).view(index.shape[0], index.shape[1], 1) * bins
+    counts = torch.bincount((index.long() + offset).flatten(), minlength=count * bins)
+    return (counts.view(index.shape[0], -1).float() / length).sqrt()
+
+
 class ResidualFeatures(nn.Module):
-    """(N, 3, S, S) crops in [0, 1] -> (N, 750 + S // 2 - 1) co-occurrence and spectrum features."""
+    """(N, 3, S, S) crops in [0, 1] -> (N, 1500 + (S // 2 - 1) + 256) residual, spectrum and colour features."""
 
     def __init__(self, input_size: int = INPUT_SIZE):
         super().__init__()
@@ -49,7 +65,7 @@ class ResidualFeatures(nn.Module):
         radius = radius.clamp(max=self.rings)  # corners beyond Nyquist share one discarded ring
         self.register_buffer("radius", radius.flatten(), persistent=False)
         self.register_buffer("ring_size", torch.bincount(radius.flatten()).float(), persistent=False)
-        self.out_features = 6 * _BINS**3 + self.rings - 1
+        self.out_features = 2 * 6 * _BINS**3 + self.rings - 1 + 6 * COLOUR_BINS + CHROMA_BINS**2
 
     def cooccurrence(self, pixels: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) on the 0-255 scale -> (N, 750) square-rooted residual co-occurrences."""
@@ -62,11 +78,7 @@ class ResidualFeatures(nn.Module):
             length = code.shape[dim] - 2
             triple = code.narrow(dim, 0, length) * _BINS**2 + code.narrow(dim, 1, length) * _BINS
             codes.append((triple + code.narrow(dim, 2, length)).flatten(2))
-        index = torch.stack(codes, 2).flatten(1, 2).long()  # (N, 6, L): planes x directions
-        count, histograms, length = index.shape[0] * index.shape[1], _BINS**3, index.shape[2]
-        offset = torch.arange(count, device=index.device).view(index.shape[0], index.shape[1], 1) * histograms
-        counts = torch.bincount((index + offset).flatten(), minlength=count * histograms)
-        return (counts.view(index.shape[0], -1).float() / length).sqrt()
+        return _histograms(torch.stack(codes, 2).flatten(1, 2), _BINS**3)  # planes x directions
 
     def spectrum(self, pixels: torch.Tensor) -> torch.Tensor:
         """(N, 3, S, S) on the 0-255 scale -> (N, S // 2 - 1) ring-averaged log-magnitude spectrum."""
@@ -78,10 +90,35 @@ class ResidualFeatures(nn.Module):
         sums.index_add_(1, self.radius, log_magnitude)
         return (sums / self.ring_size)[:, 1 : self.rings]  # ring 0 is the removed mean
 
+    def colour(self, pixels: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) on the 0-255 scale -> (N, 256) square-rooted colour histograms.
+
+        32-bin histograms of hue, saturation and value and of the JPEG YCbCr channels, then
+        the joint 8 x 8 histogram of (Cb, Cr).
+        """
+        red, green, blue = pixels.unbind(1)
+        value, _ = pixels.max(1)
+        chroma = value - pixels.min(1).values
+        saturation = torch.where(value > 0, chroma / value.clamp(min=1e-6), torch.zeros_like(value))
+        safe = chroma.clamp(min=1e-6)
+        hue = torch.where(value == red, ((green - blue) / safe) % 6,
+                          torch.where(value == green, (blue - red) / safe + 2, (red - green) / safe + 4)) / 6
+        hue = torch.where(chroma > 0, hue, torch.zeros_like(hue))
+        luma = 0.299 * red + 0.587 * green + 0.114 * blue
+        cb = 128 - 0.168736 * red - 0.331264 * green + 0.5 * blue
+        cr = 128 + 0.5 * red - 0.418688 * green - 0.081312 * blue
+        unit = torch.stack((hue, saturation, value / 256, luma / 256, cb / 256, cr / 256), 1).flatten(2)
+        channels = (unit * COLOUR_BINS).long().clamp_(0, COLOUR_BINS - 1)
+        chroma_pair = (unit[:, 4:6] * CHROMA_BINS).long().clamp_(0, CHROMA_BINS - 1)
+        joint = (chroma_pair[:, 0] * CHROMA_BINS + chroma_pair[:, 1]).unsqueeze(1)
+        return torch.cat([_histograms(channels, COLOUR_BINS), _histograms(joint, CHROMA_BINS**2)], 1)
+
     @torch.no_grad()
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pixels = x.float() * 255.0
-        return torch.cat([self.cooccurrence(pixels), self.spectrum(pixels)], 1)
+        half = nn.functional.avg_pool2d(pixels, 2)  # co-occurrences that survive re-compression and resizing
+        return torch.cat([self.cooccurrence(pixels), self.cooccurrence(half), self.spectrum(pixels),
+                          self.colour(half)], 1)  # colour histograms hardly change at half size, at a quarter of the cost
 
 
 class ResidualMLP(nn.Module):

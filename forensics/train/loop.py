@@ -15,7 +15,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -31,6 +31,13 @@ from forensics.train.data import CropCache, Sample, assign_splits, load_samples,
 from forensics.train.metrics import metrics_by_source
 
 
+AUGMENTATIONS: tuple[str, ...] = ("flip", "affine", "colour", "downscale", "blur", "jpeg")
+"""Augmentations by name, each switchable: the papers' horizontal ``flip``, ``affine`` (rotation
+up to 10 degrees, shift 5%, zoom 8%, shear 5 degrees) and ``colour`` (brightness and contrast
+20%), and what social media do to a file: ``downscale`` (to 35-80% and back), ``blur``
+(Gaussian, sigma 0.2-1.2 px) and ``jpeg`` (re-compression at quality 50-95)."""
+
+
 @dataclass
 class TrainConfig:
     """Settings of a training run.
@@ -42,8 +49,8 @@ class TrainConfig:
         lr: Adam learning rate (default 1e-3), cosine-annealed to zero over ``epochs``.
         weight_decay: AdamW weight decay (default 1e-4).
         patience: epochs without a better validation AUC before stopping (default 4).
-        augment: flips, small rotation/shift/zoom/shear, brightness/contrast, JPEG
-            re-compression, blur and downscaling (default True).
+        augment: the augmentations to apply, by name from :data:`AUGMENTATIONS` (default
+            all of them); empty for none.
         margin: crop margin per side, as a fraction of the face box (default 0.2).
         seed: seeds the split, the initialisation and the augmentation (default 0).
         threads: torch threads (default: all cores this process may use).
@@ -64,7 +71,7 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 1e-4
     patience: int = 4
-    augment: bool = True
+    augment: tuple[str, ...] = AUGMENTATIONS
     margin: float = 0.2
     seed: int = 0
     threads: int | None = None
@@ -73,12 +80,28 @@ class TrainConfig:
     pretrained: str | None = None
     self_blend: str | None = None
 
+    def __post_init__(self) -> None:
+        self.augment = tuple(self.augment)
+        _check_augmentations(self.augment)
 
-def augmenter(seed: int) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Per-crop augmentation of a ``uint8`` (3, H, W) tensor: the papers' geometric and
-    photometric jitter plus what social media does to a file (JPEG, blur, downscaling)."""
+
+def _check_augmentations(kinds: Sequence[str]) -> None:
+    unknown = sorted(set(kinds) - set(AUGMENTATIONS))
+    if unknown:
+        raise ValueError(f"unknown augmentation {', '.join(unknown)}; choose from {', '.join(AUGMENTATIONS)}")
+
+
+def augmenter(seed: int, kinds: Sequence[str] = AUGMENTATIONS) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """Per-crop augmentation of a ``uint8`` (3, H, W) tensor with the named ``kinds``; None when empty.
+
+    Each kind applies with its own probability: flip 0.5, affine 0.5, colour 0.5, downscale 0.2,
+    blur 0.15, jpeg 0.3.
+    """
     from torchvision.transforms import v2
 
+    _check_augmentations(kinds)
+    if not kinds:
+        return None
     torch.manual_seed(seed)
 
     def downscale(x: torch.Tensor) -> torch.Tensor:
@@ -87,15 +110,15 @@ def augmenter(seed: int) -> Callable[[torch.Tensor], torch.Tensor]:
         small = v2.functional.resize(x, [max(8, int(h * factor)), max(8, int(w * factor))], antialias=True)
         return v2.functional.resize(small, [h, w], antialias=True)
 
-    pipeline = v2.Compose([
-        v2.RandomHorizontalFlip(),
-        v2.RandomApply([v2.RandomAffine(degrees=10, translate=(0.05, 0.05), scale=(0.92, 1.08), shear=5)], p=0.5),
-        v2.RandomApply([v2.ColorJitter(brightness=0.2, contrast=0.2)], p=0.5),
-        v2.RandomApply([v2.Lambda(downscale)], p=0.2),
-        v2.RandomApply([v2.GaussianBlur(5, sigma=(0.2, 1.2))], p=0.15),
-        v2.RandomApply([v2.JPEG((50, 95))], p=0.3),
-    ])
-    return pipeline
+    transforms = {
+        "flip": v2.RandomHorizontalFlip(),
+        "affine": v2.RandomApply([v2.RandomAffine(degrees=10, translate=(0.05, 0.05), scale=(0.92, 1.08), shear=5)], p=0.5),
+        "colour": v2.RandomApply([v2.ColorJitter(brightness=0.2, contrast=0.2)], p=0.5),
+        "downscale": v2.RandomApply([v2.Lambda(downscale)], p=0.2),
+        "blur": v2.RandomApply([v2.GaussianBlur(5, sigma=(0.2, 1.2))], p=0.15),
+        "jpeg": v2.RandomApply([v2.JPEG((50, 95))], p=0.3),
+    }
+    return v2.Compose([transforms[kind] for kind in AUGMENTATIONS if kind in kinds])
 
 
 def self_blend_batch(crops: np.ndarray, labels: np.ndarray, policy: CropPolicy, rng: np.random.Generator,
@@ -227,7 +250,7 @@ def train(
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps_per_epoch = math.ceil(len(train_x) / config.batch_size)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=config.epochs * steps_per_epoch)
-    augment = augmenter(config.seed) if config.augment else None
+    augment = augmenter(config.seed, config.augment)
     rng = np.random.default_rng(config.seed)
     ckpt_path = out.with_suffix(".ckpt.pt")
     history: list[dict[str, float]] = []
