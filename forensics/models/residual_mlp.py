@@ -97,13 +97,12 @@ class ResidualFeatures(nn.Module):
         the joint 8 x 8 histogram of (Cb, Cr).
         """
         red, green, blue = pixels.unbind(1)
-        value, _ = pixels.max(1)
-        chroma = value - pixels.min(1).values
-        saturation = torch.where(value > 0, chroma / value.clamp(min=1e-6), torch.zeros_like(value))
-        safe = chroma.clamp(min=1e-6)
+        value = pixels.amax(1)
+        chroma = value - pixels.amin(1)
+        saturation = chroma / value.clamp(min=1e-6)  # black has no chroma: 0
+        safe = chroma.clamp(min=1e-6)  # greys (no chroma) have red == value and hue 0
         hue = torch.where(value == red, ((green - blue) / safe) % 6,
                           torch.where(value == green, (blue - red) / safe + 2, (red - green) / safe + 4)) / 6
-        hue = torch.where(chroma > 0, hue, torch.zeros_like(hue))
         luma = 0.299 * red + 0.587 * green + 0.114 * blue
         cb = 128 - 0.168736 * red - 0.331264 * green + 0.5 * blue
         cr = 128 + 0.5 * red - 0.418688 * green - 0.081312 * blue
