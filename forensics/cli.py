@@ -177,6 +177,7 @@ def train(
     margin: float = typer.Option(0.2, "--margin", min=0.0, help="Crop margin per side, fraction of the face box."),
     seed: int = typer.Option(0, "--seed"),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Torch CPU threads."),
+    device: Device = typer.Option(Device.auto, "--device", help="auto picks CUDA when available (bfloat16 autocast there)."),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", min=1, help="Stop after this many steps (smoke tests)."),
     cache: Optional[Path] = typer.Option(None, "--cache", help="Face-crop cache folder (default ~/.cache/forensics/crops)."),
     self_blend: Optional[str] = typer.Option(None, "--self-blend", help="Pseudo-fakes from real faces: 'mix' (with the real fakes) or 'only'."),
@@ -208,7 +209,7 @@ def train(
         kinds = tuple(k.strip() for k in augment.split(",") if k.strip())
     try:
         config = TrainConfig(model=model, epochs=epochs, batch_size=batch_size, lr=lr, patience=patience,
-                             augment=kinds, margin=margin, seed=seed, threads=threads, max_steps=max_steps,
+                             augment=kinds, margin=margin, seed=seed, threads=threads, device=device.value, max_steps=max_steps,
                              sources=list(source or []), pretrained=pretrained, self_blend=self_blend)
         card = run_training(data, out, config, log=lambda line: err.print(line), cache_root=cache)
     except ValueError as exc:

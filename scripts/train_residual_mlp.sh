@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Recipe of weights/residual-mlp.*: rerun it to reproduce them from ../shared/data.
 # Face crops come from the shared crop cache (~6 min of face detection the first time);
-# training takes ~30 min on a 2-core CPU, most of it computing features.
+# training takes ~35 min on a 2-core CPU, most of it computing features.
 # Deterministic split (seed 0, 70/15/15 stratified by source and label), the same as custom-cnn's.
 # Augmentation is limited to flips, JPEG re-compression and downscaling: rotation, shear and
 # colour jitter resample or rescale every pixel and wash out the statistics the features read.

@@ -13,18 +13,18 @@ def _pixels(array: np.ndarray) -> torch.Tensor:
 def test_flat_image_puts_every_residual_triple_in_the_zero_bin():
     features = ResidualFeatures(32)
     flat = _pixels(np.full((32, 32, 3), 128, np.uint8))
-    histograms = features.cooccurrence(flat * 255.0).view(6, 125)
+    histograms = features.cooccurrence(flat * 255.0).view(18, 125)  # 3 regions x 3 planes x 2 directions
     zero = 2 * 25 + 2 * 5 + 2  # (0, 0, 0) after shifting [-2, 2] to [0, 4]
-    assert torch.allclose(histograms[:, zero], torch.ones(6))
-    assert histograms.sum() == 6
+    assert torch.allclose(histograms[:, zero], torch.ones(18))
+    assert histograms.sum() == 18
 
 
 def test_each_cooccurrence_histogram_is_a_distribution():
     rng = np.random.default_rng(0)
     grain = np.clip(128 + rng.normal(0, 3, (48, 48, 3)), 0, 255).round().astype(np.uint8)  # film grain
-    histograms = ResidualFeatures(48).cooccurrence(_pixels(grain) * 255.0).view(6, 125) ** 2  # features are roots
-    assert torch.allclose(histograms.sum(1), torch.ones(6), atol=1e-5)
-    assert ((histograms > 0).sum(1) > 40).all()  # grain spreads over many of the 125 bins
+    histograms = ResidualFeatures(48).cooccurrence(_pixels(grain) * 255.0).view(18, 125) ** 2  # features are roots
+    assert torch.allclose(histograms.sum(1), torch.ones(18), atol=1e-5)
+    assert ((histograms[:6] > 0).sum(1) > 40).all()  # grain spreads over many of the 125 bins
 
 
 def test_ring_spectrum_matches_a_numpy_reference():
@@ -49,7 +49,7 @@ def test_blurring_moves_the_features_that_smoothing_changes():
     features = ResidualFeatures(64)
     sharp_t, smooth_t = _pixels(sharp) * 255.0, _pixels(smooth.round().astype(np.uint8)) * 255.0
     zero = 2 * 25 + 2 * 5 + 2
-    assert features.cooccurrence(smooth_t).view(6, 125)[0, zero] > features.cooccurrence(sharp_t).view(6, 125)[0, zero]
+    assert features.cooccurrence(smooth_t)[0, zero] > features.cooccurrence(sharp_t)[0, zero]
     assert features.spectrum(smooth_t)[0, -8:].mean() < features.spectrum(sharp_t)[0, -8:].mean() - 1.0
 
 
@@ -67,9 +67,27 @@ def test_colour_histograms_place_pure_colours_where_they_belong():
     assert hue[0] == 1 and saturation[31] == 1 and value[31] == 1  # hue 0, fully saturated, brightest
     grey_saturation, grey_cb = features.colour(grey)[0, 32:64], features.colour(grey)[0, 128:160]
     assert grey_saturation[0] == 1 and grey_cb[16] == 1  # no saturation; Cb sits at its neutral 128
-    assert features.colour(red).shape == (1, 6 * 32 + 64)
+    assert features.colour(red).shape == (1, 3 * (6 * 32 + 64))  # whole crop, inner face, outer ring
 
 
 def test_feature_vector_joins_full_and_half_size_residuals_spectrum_and_colour():
     features = ResidualFeatures(64)
-    assert features(torch.rand(2, 3, 64, 64)).shape == (2, 2 * 750 + 31 + 256) == (2, features.out_features)
+    assert features(torch.rand(2, 3, 64, 64)).shape == (2, 2 * 3 * 750 + 31 + 3 * 256) == (2, features.out_features)
+
+
+def test_a_pasted_inner_face_moves_the_inner_features_and_leaves_the_outer_ring_alone():
+    """What a face swap does: the middle of the crop is replaced by a smoother face, the edges are not."""
+    rng = np.random.default_rng(3)
+    photo = np.clip(128 + rng.normal(0, 12, (64, 64, 3)), 0, 255).round().astype(np.uint8)
+    swapped = photo.copy()
+    swapped[16:48, 16:48] = 128  # the inner face (central half of the side), pasted flat
+    features = ResidualFeatures(64)
+    before, after = (features.cooccurrence(_pixels(image) * 255.0).view(3, 6, 125) for image in (photo, swapped))
+    whole, inner, ring = range(3)
+    zero = 2 * 25 + 2 * 5 + 2
+    assert torch.equal(before[ring], after[ring])
+    assert (after[inner, :, zero] > 0.9).all() and (before[inner, :, zero] < 0.5).all()  # residuals straddle the seam
+    assert (after[whole, :, zero] > before[whole, :, zero]).all()
+    colour_before, colour_after = (features.colour(_pixels(image) * 255.0).view(3, 256) for image in (photo, swapped))
+    assert torch.equal(colour_before[ring], colour_after[ring])
+    assert not torch.equal(colour_before[inner], colour_after[inner])

@@ -121,3 +121,16 @@ def test_each_augmentation_is_switchable(tmp_path, tiny_dataset):
     assert json.loads(out.with_suffix(".json").read_text())["training"]["config"]["augment"] == ["jpeg", "flip"]
     result = CliRunner().invoke(app, args + ["--augment", "jpeg,sepia"])
     assert result.exit_code == 2 and "sepia" in result.output
+
+
+def test_train_runs_on_the_device_it_is_given(tmp_path, tiny_dataset):
+    out = tmp_path / "cpu.safetensors"
+    args = ["train", str(tiny_dataset), "--out", str(out), "--max-steps", "1", "--batch-size", "7",
+            "--model", "custom-cnn", "--cache", str(tmp_path / "c")]
+    result = CliRunner().invoke(app, args + ["--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.with_suffix(".json").read_text())["training"]["config"]["device"] == "cpu"
+    if not torch.cuda.is_available():  # asking for a GPU that is not there is a usage error, before any work
+        result = CliRunner().invoke(app, args + ["--device", "cuda", "--out", str(tmp_path / "gpu.safetensors")])
+        assert result.exit_code == 2 and "CUDA" in result.output
+        assert not (tmp_path / "gpu.safetensors").exists()

@@ -24,6 +24,7 @@ from torch import nn
 from forensics import __version__
 from forensics.config import DEFAULT_MODEL
 from forensics.faces.align import CropPolicy
+from forensics.faces.detect import resolve_device
 from forensics.models.registry import build_model, get_model_spec
 from forensics.models.weights import save_weights, sha256_file
 from forensics.score import crops_to_tensor
@@ -54,6 +55,8 @@ class TrainConfig:
         margin: crop margin per side, as a fraction of the face box (default 0.2).
         seed: seeds the split, the initialisation and the augmentation (default 0).
         threads: torch threads (default: all cores this process may use).
+        device: ``auto`` (CUDA when available, the default), ``cpu`` or ``cuda``. On CUDA the
+            forward and backward passes run in bfloat16 autocast; crops are augmented on the CPU.
         max_steps: stop after this many optimiser steps (for smoke tests); None = no cap.
         sources: train on rows of these manifest sources only (default: all).
         pretrained: start from these weights instead of a random initialisation:
@@ -75,6 +78,7 @@ class TrainConfig:
     margin: float = 0.2
     seed: int = 0
     threads: int | None = None
+    device: str = "auto"
     max_steps: int | None = None
     sources: list[str] = field(default_factory=list)
     pretrained: str | None = None
@@ -83,6 +87,10 @@ class TrainConfig:
     def __post_init__(self) -> None:
         self.augment = tuple(self.augment)
         _check_augmentations(self.augment)
+
+
+_RUN_ONLY = ("epochs", "threads", "device", "max_steps")
+"""TrainConfig fields that a resumed run may change: they do not change what is learnt."""
 
 
 def _check_augmentations(kinds: Sequence[str]) -> None:
@@ -147,13 +155,14 @@ def _batches(n: int, batch_size: int, rng: np.random.Generator | None) -> list[n
     return [order[i : i + batch_size] for i in range(0, n, batch_size)]
 
 
-def predict_logits(model: nn.Module, crops: np.ndarray, spec, batch_size: int = 128) -> np.ndarray:
-    """Logits of ``uint8`` crops (n, S, S, 3), in eval mode."""
+def predict_logits(model: nn.Module, crops: np.ndarray, spec, batch_size: int = 128,
+                   device: torch.device | str = "cpu") -> np.ndarray:
+    """Logits of ``uint8`` crops (n, S, S, 3), in eval mode, float32 on the model's ``device``."""
     model.eval()
     out = []
     with torch.inference_mode():
         for idx in _batches(len(crops), batch_size, None):
-            out.append(model(crops_to_tensor(crops[idx], spec)).float().numpy())
+            out.append(model(crops_to_tensor(crops[idx], spec, device)).float().cpu().numpy())
     return np.concatenate(out) if out else np.zeros(0, np.float32)
 
 
@@ -216,11 +225,14 @@ def train(
     torch.set_num_threads(config.threads or len(os.sched_getaffinity(0)))
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)
+    device = resolve_device(config.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
     spec = get_model_spec(config.model)
     policy = CropPolicy(size=spec.input_size, margin=config.margin)
     # built first: missing pretrained weights fail before minutes of face detection, and the
     # initialisation does not depend on whether the detector had to be created
-    model = build_model(config.model, pretrained=config.pretrained).to(memory_format=torch.channels_last)
+    model = build_model(config.model, pretrained=config.pretrained).to(device, memory_format=torch.channels_last)
 
     samples = assign_splits(load_samples(data, config.sources or None), seed=config.seed)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -257,8 +269,8 @@ def train(
     best = {"auc": -1.0, "epoch": -1, "state": None}
     start_epoch, steps = 0, 0
     if ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, weights_only=True)
-        settings = {k: v for k, v in asdict(config).items() if k not in ("epochs", "threads", "max_steps")}
+        ckpt = torch.load(ckpt_path, weights_only=True, map_location=device)
+        settings = {k: v for k, v in asdict(config).items() if k not in _RUN_ONLY}
         if ckpt.get("settings") != repr(settings):
             raise ValueError(f"{ckpt_path} was made by a run with other settings; delete it to start afresh")
         model.load_state_dict(ckpt["model"])
@@ -285,9 +297,10 @@ def train(
                 crops = torch.from_numpy(pixels).permute(0, 3, 1, 2)
                 if augment is not None:
                     crops = torch.stack([augment(c) for c in crops])
-                batch = crops_to_tensor(crops.permute(0, 2, 3, 1), spec)
-                target = torch.from_numpy(labels)
-                logits = model(batch)
+                batch = crops_to_tensor(crops.permute(0, 2, 3, 1), spec, device)
+                target = torch.from_numpy(labels).to(device)
+                with torch.autocast(device.type, torch.bfloat16, enabled=device.type == "cuda"):
+                    logits = model(batch).float()
                 loss = loss_fn(logits, target)
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()
@@ -301,7 +314,7 @@ def train(
                 progress.advance(task)
                 if config.max_steps and steps >= config.max_steps:
                     break
-        valid_logits = predict_logits(model, valid_x, spec)
+        valid_logits = predict_logits(model, valid_x, spec, device=device)
         valid = metrics_by_source(valid_y, _sigmoid(valid_logits), [s.source for s in valid_s])["all"]
         row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "train_acc": correct / max(count, 1),
                "valid_loss": valid["log_loss"], "valid_acc": valid["accuracy"], "valid_auc": valid["roc_auc"] or 0.0,
@@ -317,7 +330,7 @@ def train(
                     "best_auc": best["auc"], "best_epoch": best["epoch"], "best_state": best["state"],
                     "history_keys": keys,
                     "settings": repr({k: v for k, v in asdict(config).items()
-                                      if k not in ("epochs", "threads", "max_steps")}),
+                                      if k not in _RUN_ONLY}),
                     "history": torch.tensor([[r[k] for k in keys] for r in history], dtype=torch.float64)},
                    ckpt_path)
         if config.max_steps and steps >= config.max_steps:
@@ -329,14 +342,14 @@ def train(
     model.load_state_dict(best["state"])
     _save_history(history, out)
 
-    valid_logits = predict_logits(model, valid_x, spec)
+    valid_logits = predict_logits(model, valid_x, spec, device=device)
     temperature = fit_temperature(valid_logits, valid_y)
     metrics: dict[str, Any] = {}
     for split in ("valid", "test"):
         crops, kept = by_split[split]
         if len(crops) == 0:
             continue
-        scores = _sigmoid(predict_logits(model, crops, spec) / temperature)
+        scores = _sigmoid(predict_logits(model, crops, spec, device=device) / temperature)
         metrics[split] = metrics_by_source([s.label for s in kept], scores, [s.source for s in kept])
     counts = {split: {"real": int(sum(1 for s in kept if s.label == 0)), "fake": int(sum(1 for s in kept if s.label == 1)),
                       "skipped_no_face": skipped_total[split]}
