@@ -135,13 +135,12 @@ def test_usage_errors_exit_2(tmp_path, media_dir):
 
 def test_weights_alone_pick_the_model_their_card_names(tmp_path, media_dir):
     out = tmp_path / "r.parquet"
-    residual = shipped_weights_for("residual-mlp")
-    assert DEFAULT_MODEL != "residual-mlp"
+    other = next(name for name in ("custom-cnn", "residual-mlp") if name != DEFAULT_MODEL)
     result = runner.invoke(app, ["scan", str(media_dir / "astronaut.jpg"), "--out", str(out), "--quiet",
-                                 "--weights", str(residual)])
+                                 "--weights", str(shipped_weights_for(other))])
     assert result.exit_code == 0, result.output
     meta = read_metadata(pq.read_schema(out))
-    assert meta["model"] == "residual-mlp" and meta["crop_policy"]["size"] == 224
+    assert meta["model"] == other and meta["crop_policy"]["size"] == 224
 
 
 def test_console_script_and_module_entry_point():

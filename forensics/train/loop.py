@@ -44,7 +44,7 @@ class TrainConfig:
     """Settings of a training run.
 
     Attributes:
-        model: registered model name (default ``custom-cnn``).
+        model: registered model name (default: the scan's, ``residual-mlp``).
         epochs: most epochs (default 12); early stopping may end sooner.
         batch_size: crops per step (default 64).
         lr: Adam learning rate (default 1e-3), cosine-annealed to zero over ``epochs``.
