@@ -49,7 +49,9 @@ def video_keyframe(crop: np.ndarray) -> np.ndarray:
         writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), 25, (crop.shape[1], crop.shape[0]))
         writer.write(cv2.cvtColor(crop, cv2.COLOR_RGB2BGR))
         writer.release()
-        ok, frame = cv2.VideoCapture(path).read()
+        capture = cv2.VideoCapture(path)
+        ok, frame = capture.read()
+        capture.release()
     if not ok:
         raise RuntimeError("OpenCV could not encode or decode an MPEG-4 frame")
     return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)

@@ -157,7 +157,7 @@ def _batches(n: int, batch_size: int, rng: np.random.Generator | None) -> list[n
 
 def predict_logits(model: nn.Module, crops: np.ndarray, spec, batch_size: int = 128,
                    device: torch.device | str = "cpu") -> np.ndarray:
-    """Logits of ``uint8`` crops (n, S, S, 3), in eval mode, float32 on the model's ``device``."""
+    """Float32 logits (n,) of ``uint8`` crops (n, S, S, 3), in eval mode; ``device`` is where the model lives."""
     model.eval()
     out = []
     with torch.inference_mode():
