@@ -172,7 +172,7 @@ def train(
     patience: int = typer.Option(4, "--patience", min=1, help="Stop after this many epochs without a better validation AUC."),
     augment: str = typer.Option(
         "all", "--augment",
-        help="Augmentations, comma-separated from flip,affine,colour,downscale,blur,jpeg; 'all' or 'none'."),
+        help="Augmentations, comma-separated from flip,affine,colour,downscale,blur,jpeg,video; 'all' or 'none'."),
     no_augment: bool = typer.Option(False, "--no-augment", help="Same as --augment none."),
     margin: float = typer.Option(0.2, "--margin", min=0.0, help="Crop margin per side, fraction of the face box."),
     seed: int = typer.Option(0, "--seed"),

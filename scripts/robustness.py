@@ -4,7 +4,8 @@ Scores the held-out test split of each model's own split file (``<weights>.split
 as it is, after JPEG re-compression at quality 75 and 50, after a 2x downscale and upscale
 (bicubic), and as the first frame (a keyframe) of an MPEG-4 Part 2 video that OpenCV encodes
 with its default settings (about 31 dB PSNR on the astronaut photo, near JPEG q75; 4:2:0
-chroma like JPEG, another quantiser), and prints the test ROC AUC per source for each.
+chroma like JPEG, another quantiser), and as an H.264 keyframe at CRF 23 and 32 (libx264
+through PyAV; CRF 23 is FaceForensics++'s "c23"), and prints the test ROC AUC per source for each.
 
     python scripts/robustness.py [--models residual-mlp,custom-cnn,path/to/other.safetensors] [--data ../shared/data]
 
@@ -28,6 +29,7 @@ from sklearn.metrics import roc_auc_score
 
 from forensics.models.weights import shipped_weights
 from forensics.score import FaceScorer
+from forensics.train.codec import h264_keyframe
 from forensics.train.data import CropCache
 
 
@@ -63,6 +65,8 @@ DEGRADATIONS = {
     "JPEG q50": lambda crop: jpeg(crop, 50),
     "resize x0.5": half_size,
     "MPEG-4 keyframe": video_keyframe,
+    "H.264 keyframe CRF 23": lambda crop: h264_keyframe(crop, 23),
+    "H.264 keyframe CRF 32": lambda crop: h264_keyframe(crop, 32),
 }
 
 
@@ -72,7 +76,12 @@ def main() -> None:
                         help="shipped model names or .safetensors files (with card and splits beside them)")
     parser.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--degradations", default=",".join(DEGRADATIONS),
+                        help=f"comma-separated, from: {', '.join(DEGRADATIONS)} (default: all)")
     args = parser.parse_args()
+    chosen = args.degradations.split(",")
+    if unknown := sorted(set(chosen) - set(DEGRADATIONS)):
+        sys.exit(f"unknown degradation {', '.join(unknown)}; choose from {', '.join(DEGRADATIONS)}")
     if not Path(args.data).is_dir():
         sys.exit(f"no shared data at {args.data}: this benchmark needs ../shared/data")
     torch.set_num_threads(args.threads)
@@ -92,7 +101,8 @@ def main() -> None:
                 crops.append(crop)
                 rows.append(row)
         table = pd.DataFrame(rows)
-        for label, degrade in DEGRADATIONS.items():
+        for label in chosen:
+            degrade = DEGRADATIONS[label]
             scores = scorer.score(np.stack([degrade(c) for c in crops]))
             aucs = []
             for source in ("lfw-faceswap", "photoshop-ciplab", "stylegan-ffhq"):

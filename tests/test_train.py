@@ -123,6 +123,20 @@ def test_each_augmentation_is_switchable(tmp_path, tiny_dataset):
     assert result.exit_code == 2 and "sepia" in result.output
 
 
+def test_video_augmentation_is_a_real_h264_round_trip(astronaut):
+    from forensics.train.codec import h264_keyframe
+
+    crop = astronaut[60:285, 170:395]  # 225 x 225: odd sides, which 4:2:0 chroma cannot hold
+
+    def psnr(image: np.ndarray) -> float:
+        return 10 * np.log10(255**2 / np.mean((image.astype(float) - crop) ** 2))
+
+    quality = [psnr(h264_keyframe(crop, crf)) for crf in (18, 28, 40)]
+    assert h264_keyframe(crop).shape == crop.shape
+    assert quality[0] > quality[1] > quality[2] > 18  # lossy, worse as the rate factor rises, still the photo
+    assert 30 < quality[0] < 50
+
+
 def test_train_runs_on_the_device_it_is_given(tmp_path, tiny_dataset):
     out = tmp_path / "cpu.safetensors"
     args = ["train", str(tiny_dataset), "--out", str(out), "--max-steps", "1", "--batch-size", "7",

@@ -28,15 +28,17 @@ from forensics.faces.detect import resolve_device
 from forensics.models.registry import build_model, get_model_spec
 from forensics.models.weights import save_weights, sha256_file
 from forensics.score import crops_to_tensor
+from forensics.train.codec import h264_keyframe
 from forensics.train.data import CropCache, Sample, assign_splits, load_samples, save_splits
 from forensics.train.metrics import metrics_by_source
 
 
-AUGMENTATIONS: tuple[str, ...] = ("flip", "affine", "colour", "downscale", "blur", "jpeg")
+AUGMENTATIONS: tuple[str, ...] = ("flip", "affine", "colour", "downscale", "blur", "jpeg", "video")
 """Augmentations by name, each switchable: the papers' horizontal ``flip``, ``affine`` (rotation
 up to 10 degrees, shift 5%, zoom 8%, shear 5 degrees) and ``colour`` (brightness and contrast
 20%), and what social media do to a file: ``downscale`` (to 35-80% and back), ``blur``
-(Gaussian, sigma 0.2-1.2 px) and ``jpeg`` (re-compression at quality 50-95)."""
+(Gaussian, sigma 0.2-1.2 px), ``jpeg`` (re-compression at quality 50-95) and ``video`` (the
+crop as an H.264 keyframe at CRF 18-36, see :func:`forensics.train.codec.h264_keyframe`)."""
 
 
 @dataclass
@@ -103,7 +105,7 @@ def augmenter(seed: int, kinds: Sequence[str] = AUGMENTATIONS) -> Callable[[torc
     """Per-crop augmentation of a ``uint8`` (3, H, W) tensor with the named ``kinds``; None when empty.
 
     Each kind applies with its own probability: flip 0.5, affine 0.5, colour 0.5, downscale 0.2,
-    blur 0.15, jpeg 0.3.
+    blur 0.15, jpeg 0.3, video 0.2.
     """
     from torchvision.transforms import v2
 
@@ -118,6 +120,10 @@ def augmenter(seed: int, kinds: Sequence[str] = AUGMENTATIONS) -> Callable[[torc
         small = v2.functional.resize(x, [max(8, int(h * factor)), max(8, int(w * factor))], antialias=True)
         return v2.functional.resize(small, [h, w], antialias=True)
 
+    def video(x: torch.Tensor) -> torch.Tensor:
+        crf = int(np.random.randint(18, 37))
+        return torch.from_numpy(h264_keyframe(x.permute(1, 2, 0).numpy(), crf)).permute(2, 0, 1)
+
     transforms = {
         "flip": v2.RandomHorizontalFlip(),
         "affine": v2.RandomApply([v2.RandomAffine(degrees=10, translate=(0.05, 0.05), scale=(0.92, 1.08), shear=5)], p=0.5),
@@ -125,6 +131,7 @@ def augmenter(seed: int, kinds: Sequence[str] = AUGMENTATIONS) -> Callable[[torc
         "downscale": v2.RandomApply([v2.Lambda(downscale)], p=0.2),
         "blur": v2.RandomApply([v2.GaussianBlur(5, sigma=(0.2, 1.2))], p=0.15),
         "jpeg": v2.RandomApply([v2.JPEG((50, 95))], p=0.3),
+        "video": v2.RandomApply([v2.Lambda(video)], p=0.2),
     }
     return v2.Compose([transforms[kind] for kind in AUGMENTATIONS if kind in kinds])
 
