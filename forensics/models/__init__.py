@@ -11,5 +11,6 @@ from forensics.models import resnet  # noqa: E402,F401  isort: skip
 from forensics.models import densenet  # noqa: E402,F401  isort: skip
 from forensics.models import efficientnet  # noqa: E402,F401  isort: skip
 from forensics.models import inception  # noqa: E402,F401  isort: skip
+from forensics.models import efficientnet_lite  # noqa: E402,F401  isort: skip
 
 __all__ = ["ModelSpec", "build_model", "get_model_spec", "list_models", "register_model"]

@@ -254,3 +254,36 @@ def init_pretrained(
     if remap is not None:
         state = remap(state)
     return load_backbone(net, state, head, source=str(path))
+
+
+def timm_model(model: str, names: Sequence[str], pretrained: str | None,
+               remap: Callable[[StateDict, list[str]], StateDict] | None = None) -> nn.Module:
+    """Build the first of timm's ``names`` that this timm knows, with one output, initialised
+    from ``pretrained`` (see the module doc), wrapped in :class:`OneLogit`.
+
+    ImageNet weights come from the ``url`` of timm's ``pretrained_cfg`` or, for weights on the
+    Hugging Face hub, that hub's file address; both through the torch hub cache
+    (:func:`imagenet_checkpoint`).
+
+    Args:
+        model: our registry name, for error messages.
+        remap: rewrites checkpoint keys of another layout, given the module's own keys in order.
+    """
+    try:
+        import timm
+    except ImportError:
+        raise ValueError(f"model {model!r} needs timm, a dependency of forensics that is missing "
+                         "here: pip install 'timm>=0.9'") from None
+    name = next((n for n in names if timm.is_model(n)), names[-1])
+    net = timm.create_model(name, pretrained=False, num_classes=1)
+    cfg = dict(net.pretrained_cfg)
+    url, filename = cfg.get("url") or "", None
+    if not url and cfg.get("hf_hub_id"):
+        hub_id = cfg["hf_hub_id"]
+        url = f"https://huggingface.co/{hub_id}/resolve/main/model.safetensors"
+        filename = f"{hub_id.replace('/', '--')}.safetensors"
+    head = [f"{cfg.get('classifier', 'fc')}."]
+    own_keys = list(net.state_dict())
+    init_pretrained(net, pretrained, imagenet_urls=[url] if url else [], head=head, imagenet_filename=filename,
+                    remap=None if remap is None else (lambda state: remap(state, own_keys)))
+    return OneLogit(net)
