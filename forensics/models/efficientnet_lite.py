@@ -15,7 +15,6 @@ hub cache or downloaded from timm's release, as for every other backbone
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from torch import nn
 
 from forensics.models.pretrained import IMAGENET, StateDict, timm_model
 from forensics.models.registry import register_model
+from forensics.models.weights import sha256_file
 
 LITE_MEAN = (0.5, 0.5, 0.5)
 LITE_STD = (0.5, 0.5, 0.5)
@@ -46,7 +46,7 @@ def packaged_imagenet_file() -> Path | None:
     path = Path(module.__file__).parent / relative
     if not path.is_file():
         return None
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = sha256_file(path)
     if digest != sha256:
         raise ValueError(f"{path} has sha256 {digest}, not the published {sha256}: reinstall "
                          f"{module_name.replace('_', '-')} or pass another checkpoint with --pretrained FILE")
