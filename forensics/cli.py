@@ -170,6 +170,9 @@ def train(
     batch_size: int = typer.Option(64, "--batch-size", min=1),
     lr: float = typer.Option(1e-3, "--lr", min=0.0),
     patience: int = typer.Option(4, "--patience", min=1, help="Stop after this many epochs without a better validation AUC."),
+    select: str = typer.Option(
+        "pooled", "--select",
+        help="Validation AUC that picks the best epoch: 'pooled' over all crops, or 'macro', the mean over sources."),
     augment: str = typer.Option(
         "all", "--augment",
         help="Augmentations, comma-separated from flip,affine,colour,downscale,blur,jpeg,video; 'all' or 'none'."),
@@ -208,7 +211,7 @@ def train(
     else:
         kinds = tuple(k.strip() for k in augment.split(",") if k.strip())
     try:
-        config = TrainConfig(model=model, epochs=epochs, batch_size=batch_size, lr=lr, patience=patience,
+        config = TrainConfig(model=model, epochs=epochs, batch_size=batch_size, lr=lr, patience=patience, select=select,
                              augment=kinds, margin=margin, seed=seed, threads=threads, device=device.value, max_steps=max_steps,
                              sources=list(source or []), pretrained=pretrained, self_blend=self_blend)
         card = run_training(data, out, config, log=lambda line: err.print(line), cache_root=cache)

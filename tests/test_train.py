@@ -148,3 +148,36 @@ def test_train_runs_on_the_device_it_is_given(tmp_path, tiny_dataset):
         result = CliRunner().invoke(app, args + ["--device", "cuda", "--out", str(tmp_path / "gpu.safetensors")])
         assert result.exit_code == 2 and "CUDA" in result.output
         assert not (tmp_path / "gpu.safetensors").exists()
+
+
+def test_macro_selection_weighs_every_source_alike():
+    from forensics.train.loop import MIN_SOURCE_CROPS, TrainConfig, _source_aucs
+    from forensics.train.metrics import metrics_by_source
+
+    rng = np.random.default_rng(0)
+    n_big, n_small = 400, 2 * MIN_SOURCE_CROPS
+    labels = np.r_[np.tile([0, 1], n_big // 2), np.tile([0, 1], n_small // 2), [0, 1]]
+    scores = np.r_[np.tile([0.1, 0.9], n_big // 2), rng.random(n_small), [0.9, 0.1]]
+    sources = ["big"] * n_big + ["small"] * n_small + ["tiny"] * 2
+    per_source = metrics_by_source(labels, scores, sources)
+    aucs = _source_aucs(per_source["per_source"])
+    assert set(aucs) == {"big", "small"}  # tiny has too few crops of each class to count
+    assert aucs["big"] == 1.0 and abs(aucs["small"] - 0.5) < 0.25
+    assert np.mean(list(aucs.values())) < per_source["all"]["roc_auc"] - 0.1  # the big source hides the small one
+    with pytest.raises(ValueError, match="select must be one of pooled, macro"):
+        TrainConfig(select="worst")
+
+
+def test_train_records_per_source_validation_auc_and_the_selection(tmp_path, tiny_dataset):
+    out = tmp_path / "macro.safetensors"
+    args = ["train", str(tiny_dataset), "--out", str(out), "--epochs", "2", "--batch-size", "7", "--no-augment",
+            "--model", "custom-cnn", "--cache", str(tmp_path / "c")]
+    result = CliRunner().invoke(app, args + ["--select", "macro"])
+    assert result.exit_code == 0, result.output
+    history = pd.read_csv(out.with_suffix(".history.csv"))
+    assert "valid_select" in history and len(history) == 2
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["training"]["config"]["select"] == "macro"
+    best = int(history.valid_select.idxmax())
+    assert card["training"]["best_epoch"] == history.epoch[best]
+    assert CliRunner().invoke(app, args + ["--select", "worst"]).exit_code == 2

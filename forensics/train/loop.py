@@ -41,6 +41,13 @@ up to 10 degrees, shift 5%, zoom 8%, shear 5 degrees) and ``colour`` (brightness
 crop as an H.264 keyframe at CRF 18-36, see :func:`forensics.train.codec.h264_keyframe`)."""
 
 
+SELECTIONS: tuple[str, ...] = ("pooled", "macro")
+"""How the best epoch is chosen: by the pooled validation AUC or the mean per-source one."""
+
+MIN_SOURCE_CROPS = 20
+"""Crops of each class a source needs in the validation split to count in the macro AUC."""
+
+
 @dataclass
 class TrainConfig:
     """Settings of a training run.
@@ -52,6 +59,10 @@ class TrainConfig:
         lr: Adam learning rate (default 1e-3), cosine-annealed to zero over ``epochs``.
         weight_decay: AdamW weight decay (default 1e-4).
         patience: epochs without a better validation AUC before stopping (default 4).
+        select: which validation AUC picks the best epoch and drives early stopping:
+            ``"pooled"`` (over all validation crops, the default) or ``"macro"`` (the mean of
+            the per-source AUCs, over sources with at least :data:`MIN_SOURCE_CROPS` crops of
+            each class, so that the largest source does not decide alone).
         augment: the augmentations to apply, by name from :data:`AUGMENTATIONS` (default
             all of them); empty for none.
         margin: crop margin per side, as a fraction of the face box (default 0.2).
@@ -76,6 +87,7 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 1e-4
     patience: int = 4
+    select: str = "pooled"
     augment: tuple[str, ...] = AUGMENTATIONS
     margin: float = 0.2
     seed: int = 0
@@ -89,6 +101,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         self.augment = tuple(self.augment)
         _check_augmentations(self.augment)
+        if self.select not in SELECTIONS:
+            raise ValueError(f"select must be one of {', '.join(SELECTIONS)}, not {self.select!r}")
 
 
 _RUN_ONLY = ("epochs", "threads", "device", "max_steps")
@@ -190,6 +204,12 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     return float(log_t.exp().item())
 
 
+def _source_aucs(per_source: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """Validation ROC AUC of each source with at least MIN_SOURCE_CROPS crops of each class."""
+    return {src: float(m["roc_auc"]) for src, m in per_source.items()
+            if m["roc_auc"] is not None and min(m["n_real"], m["n_fake"]) >= MIN_SOURCE_CROPS}
+
+
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.asarray(x, np.float64)))
 
@@ -210,6 +230,9 @@ def _save_history(history: list[dict[str, float]], out: Path) -> None:
             column = f"{split}_{key}"
             if column in frame:
                 ax.plot(frame["epoch"], frame[column], marker="o", label=split)
+        if key == "auc":
+            for column in (c for c in frame if c.startswith("valid_auc_")):
+                ax.plot(frame["epoch"], frame[column], linestyle="--", label=column.removeprefix("valid_auc_"))
         ax.set_xlabel("epoch")
         ax.set_title(label)
         ax.legend()
@@ -322,15 +345,21 @@ def train(
                 if config.max_steps and steps >= config.max_steps:
                     break
         valid_logits = predict_logits(model, valid_x, spec, device=device)
-        valid = metrics_by_source(valid_y, _sigmoid(valid_logits), [s.source for s in valid_s])["all"]
+        valid = metrics_by_source(valid_y, _sigmoid(valid_logits), [s.source for s in valid_s])
         row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "train_acc": correct / max(count, 1),
-               "valid_loss": valid["log_loss"], "valid_acc": valid["accuracy"], "valid_auc": valid["roc_auc"] or 0.0,
-               "lr": scheduler.get_last_lr()[0]}
+               "valid_loss": valid["all"]["log_loss"], "valid_acc": valid["all"]["accuracy"],
+               "valid_auc": valid["all"]["roc_auc"] or 0.0, "lr": scheduler.get_last_lr()[0]}
+        per_source = _source_aucs(valid["per_source"])
+        row.update({f"valid_auc_{src}": auc for src, auc in per_source.items()})
+        row["valid_select"] = float(np.mean(list(per_source.values()))) \
+            if config.select == "macro" and per_source else row["valid_auc"]
         history.append(row)
+        by_source = "".join(f" {src} {auc:.3f}" for src, auc in per_source.items())
         log(f"epoch {epoch + 1}: train loss {row['train_loss']:.4f} acc {row['train_acc']:.3f} | "
-            f"valid loss {row['valid_loss']:.4f} acc {row['valid_acc']:.3f} AUC {row['valid_auc']:.4f}")
-        if row["valid_auc"] > best["auc"]:
-            best = {"auc": row["valid_auc"], "epoch": epoch + 1, "state": copy.deepcopy(model.state_dict())}
+            f"valid loss {row['valid_loss']:.4f} acc {row['valid_acc']:.3f} AUC {row['valid_auc']:.4f}"
+            + (f" |{by_source}" if len(per_source) > 1 else ""))
+        if row["valid_select"] > best["auc"]:
+            best = {"auc": row["valid_select"], "epoch": epoch + 1, "state": copy.deepcopy(model.state_dict())}
         keys = list(history[0])
         torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(),
                     "scheduler": scheduler.state_dict(), "epoch": epoch, "steps": steps,
