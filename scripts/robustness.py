@@ -6,6 +6,8 @@ as it is, after JPEG re-compression at quality 75 and 50, after a 2x downscale a
 with its default settings (about 31 dB PSNR on the astronaut photo, near JPEG q75; 4:2:0
 chroma like JPEG, another quantiser), and as an H.264 keyframe at CRF 23 and 32 (libx264
 through PyAV; CRF 23 is FaceForensics++'s "c23"), and prints the test ROC AUC per source for each.
+A source that the split file does not list (the model never trained on it) is scored on all of
+its images in the manifest, as ``forensics evaluate`` does.
 
     python scripts/robustness.py [--models residual-mlp,custom-cnn,path/to/other.safetensors] [--data ../shared/data]
 
@@ -30,7 +32,7 @@ from sklearn.metrics import roc_auc_score
 from forensics.models.weights import shipped_weights
 from forensics.score import FaceScorer
 from forensics.train.codec import h264_keyframe
-from forensics.train.data import CropCache
+from forensics.train.data import CropCache, load_samples
 
 
 def jpeg(crop: np.ndarray, quality: int) -> np.ndarray:
@@ -59,6 +61,8 @@ def video_keyframe(crop: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
 
 
+SOURCES = ("lfw-faceswap", "photoshop-ciplab", "stylegan-ffhq")
+
 DEGRADATIONS = {
     "as is": lambda crop: crop,
     "JPEG q75": lambda crop: jpeg(crop, 75),
@@ -85,18 +89,24 @@ def main() -> None:
     if not Path(args.data).is_dir():
         sys.exit(f"no shared data at {args.data}: this benchmark needs ../shared/data")
     torch.set_num_threads(args.threads)
-    print("| model | degradation | " + " | ".join(["lfw-faceswap", "photoshop-ciplab", "stylegan-ffhq"]) + " |")
+    print("| model | degradation | " + " | ".join(SOURCES) + " |")
     print("|---|---|---|---|---|")
     for name in args.models.split(","):
         weights = Path(name) if name.endswith(".safetensors") else shipped_weights(name)
         scorer = FaceScorer(None, weights, "cpu")  # the model the card names
         name = weights.stem if name.endswith(".safetensors") else name
         split = pd.read_csv(weights.with_suffix(".splits.csv"))
-        test = split[split["split"] == "test"]
+        test = split.loc[split["split"] == "test", ["path", "label", "source"]]
+        test["path"] = [str(Path(args.data) / p) for p in test["path"]]
+        never_trained = [source for source in SOURCES if source not in set(split["source"])]
+        unseen = load_samples(Path(args.data) / "manifest.csv", never_trained) if never_trained else []
+        if unseen:
+            print(f"(`{name}` never trained on {', '.join(sorted({s.source for s in unseen}))}: all {len(unseen)} of its images)")
+            test = pd.concat([test, pd.DataFrame([(s.path, s.label, s.source) for s in unseen], columns=test.columns)])
         cache = CropCache(scorer.crop_policy)
         crops, rows = [], []
         for row in test.itertuples(index=False):
-            crop = cache.crop(str(Path(args.data) / row.path))
+            crop = cache.crop(row.path)
             if crop is not None:
                 crops.append(crop)
                 rows.append(row)
@@ -105,7 +115,7 @@ def main() -> None:
             degrade = DEGRADATIONS[label]
             scores = scorer.score(np.stack([degrade(c) for c in crops]))
             aucs = []
-            for source in ("lfw-faceswap", "photoshop-ciplab", "stylegan-ffhq"):
+            for source in SOURCES:
                 mine = (table["source"] == source).to_numpy()
                 aucs.append(f"{roc_auc_score(table['label'][mine], scores[mine]):.3f}")
             print(f"| `{name}` | {label} | " + " | ".join(aucs) + " |", flush=True)
