@@ -70,10 +70,10 @@ def test_scorer_gives_probabilities_for_crops(shipped_weights):
 
 
 def test_every_shipped_weights_file_loads_with_its_card():
-    """The papers' custom-cnn stays shipped beside the default; both cards verify their sha256."""
+    """The papers' custom-cnn and the fine-tuned efficientnet-lite0 ship beside the default; every card verifies its sha256."""
     from forensics.models.weights import shipped_weights as find_shipped
 
-    for name in ("residual-mlp", "custom-cnn"):
+    for name in ("residual-mlp", "custom-cnn", "efficientnet-lite0"):
         path = find_shipped(name)
         assert path is not None, name
         model, card = load_weights(path)
