@@ -62,7 +62,8 @@ class TrainConfig:
         select: which validation AUC picks the best epoch and drives early stopping:
             ``"pooled"`` (over all validation crops, the default) or ``"macro"`` (the mean of
             the per-source AUCs, over sources with at least :data:`MIN_SOURCE_CROPS` crops of
-            each class, so that the largest source does not decide alone).
+            each class, so that the largest source does not decide alone; the pooled AUC when
+            no source has that many).
         augment: the augmentations to apply, by name from :data:`AUGMENTATIONS` (default
             all of them); empty for none.
         margin: crop margin per side, as a fraction of the face box (default 0.2).
