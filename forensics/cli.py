@@ -169,6 +169,10 @@ def train(
     epochs: int = typer.Option(12, "--epochs", min=1),
     batch_size: int = typer.Option(64, "--batch-size", min=1),
     lr: float = typer.Option(1e-3, "--lr", min=0.0),
+    warmup: Optional[float] = typer.Option(
+        None, "--warmup", min=0.0, max=0.99,
+        help="Fraction of the steps with a linear learning-rate warmup before the cosine decay "
+             "(default 0.1 with --pretrained, else 0)."),
     patience: int = typer.Option(4, "--patience", min=1, help="Stop after this many epochs without a better validation AUC."),
     select: str = typer.Option(
         "pooled", "--select",
@@ -211,7 +215,7 @@ def train(
     else:
         kinds = tuple(k.strip() for k in augment.split(",") if k.strip())
     try:
-        config = TrainConfig(model=model, epochs=epochs, batch_size=batch_size, lr=lr, patience=patience, select=select,
+        config = TrainConfig(model=model, epochs=epochs, batch_size=batch_size, lr=lr, warmup=warmup, patience=patience, select=select,
                              augment=kinds, margin=margin, seed=seed, threads=threads, device=device.value, max_steps=max_steps,
                              sources=list(source or []), pretrained=pretrained, self_blend=self_blend)
         card = run_training(data, out, config, log=lambda line: err.print(line), cache_root=cache)

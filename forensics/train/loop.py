@@ -57,6 +57,10 @@ class TrainConfig:
         epochs: most epochs (default 12); early stopping may end sooner.
         batch_size: crops per step (default 64).
         lr: Adam learning rate (default 1e-3), cosine-annealed to zero over ``epochs``.
+        warmup: fraction of all steps over which the learning rate first rises linearly from
+            a hundredth of ``lr`` to ``lr`` (then the cosine decay). None (the default) means
+            0.1 when starting from ``pretrained`` weights, whose features a full learning rate
+            on a fresh head would scramble in the first steps, and 0 otherwise.
         weight_decay: AdamW weight decay (default 1e-4).
         patience: epochs without a better validation AUC before stopping (default 4).
         select: which validation AUC picks the best epoch and drives early stopping:
@@ -86,6 +90,7 @@ class TrainConfig:
     epochs: int = 12
     batch_size: int = 64
     lr: float = 1e-3
+    warmup: float | None = None
     weight_decay: float = 1e-4
     patience: int = 4
     select: str = "pooled"
@@ -102,8 +107,30 @@ class TrainConfig:
     def __post_init__(self) -> None:
         self.augment = tuple(self.augment)
         _check_augmentations(self.augment)
+        if self.warmup is not None and not 0.0 <= self.warmup < 1.0:
+            raise ValueError(f"warmup is a fraction of the steps in [0, 1), not {self.warmup}")
         if self.select not in SELECTIONS:
             raise ValueError(f"select must be one of {', '.join(SELECTIONS)}, not {self.select!r}")
+
+
+    @property
+    def effective_warmup(self) -> float:
+        """The warmup fraction this run uses (see ``warmup``)."""
+        if self.warmup is not None:
+            return self.warmup
+        return 0.1 if self.pretrained else 0.0
+
+
+def lr_schedule(optimiser: torch.optim.Optimizer, total_steps: int, warmup: float
+                ) -> torch.optim.lr_scheduler.LRScheduler:
+    """Per-step schedule: a linear warmup over ``warmup`` of ``total_steps`` (from 1% of the
+    learning rate), then a cosine decay to zero over the rest."""
+    warmup_steps = round(warmup * total_steps)
+    cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=max(total_steps - warmup_steps, 1))
+    if warmup_steps == 0:
+        return cosine
+    rise = torch.optim.lr_scheduler.LinearLR(optimiser, start_factor=0.01, total_iters=warmup_steps)
+    return torch.optim.lr_scheduler.SequentialLR(optimiser, [rise, cosine], milestones=[warmup_steps])
 
 
 _RUN_ONLY = ("epochs", "threads", "device", "max_steps")
@@ -292,7 +319,7 @@ def train(
 
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps_per_epoch = math.ceil(len(train_x) / config.batch_size)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=config.epochs * steps_per_epoch)
+    scheduler = lr_schedule(optimiser, config.epochs * steps_per_epoch, config.effective_warmup)
     augment = augmenter(config.seed, config.augment)
     rng = np.random.default_rng(config.seed)
     ckpt_path = out.with_suffix(".ckpt.pt")
@@ -406,7 +433,7 @@ def train(
             "data": str(data),
             "sources": sorted({s.source for s in samples}),
             "counts": counts,
-            "config": asdict(config),
+            "config": dict(asdict(config), warmup=config.effective_warmup),
             "pretrained_sha256": sha256_file(config.pretrained)
             if config.pretrained and Path(config.pretrained).expanduser().is_file() else None,
             "best_epoch": best["epoch"],
