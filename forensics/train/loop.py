@@ -56,7 +56,7 @@ class TrainConfig:
         model: registered model name (default: the scan's, ``residual-mlp``).
         epochs: most epochs (default 12); early stopping may end sooner.
         batch_size: crops per step (default 64).
-        lr: Adam learning rate (default 1e-3), cosine-annealed to zero over ``epochs``.
+        lr: Adam learning rate (default 1e-3), cosine-annealed to zero over ``epochs`` after the warmup.
         warmup: fraction of all steps over which the learning rate first rises linearly from
             a hundredth of ``lr`` to ``lr`` (then the cosine decay). None (the default) means
             0.1 when starting from ``pretrained`` weights, whose features a full learning rate
@@ -111,7 +111,6 @@ class TrainConfig:
             raise ValueError(f"warmup is a fraction of the steps in [0, 1), not {self.warmup}")
         if self.select not in SELECTIONS:
             raise ValueError(f"select must be one of {', '.join(SELECTIONS)}, not {self.select!r}")
-
 
     @property
     def effective_warmup(self) -> float:
