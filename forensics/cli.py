@@ -1,4 +1,4 @@
-"""The ``forensics`` command line: scan, summary, models, train, evaluate."""
+"""The ``forensics`` command line: scan, summary, models, train, ensemble, evaluate."""
 
 from __future__ import annotations
 
@@ -47,6 +47,14 @@ class Engine(str, Enum):
 def _usage_error(message: str) -> typer.Exit:
     err.print(f"[bold red]error:[/] {message}")
     return typer.Exit(EXIT_USAGE)
+
+
+def _print_written(card: dict, out: Path) -> None:
+    """The test ROC AUC per source of freshly written weights, and where they went."""
+    for src, m in card["metrics"].get("test", {}).get("per_source", {}).items():
+        auc = m["roc_auc"]
+        err.print(f"test {src}: n={m['n']} accuracy {m['accuracy']:.3f} ROC AUC {auc if auc is None else round(auc, 4)}")
+    err.print(f"wrote {out} (sha256 {card['sha256'][:16]}…) and its card {out.with_suffix('.json')}")
 
 
 @app.command()
@@ -188,6 +196,9 @@ def train(
     max_steps: Optional[int] = typer.Option(None, "--max-steps", min=1, help="Stop after this many steps (smoke tests)."),
     cache: Optional[Path] = typer.Option(None, "--cache", help="Face-crop cache folder (default ~/.cache/forensics/crops)."),
     self_blend: Optional[str] = typer.Option(None, "--self-blend", help="Pseudo-fakes from real faces: 'mix' (with the real fakes) or 'only'."),
+    splits: Optional[Path] = typer.Option(
+        None, "--splits",
+        help="Reuse the train/valid/test assignment of an earlier run's <weights>.splits.csv (e.g. for ensemble members)."),
     pretrained: Optional[str] = typer.Option(
         None, "--pretrained",
         help="Start from 'imagenet' (torch hub cache, else a download) or a checkpoint FILE (.safetensors/.pth); "
@@ -208,6 +219,8 @@ def train(
         raise _usage_error("--self-blend takes mix or only")
     if not data.exists():
         raise _usage_error(f"{data}: no such file or folder")
+    if splits is not None and not splits.is_file():
+        raise _usage_error(f"--splits {splits}: no such file")
     if no_augment or augment.strip() == "none":
         kinds: tuple[str, ...] = ()
     elif augment.strip() == "all":
@@ -217,15 +230,42 @@ def train(
     try:
         config = TrainConfig(model=model, epochs=epochs, batch_size=batch_size, lr=lr, warmup=warmup, patience=patience, select=select,
                              augment=kinds, margin=margin, seed=seed, threads=threads, device=device.value, max_steps=max_steps,
-                             sources=list(source or []), pretrained=pretrained, self_blend=self_blend)
+                             sources=list(source or []), pretrained=pretrained, self_blend=self_blend,
+                             splits=str(splits) if splits else None)
         card = run_training(data, out, config, log=lambda line: err.print(line), cache_root=cache)
     except ValueError as exc:
         raise _usage_error(str(exc))
-    test = card["metrics"].get("test", {})
-    for src, m in test.get("per_source", {}).items():
-        auc = m["roc_auc"]
-        err.print(f"test {src}: n={m['n']} accuracy {m['accuracy']:.3f} ROC AUC {auc if auc is None else round(auc, 4)}")
-    err.print(f"wrote {out} (sha256 {card['sha256'][:16]}…) and its card {out.with_suffix('.json')}")
+    _print_written(card, out)
+
+
+class TTA(str, Enum):
+    none = "none"
+    hflip = "hflip"
+
+
+@app.command()
+def ensemble(
+    members: List[Path] = typer.Argument(..., help="Weights trained by `forensics train` on one split (.safetensors with card and split file)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Ensemble weights to write (.safetensors); card and split file go beside it."),
+    tta: TTA = typer.Option(TTA.none, "--tta", help="Test-time augmentation: hflip scores each crop and its mirror (2x the cost)."),
+    data: Optional[Path] = typer.Option(None, "--data", help="The members' training data, when the path their cards record does not resolve from here."),
+    device: Device = typer.Option(Device.auto, "--device", help="auto picks CUDA when available."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Torch CPU threads."),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="Face-crop cache folder (default ~/.cache/forensics/crops)."),
+) -> None:
+    """Combine models trained on one split: mean logit, temperature refitted, held-out metrics measured."""
+    from forensics.models.weights import WeightsError
+    from forensics.train.ensemble import ensemble as run_ensemble
+
+    for member in members:
+        if not member.exists():
+            raise _usage_error(f"{member}: no such file")
+    try:
+        card = run_ensemble(members, out, tta=tta.value, data=data, cache_root=cache, device=device.value,
+                            threads=threads, log=lambda line: err.print(line))
+    except (WeightsError, ValueError) as exc:
+        raise _usage_error(str(exc))
+    _print_written(card, out)
 
 
 class Split(str, Enum):

@@ -4,6 +4,8 @@ Weights are ``.safetensors`` (loading executes no code) with a JSON model card b
 (same stem, ``.json``). The card plays the role of torchvision's ``Weights.meta``: it records
 the architecture, the crop policy (the ``transforms``), the training data, held-out metrics,
 the calibration temperature and the sha256 of the weights file, which is checked on load.
+A card may also ask for an ensemble of members and a test-time augmentation
+(:mod:`forensics.models.ensemble`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from forensics.faces.align import CropPolicy
+from forensics.models.ensemble import TTA_MODES, LogitMean, with_tta
 from forensics.models.registry import build_model, get_model_spec
 
 
@@ -98,9 +101,13 @@ def read_card(weights_path: str | os.PathLike[str]) -> dict[str, Any]:
 def load_weights(weights_path: str | os.PathLike[str], model_name: str | None = None) -> tuple[nn.Module, dict[str, Any]]:
     """Build the card's model and load the weights into it, after checking their sha256.
 
+    A card with ``"ensemble": {"members": [...]}`` gets a :class:`LogitMean` of that many
+    copies of the architecture, and one with ``"tta": "hflip"`` a :class:`FlipMean` around
+    the network; the module returned is what the card's temperature was fitted to.
+
     Raises:
-        WeightsError: missing file or card, sha256 mismatch, a card for another model, or a
-            state dict that does not fit the architecture.
+        WeightsError: missing file or card, sha256 mismatch, a card for another model, an
+            unknown test-time augmentation, or a state dict that does not fit the architecture.
     """
     path = Path(weights_path)
     if not path.exists():
@@ -116,12 +123,17 @@ def load_weights(weights_path: str | os.PathLike[str], model_name: str | None = 
     name = card.get("model")
     if model_name is not None and name != model_name:
         raise WeightsError(f"{path} holds weights for model {name!r}, not {model_name!r}")
-    model = build_model(name)
+    tta = card.get("tta", "none")
+    if tta not in TTA_MODES:
+        raise WeightsError(f"the model card of {path} asks for test-time augmentation {tta!r}; "
+                           f"this version knows {', '.join(TTA_MODES)}")
+    members = len(card.get("ensemble", {}).get("members", []))
+    model = LogitMean([build_model(name) for _ in range(members)]) if members else build_model(name)
     try:
         model.load_state_dict(load_file(str(path)))
     except RuntimeError as exc:
         raise WeightsError(f"{path} does not fit model {name!r}: {str(exc).splitlines()[0]}") from None
-    return model, card
+    return with_tta(model, tta), card
 
 
 def card_crop_policy(card: dict[str, Any]) -> CropPolicy:

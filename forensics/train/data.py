@@ -119,6 +119,17 @@ def assign_splits(samples: Sequence[Sample], fractions: tuple[float, float, floa
     return sorted(out, key=lambda s: s.path)
 
 
+def data_base(data: str | os.PathLike[str]) -> Path:
+    """The folder that sample paths of DATA are relative to in a split file (as ``train`` writes them)."""
+    data = Path(data)
+    return data.parent if data.is_file() else data
+
+
+def splits_file(weights: str | os.PathLike[str]) -> Path:
+    """``<stem>.splits.csv`` beside the weights, as written by ``forensics train``."""
+    return Path(weights).with_suffix(".splits.csv")
+
+
 def save_splits(samples: Iterable[Sample], path: str | os.PathLike[str],
                 relative_to: str | os.PathLike[str] | None = None) -> None:
     """Write the samples and their splits as CSV (paths relative to ``relative_to`` when given)."""
@@ -129,6 +140,36 @@ def save_splits(samples: Iterable[Sample], path: str | os.PathLike[str],
             row["path"] = os.path.relpath(s.path, relative_to)
         rows.append(row)
     pd.DataFrame(rows).to_csv(path, index=False)
+
+
+def read_splits(path: str | os.PathLike[str], base: str | os.PathLike[str]) -> list[Sample]:
+    """The samples of a split file written by :func:`save_splits`, paths resolved against
+    ``base`` (the :func:`data_base` of the data it was written for)."""
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    return sorted((Sample(os.path.normpath(Path(base) / row["path"]), LABELS[str(row["label"]).strip().lower()],
+                          row.get("source", ""), row.get("split") or None) for row in table.to_dict("records")),
+                  key=lambda s: s.path)
+
+
+def path_key(path: str | os.PathLike[str]) -> str:
+    """A path in the form that compares equal however it was written (absolute, normalised)."""
+    return os.path.normcase(os.path.abspath(path))
+
+
+def reuse_splits(samples: Sequence[Sample], split_file: str | os.PathLike[str],
+                 base: str | os.PathLike[str]) -> list[Sample]:
+    """``samples`` with the splits that ``split_file`` (paths relative to ``base``) gives them,
+    so that a new run holds out exactly the images an earlier one held out.
+
+    Raises:
+        ValueError: a sample the split file does not list.
+    """
+    listed = {path_key(s.path): s.split for s in read_splits(split_file, base)}
+    missing = [s.path for s in samples if listed.get(path_key(s.path)) is None]
+    if missing:
+        raise ValueError(f"{len(missing)} of the {len(samples)} images are not in the split file {split_file} "
+                         f"(first: {missing[0]}); select the same data (and --source) as the run that wrote it")
+    return [Sample(s.path, s.label, s.source, listed[path_key(s.path)]) for s in samples]
 
 
 class CropCache:

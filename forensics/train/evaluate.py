@@ -34,25 +34,11 @@ import pandas as pd
 from forensics import __version__
 from forensics.media.discover import VIDEO_EXTENSIONS, discover
 from forensics.models.weights import WeightsError, card_crop_policy, read_card
-from forensics.train.data import LABELS, SPLITS, CropCache, Sample, _label_from_parts, load_samples
+from forensics.train.data import (LABELS, SPLITS, CropCache, Sample, _label_from_parts, data_base, load_samples,
+                                  path_key, splits_file)
 from forensics.train.metrics import metrics_by_source
 
 LABEL_NAMES = ("real", "fake")
-
-
-def data_base(data: str | os.PathLike[str]) -> Path:
-    """The folder that sample paths of DATA are relative to in a split file (as ``train`` writes them)."""
-    data = Path(data)
-    return data.parent if data.is_file() else data
-
-
-def _key(path: str | os.PathLike[str]) -> str:
-    return os.path.normcase(os.path.abspath(path))
-
-
-def splits_file(weights: str | os.PathLike[str]) -> Path:
-    """``<stem>.splits.csv`` beside the weights, as written by ``forensics train``."""
-    return Path(weights).with_suffix(".splits.csv")
 
 
 def load_videos(data: str | os.PathLike[str], sources: Sequence[str] | None = None) -> list[Sample]:
@@ -113,13 +99,13 @@ def select_split(
             bases.append(data_base(trained_on))
         best: dict[str, str] = {}
         for base in bases:
-            known = {_key(base / p): s for p, s in zip(table["path"], table["split"])}
-            if sum(_key(s.path) in known for s in samples) > sum(_key(s.path) in best for s in samples):
+            known = {path_key(base / p): s for p, s in zip(table["path"], table["split"])}
+            if sum(path_key(s.path) in known for s in samples) > sum(path_key(s.path) in best for s in samples):
                 best = known
         if best:
             chosen, left_out, unlisted = [], 0, 0
             for s in samples:
-                listed = best.get(_key(s.path))
+                listed = best.get(path_key(s.path))
                 if listed is None:
                     unlisted += 1  # never seen by this training run
                     chosen.append(s)

@@ -29,7 +29,8 @@ from forensics.models.registry import build_model, get_model_spec
 from forensics.models.weights import save_weights, sha256_file
 from forensics.score import crops_to_tensor
 from forensics.train.codec import h264_keyframe
-from forensics.train.data import CropCache, Sample, assign_splits, load_samples, save_splits
+from forensics.train.data import (CropCache, Sample, assign_splits, data_base, load_samples, reuse_splits,
+                                  save_splits)
 from forensics.train.metrics import metrics_by_source
 
 
@@ -80,6 +81,10 @@ class TrainConfig:
         pretrained: start from these weights instead of a random initialisation:
             ``"imagenet"`` or a checkpoint file (see :mod:`forensics.models.pretrained`);
             only for the torchvision/timm models. Default None.
+        splits: a split file written by an earlier run (``<weights>.splits.csv``, paths
+            relative to DATA's folder) whose train/valid/test assignment this run reuses, so
+            that models trained apart (ensemble members) hold out the same images. Default
+            None: DATA's own split column or folders, else a fresh split drawn with ``seed``.
         self_blend: ``"mix"`` adds pseudo-fakes made from real crops (Self-Blended Images:
             the face blended with a colour- and geometry-jittered copy of itself through a
             soft mask, by :func:`forensics.manipulate.blend_face`) to the real fakes;
@@ -102,6 +107,7 @@ class TrainConfig:
     max_steps: int | None = None
     sources: list[str] = field(default_factory=list)
     pretrained: str | None = None
+    splits: str | None = None
     self_blend: str | None = None
 
     def __post_init__(self) -> None:
@@ -231,6 +237,53 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     return float(log_t.exp().item())
 
 
+CropsBySplit = dict[str, tuple[np.ndarray, list[Sample]]]
+"""Face crops of each split, ``uint8`` (n, S, S, 3), with the samples they came from."""
+
+
+def load_split_crops(samples: Sequence[Sample], cache: CropCache, log: Callable[[str], None] = print
+                     ) -> tuple[CropsBySplit, dict[str, int]]:
+    """The face crops of the train, valid and test samples (detected once, then cached), and
+    the number of images of each split without a detectable face."""
+    from rich.progress import Progress
+
+    by_split: CropsBySplit = {}
+    skipped_total: dict[str, int] = {}
+    with Progress(transient=True) as progress:
+        task = progress.add_task("face crops", total=len(samples))
+        for split in ("train", "valid", "test"):
+            chosen = [s for s in samples if s.split == split]
+            crops, kept, skipped = cache.load(chosen, lambda n: progress.advance(task, n))
+            by_split[split] = (crops, kept)
+            skipped_total[split] = len(skipped)
+    for split, (crops, kept) in by_split.items():
+        log(f"{split}: {len(kept)} crops ({skipped_total[split]} images without a detectable face skipped)")
+    return by_split, skipped_total
+
+
+def split_counts(by_split: CropsBySplit, skipped_total: dict[str, int]) -> dict[str, dict[str, int]]:
+    """Real and fake crops, and images without a face, of each split (as a model card records them)."""
+    return {split: {"real": int(sum(1 for s in kept if s.label == 0)), "fake": int(sum(1 for s in kept if s.label == 1)),
+                    "skipped_no_face": skipped_total[split]}
+            for split, (_, kept) in by_split.items()}
+
+
+def calibrate(model: nn.Module, by_split: CropsBySplit, spec, device: torch.device | str = "cpu"
+              ) -> tuple[float, dict[str, Any]]:
+    """The temperature fitted on the validation crops, and the metrics of the valid and test
+    splits (per source) with the scores it calibrates."""
+    valid_x, valid_s = by_split["valid"]
+    temperature = fit_temperature(predict_logits(model, valid_x, spec, device=device), np.array([s.label for s in valid_s]))
+    metrics: dict[str, Any] = {}
+    for split in ("valid", "test"):
+        crops, kept = by_split[split]
+        if len(crops) == 0:
+            continue
+        scores = _sigmoid(predict_logits(model, crops, spec, device=device) / temperature)
+        metrics[split] = metrics_by_source([s.label for s in kept], scores, [s.source for s in kept])
+    return temperature, metrics
+
+
 def _source_aucs(per_source: dict[str, dict[str, Any]]) -> dict[str, float]:
     """Validation ROC AUC of each source with at least MIN_SOURCE_CROPS crops of each class."""
     return {src: float(m["roc_auc"]) for src, m in per_source.items()
@@ -291,21 +344,13 @@ def train(
     # initialisation does not depend on whether the detector had to be created
     model = build_model(config.model, pretrained=config.pretrained).to(device, memory_format=torch.channels_last)
 
-    samples = assign_splits(load_samples(data, config.sources or None), seed=config.seed)
+    samples = load_samples(data, config.sources or None)
+    if config.splits:
+        samples = reuse_splits(samples, config.splits, data_base(data))
+    samples = assign_splits(samples, seed=config.seed)
     out.parent.mkdir(parents=True, exist_ok=True)
-    save_splits(samples, out.with_suffix(".splits.csv"), relative_to=Path(data).parent if Path(data).is_file() else Path(data))
-    cache = CropCache(policy, cache_root)
-    by_split: dict[str, tuple[np.ndarray, list[Sample]]] = {}
-    skipped_total: dict[str, int] = {}
-    with Progress(transient=True) as progress:
-        task = progress.add_task("face crops", total=len(samples))
-        for split in ("train", "valid", "test"):
-            chosen = [s for s in samples if s.split == split]
-            crops, kept, skipped = cache.load(chosen, lambda n: progress.advance(task, n))
-            by_split[split] = (crops, kept)
-            skipped_total[split] = len(skipped)
-    for split, (crops, kept) in by_split.items():
-        log(f"{split}: {len(kept)} crops ({skipped_total[split]} images without a detectable face skipped)")
+    save_splits(samples, out.with_suffix(".splits.csv"), relative_to=data_base(data))
+    by_split, skipped_total = load_split_crops(samples, CropCache(policy, cache_root), log)
     train_x, train_s = by_split["train"]
     valid_x, valid_s = by_split["valid"]
     if len(train_x) == 0 or len(valid_x) == 0:
@@ -405,18 +450,7 @@ def train(
     model.load_state_dict(best["state"])
     _save_history(history, out)
 
-    valid_logits = predict_logits(model, valid_x, spec, device=device)
-    temperature = fit_temperature(valid_logits, valid_y)
-    metrics: dict[str, Any] = {}
-    for split in ("valid", "test"):
-        crops, kept = by_split[split]
-        if len(crops) == 0:
-            continue
-        scores = _sigmoid(predict_logits(model, crops, spec, device=device) / temperature)
-        metrics[split] = metrics_by_source([s.label for s in kept], scores, [s.source for s in kept])
-    counts = {split: {"real": int(sum(1 for s in kept if s.label == 0)), "fake": int(sum(1 for s in kept if s.label == 1)),
-                      "skipped_no_face": skipped_total[split]}
-              for split, (_, kept) in by_split.items()}
+    temperature, metrics = calibrate(model, by_split, spec, device)
     card = {
         "name": out.stem,
         "model": config.model,
@@ -431,7 +465,7 @@ def train(
         "training": {
             "data": str(data),
             "sources": sorted({s.source for s in samples}),
-            "counts": counts,
+            "counts": split_counts(by_split, skipped_total),
             "config": dict(asdict(config), warmup=config.effective_warmup),
             "pretrained_sha256": sha256_file(config.pretrained)
             if config.pretrained and Path(config.pretrained).expanduser().is_file() else None,
