@@ -172,7 +172,7 @@ def models() -> None:
 def train(
     data: Path = typer.Argument(..., help="CSV manifest (path,label[,source,split]) or folder with real/ and fake/ (optionally under train/ valid/ test/)."),
     out: Path = typer.Option(..., "--out", "-o", help="Weights to write (.safetensors); the card goes beside it (.json)."),
-    model: str = typer.Option(DEFAULT_MODEL, "--model", help="Registered model to train."),
+    model: str = typer.Option(..., "--model", help="Registered model to train (see `forensics models`)."),
     source: Optional[List[str]] = typer.Option(None, "--source", help="Train on rows of this manifest source only (repeatable)."),
     epochs: int = typer.Option(12, "--epochs", min=1),
     batch_size: int = typer.Option(64, "--batch-size", min=1),

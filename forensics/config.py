@@ -11,10 +11,11 @@ import os
 from dataclasses import dataclass
 from typing import Any, Literal
 
-# The detector `forensics scan` uses unless told otherwise: residual-mlp has the best held-out
-# figures on every source, also after JPEG re-compression and resizing, and gets as many of
-# the shared clips right as custom-cnn (README: Shipped weights, which also says where it fails).
-DEFAULT_MODEL = "residual-mlp"
+# The detector `forensics scan` uses unless told otherwise: the shipped efficientnet-lite0
+# ensemble has the best held-out figures on face swaps and StyleGAN faces, also after JPEG and
+# video coding; it is blind to Photoshop composites (README: Shipped weights, which also says
+# where it fails).
+DEFAULT_MODEL = "efficientnet-lite0"
 
 AggregateStrategy = Literal["mean", "max", "topk", "confident"]
 AGGREGATE_STRATEGIES: tuple[str, ...] = ("mean", "max", "topk", "confident")
@@ -45,7 +46,7 @@ class ScanConfig:
         min_face_px: faces whose box is smaller than this many pixels (shorter side, in the
             original frame) are dropped (default 24).
         model: registered model name; None (the default) takes the one the weights' card
-            names, or :data:`DEFAULT_MODEL` (``residual-mlp``) with the shipped weights.
+            names, or :data:`DEFAULT_MODEL` (``efficientnet-lite0``) with the shipped weights.
         weights: path to a ``.safetensors`` file; None takes the model's shipped weights.
         threshold: a media whose score is >= this is ``fake`` (default 0.5).
         aggregate: how face scores in a track become a track score (default ``confident``);

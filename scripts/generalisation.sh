@@ -12,6 +12,8 @@ model="${MODEL:-custom-cnn}"
 [ -f "$data" ] || { echo "no manifest at $data (the shared data set lies beside the project)" >&2; exit 2; }
 case "$model" in
   residual-mlp) recipe=(--epochs "${EPOCHS:-30}" --patience 8 --lr 1e-3 --batch-size 64 --augment flip,downscale,jpeg,video --threads 2) ;;
+  efficientnet-lite0) recipe=(--pretrained imagenet --epochs "${EPOCHS:-10}" --patience 4 --lr 5e-4 --batch-size 32
+                              --augment flip,downscale,jpeg,video --threads 2) ;;
   *) recipe=(--epochs "${EPOCHS:-10}" --patience 4 --lr 3e-4) ;;
 esac
 out="runs/generalisation/$model"

@@ -69,8 +69,18 @@ def test_scorer_gives_probabilities_for_crops(shipped_weights):
     assert scorer.weights_sha256 == sha256_file(shipped_weights)
 
 
+def test_the_default_averages_two_members_over_each_crop_and_its_mirror(shipped_weights):
+    scorer = FaceScorer(None, shipped_weights, "cpu")
+    assert scorer.card["tta"] == "hflip" and len(scorer.card["ensemble"]["members"]) == 2
+    members = scorer.network.network.members
+    crops = np.random.default_rng(1).integers(0, 255, (4, 224, 224, 3), dtype=np.uint8)
+    np.testing.assert_allclose(scorer.score(crops), scorer.score(np.ascontiguousarray(crops[:, :, ::-1])), atol=1e-5)
+    first, second = (dict(m.named_parameters()) for m in members)
+    assert not torch.equal(first["net.conv_stem.weight"], second["net.conv_stem.weight"])  # trained apart, not copies
+
+
 def test_every_shipped_weights_file_loads_with_its_card():
-    """The papers' custom-cnn and the fine-tuned efficientnet-lite0 ship beside the default; every card verifies its sha256."""
+    """The papers' custom-cnn and residual-mlp ship beside the default; every card verifies its sha256."""
     from forensics.models.weights import shipped_weights as find_shipped
 
     for name in ("residual-mlp", "custom-cnn", "efficientnet-lite0"):

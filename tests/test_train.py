@@ -95,11 +95,13 @@ def test_self_blend_turns_real_crops_into_pseudo_fakes(astronaut):
 def test_train_with_self_blend_only_needs_no_fakes(tmp_path, tiny_dataset):
     out = tmp_path / "sb.safetensors"
     result = CliRunner().invoke(app, ["train", str(tiny_dataset), "--out", str(out), "--epochs", "1",
-                                      "--batch-size", "7", "--self-blend", "only", "--cache", str(tmp_path / "c")])
+                                      "--batch-size", "7", "--self-blend", "only", "--model", "residual-mlp",
+                                      "--cache", str(tmp_path / "c")])
     assert result.exit_code == 0, result.output
     card = json.loads(out.with_suffix(".json").read_text())
     assert card["training"]["config"]["self_blend"] == "only"
-    assert CliRunner().invoke(app, ["train", str(tiny_dataset), "--out", str(out), "--self-blend", "x"]).exit_code == 2
+    assert CliRunner().invoke(app, ["train", str(tiny_dataset), "--out", str(out), "--model", "residual-mlp",
+                                    "--self-blend", "x"]).exit_code == 2
 
 
 def test_each_augmentation_is_switchable(tmp_path, tiny_dataset):
@@ -165,7 +167,7 @@ def test_macro_selection_weighs_every_source_alike():
     assert aucs["big"] == 1.0 and abs(aucs["small"] - 0.5) < 0.25
     assert np.mean(list(aucs.values())) < per_source["all"]["roc_auc"] - 0.1  # the big source hides the small one
     with pytest.raises(ValueError, match="select must be one of pooled, macro"):
-        TrainConfig(select="worst")
+        TrainConfig("custom-cnn", select="worst")
 
 
 def test_train_records_per_source_validation_auc_and_the_selection(tmp_path, tiny_dataset):
@@ -198,8 +200,8 @@ def test_warmup_rises_then_decays_and_defaults_on_for_pretrained_weights():
     assert max(rates) == pytest.approx(1e-3) and int(np.argmax(rates)) == 10
     assert all(a < b for a, b in zip(rates[:10], rates[1:11]))  # rises over the warmup
     assert all(a >= b for a, b in zip(rates[10:], rates[11:])) and rates[-1] < 1e-5  # then the cosine decay
-    assert TrainConfig(pretrained="imagenet").effective_warmup == 0.1
-    assert TrainConfig().effective_warmup == 0.0
-    assert TrainConfig(pretrained="imagenet", warmup=0.0).effective_warmup == 0.0
+    assert TrainConfig("resnet50", pretrained="imagenet").effective_warmup == 0.1
+    assert TrainConfig("custom-cnn").effective_warmup == 0.0
+    assert TrainConfig("resnet50", pretrained="imagenet", warmup=0.0).effective_warmup == 0.0
     with pytest.raises(ValueError, match="warmup"):
-        TrainConfig(warmup=1.5)
+        TrainConfig("custom-cnn", warmup=1.5)

@@ -22,7 +22,6 @@ import torch
 from torch import nn
 
 from forensics import __version__
-from forensics.config import DEFAULT_MODEL
 from forensics.faces.align import CropPolicy
 from forensics.faces.detect import resolve_device
 from forensics.models.registry import build_model, get_model_spec
@@ -54,7 +53,8 @@ class TrainConfig:
     """Settings of a training run.
 
     Attributes:
-        model: registered model name (default: the scan's, ``residual-mlp``).
+        model: registered model name (no default: fine-tuning the scan's default,
+            ``efficientnet-lite0``, wants ``pretrained``; see its recipe in scripts/).
         epochs: most epochs (default 12); early stopping may end sooner.
         batch_size: crops per step (default 64).
         lr: Adam learning rate (default 1e-3), cosine-annealed to zero over ``epochs`` after the warmup.
@@ -91,7 +91,7 @@ class TrainConfig:
             ``"only"`` trains on real faces and pseudo-fakes alone. Default None (off).
     """
 
-    model: str = DEFAULT_MODEL
+    model: str
     epochs: int = 12
     batch_size: int = 64
     lr: float = 1e-3
