@@ -164,7 +164,10 @@ def models() -> None:
         for card in cards:
             aucs = card.get("metrics", {}).get("test", {}).get("per_source", {})
             auc = ", ".join(f"{src} {m.get('roc_auc', float('nan')):.3f}" for src, m in aucs.items()) or "-"
-            weights.add_row(card.get("file", "?"), card.get("model", "?"), card.get("sha256", "?")[:16] + "…", auc)
+            members = len(card.get("ensemble", {}).get("members", []))
+            model = card.get("model", "?") + (f" ×{members}" if members > 1 else "") \
+                + (" + mirror" if card.get("tta", "none") == "hflip" else "")
+            weights.add_row(card.get("file", "?"), model, card.get("sha256", "?")[:16] + "…", auc)
         console.print(weights)
 
 

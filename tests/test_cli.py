@@ -149,3 +149,4 @@ def test_console_script_and_module_entry_point():
     assert result.returncode == 0, result.stderr
     assert "custom-cnn" in result.stdout and "custom-cnn.safetensors" in result.stdout
     assert "residual-mlp.safetensors" in result.stdout and f"{DEFAULT_MODEL} (default)" in result.stdout
+    assert "efficientnet-lite0 ×2 + mirror" in result.stdout  # the shipped ensemble says what it is
