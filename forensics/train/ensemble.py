@@ -104,7 +104,9 @@ def ensemble(
     torch_device = resolve_device(device)
     combined = LogitMean(networks)
     scorer = to_device(with_tta(combined, tta), torch_device)
-    by_split, skipped = load_split_crops(samples, CropCache(card_crop_policy(cards[0]), cache_root), log)
+    # the members' cards already count the shared train split: only the held-out crops are read
+    by_split, skipped = load_split_crops(samples, CropCache(card_crop_policy(cards[0]), cache_root), log,
+                                         splits=("valid", "test"))
     temperature, metrics = calibrate(scorer, by_split, spec, torch_device)
 
     out = Path(out)
@@ -129,7 +131,7 @@ def ensemble(
         "training": {
             "data": trained_on,
             "sources": trainings[0].get("sources"),
-            "counts": split_counts(by_split, skipped),
+            "counts": {"train": trainings[0].get("counts", {}).get("train"), **split_counts(by_split, skipped)},
             "config": trainings[0].get("config"),
             "train_seconds": round(sum(t.get("train_seconds") or 0.0 for t in trainings), 1),
             "train_images_per_s": trainings[0].get("train_images_per_s"),

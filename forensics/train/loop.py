@@ -28,8 +28,8 @@ from forensics.models.registry import build_model, get_model_spec
 from forensics.models.weights import save_weights, sha256_file
 from forensics.score import crops_to_tensor
 from forensics.train.codec import h264_keyframe
-from forensics.train.data import (CropCache, Sample, assign_splits, data_base, load_samples, reuse_splits,
-                                  save_splits)
+from forensics.train.data import (SPLITS, CropCache, Sample, assign_splits, data_base, load_samples,
+                                  reuse_splits, save_splits)
 from forensics.train.metrics import metrics_by_source
 
 
@@ -241,17 +241,18 @@ CropsBySplit = dict[str, tuple[np.ndarray, list[Sample]]]
 """Face crops of each split, ``uint8`` (n, S, S, 3), with the samples they came from."""
 
 
-def load_split_crops(samples: Sequence[Sample], cache: CropCache, log: Callable[[str], None] = print
-                     ) -> tuple[CropsBySplit, dict[str, int]]:
-    """The face crops of the train, valid and test samples (detected once, then cached), and
-    the number of images of each split without a detectable face."""
+def load_split_crops(samples: Sequence[Sample], cache: CropCache, log: Callable[[str], None] = print,
+                     splits: Sequence[str] = SPLITS) -> tuple[CropsBySplit, dict[str, int]]:
+    """The face crops of the samples of ``splits`` (default train, valid and test; detected
+    once, then cached), and the number of images of each split without a detectable face."""
     from rich.progress import Progress
 
     by_split: CropsBySplit = {}
     skipped_total: dict[str, int] = {}
+    wanted = [s for s in samples if s.split in splits]
     with Progress(transient=True) as progress:
-        task = progress.add_task("face crops", total=len(samples))
-        for split in ("train", "valid", "test"):
+        task = progress.add_task("face crops", total=len(wanted))
+        for split in splits:
             chosen = [s for s in samples if s.split == split]
             crops, kept, skipped = cache.load(chosen, lambda n: progress.advance(task, n))
             by_split[split] = (crops, kept)
