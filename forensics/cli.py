@@ -24,6 +24,8 @@ err = Console(stderr=True)
 
 EXIT_USAGE = 2
 EXIT_FAKE_FOUND = 3
+EXIT_BROKEN_MODEL = 4
+EXIT_INTERRUPTED = 130
 
 
 class Aggregate(str, Enum):
@@ -78,30 +80,56 @@ def scan(
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster: auto, host:port or ray://host:10001; default starts a local one."),
     workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Ray actors per stage (default: fit the cluster)."),
     gpus_per_worker: Optional[float] = typer.Option(None, "--gpus-per-worker", min=0.0, help="GPUs per Ray actor (default: 0.5 when the cluster has GPUs, else 0 = CPU actors)."),
+    timeout_per_media: float = typer.Option(600.0, "--timeout-per-media", min=1.0, help="Seconds of decoding allowed per media; past them the decoder is stopped and the media is an error row."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted scan to the same --out from its journal: unchanged media are not scanned again."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace --out even if it is not a forensics report."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or summary."),
     fail_on_fake: bool = typer.Option(False, "--fail-on-fake", help=f"Exit {EXIT_FAKE_FOUND} when any verdict is fake."),
 ) -> None:
-    """Scan images and videos; write a per-media and a per-face Parquet report."""
+    """Scan images and videos; write a per-media and a per-face Parquet report.
+
+    Exit status: 0 done (whatever the verdicts, errors included), 2 usage error (nothing
+    scanned), 3 a fake found with --fail-on-fake, 4 the model is broken (non-finite scores),
+    130 interrupted (the journal keeps the finished media: run again with --resume).
+    """
+    import signal
+
     from forensics.config import ScanConfig
     from forensics.models.weights import WeightsError
+    from forensics.report.journal import JournalError, journal_path
     from forensics.scan import run_scan
+    from forensics.score import BrokenModelError
 
     try:
         config = ScanConfig(
             frames=frames, fps=fps, max_frames=max_frames, detect_size=detect_size, min_face_prob=min_face_prob,
             model=model, weights=str(weights) if weights else None, threshold=threshold, aggregate=aggregate.value,
             batch_size=batch_size, device=device.value, threads=threads, engine=engine.value,
-            thumbnails=str(thumbnails) if thumbnails else None,
+            thumbnails=str(thumbnails) if thumbnails else None, timeout_per_media=timeout_per_media,
         )
     except ValueError as exc:
         raise _usage_error(str(exc))
     if weights is not None and not weights.exists():
         raise _usage_error(f"--weights {weights}: no such file")
+
+    def terminate(signum: int, frame: object) -> None:  # SIGTERM ends the scan as Ctrl-C does
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminate)
     try:
-        outcome = run_scan([str(p) for p in paths], config, out, quiet=quiet, ray_address=ray_address,
-                           workers=workers, gpus_per_worker=gpus_per_worker)
-    except (WeightsError, ValueError) as exc:
+        outcome = run_scan([str(p) for p in paths], config, out, quiet=quiet, resume=resume, overwrite=overwrite,
+                           ray_address=ray_address, workers=workers, gpus_per_worker=gpus_per_worker)
+    except (WeightsError, JournalError, ValueError) as exc:
         raise _usage_error(str(exc))
+    except BrokenModelError as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(EXIT_BROKEN_MODEL)
+    except KeyboardInterrupt:
+        journal = journal_path(out)
+        kept = f"the media finished so far are kept in {journal}; run the same command with --resume to " \
+               "finish the scan" if journal.exists() else "nothing was kept"
+        err.print(f"[bold yellow]interrupted:[/] {kept}")
+        raise typer.Exit(EXIT_INTERRUPTED)
     if fail_on_fake and outcome.fakes:
         raise typer.Exit(EXIT_FAKE_FOUND)
 

@@ -61,6 +61,9 @@ class ScanConfig:
         threads: torch intra-op threads; None uses every core this process may run on.
         engine: ``local`` (in-process) or ``ray``.
         thumbnails: folder for annotated JPEG thumbnails; None writes none.
+        timeout_per_media: seconds of decoding allowed per media (default 600); past it the
+            decoder is stopped and the media is an error row. A 10-minute 1080p video needs
+            a few seconds at the default sampling.
     """
 
     frames: int = 32
@@ -82,6 +85,7 @@ class ScanConfig:
     threads: int | None = None
     engine: str = "local"
     thumbnails: str | None = None
+    timeout_per_media: float = 600.0
 
     def __post_init__(self) -> None:
         problems = []
@@ -113,6 +117,8 @@ class ScanConfig:
             problems.append(f"threads must be >= 1, got {self.threads}")
         if self.engine not in ENGINES:
             problems.append(f"engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
+        if not self.timeout_per_media > 0:
+            problems.append(f"timeout_per_media must be > 0 seconds, got {self.timeout_per_media}")
         if problems:
             raise ValueError("; ".join(problems))
 

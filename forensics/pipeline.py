@@ -3,7 +3,11 @@
 ``open_frames`` (decode) -> ``extract`` (detect, align/crop, track) -> ``FaceScorer.score``
 -> ``finish`` (aggregate, thumbnail, report row). Engines only compose these: the local engine
 in one process with decoding on a helper thread, the Ray engine inside Ray Data batches.
-Every failure of one item ends as a row with status ``error``; it never stops a batch.
+Decoding itself runs in a worker process (:class:`~forensics.media.worker.DecodeWorker`).
+
+Every failure of one item ends as a row with status ``error`` whose message names the stage
+(:class:`StageError`); it never stops a batch. Only a broken model does
+(:class:`~forensics.score.BrokenModelError`): its scores would be wrong for every item.
 """
 
 from __future__ import annotations
@@ -21,12 +25,23 @@ from forensics.config import ScanConfig
 from forensics.faces.align import CropPolicy, crop_face
 from forensics.faces.detect import FaceDetector
 from forensics.faces.track import link_tracks
-from forensics.media.decode import DecodeError, Frame, MediaInfo, Video, read_image, sample_indices
+from forensics.media.decode import DecodeError, Frame, MediaInfo
 from forensics.media.discover import MediaItem
+from forensics.media.worker import DecodeWorker, OpenedMedia, Sampling
 from forensics.result import FaceRecord, MediaResult
 
 PREVIEW_FRAMES = 16  # frames kept, downscaled, for a video's contact sheet
 PREVIEW_SIDE = {"video": 320, "image": 1024}  # longest side of a kept frame, pixels
+
+
+class StageError(Exception):
+    """One media item failed in one stage (detect, crop, track, score, thumbnail); the message says where."""
+
+
+def stage_error(stage: str, exc: BaseException) -> StageError:
+    """``exc``, raised while ``stage`` ran on one media, as that media's error."""
+    text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+    return StageError(f"{stage} failed: {type(exc).__name__}{': ' + text if text else ''}")
 
 
 @dataclass
@@ -61,6 +76,7 @@ class Extraction:
     track_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     crops: np.ndarray | None = None
     previews: list[Preview] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
 
 
@@ -75,23 +91,21 @@ def file_facts(path: str) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def open_frames(item: MediaItem, config: ScanConfig) -> tuple[MediaInfo, int, Iterator[list[Frame]]]:
-    """Open a media item: its info, the number of frames to be sampled, and their chunks.
+def sampling(config: ScanConfig) -> Sampling:
+    """The frames a scan samples from each video, and the chunk size it decodes them in."""
+    return Sampling(config.frames, config.fps, config.max_frames, config.detect_batch)
+
+
+def open_frames(item: MediaItem, config: ScanConfig, worker: DecodeWorker) -> OpenedMedia:
+    """Open a media item in the decoding worker: its info, the number of frames to be sampled,
+    their chunks, and the warnings decoding gives (complete once the chunks are exhausted).
 
     Raises:
         DecodeError: the item cannot be opened; iterating the chunks may raise it too.
     """
     if item.problem is not None:
         raise DecodeError(item.problem)
-    if item.kind == "image":
-        frame = read_image(item.path)
-        h, w = frame.image.shape[:2]
-        return MediaInfo(width=w, height=h), 1, iter([[frame]])
-    video = Video(item.path)
-    indices = sample_indices(
-        video.info.frame_count or 0, video.info.fps or 0.0, config.frames, config.fps, config.max_frames
-    )
-    return video.info, len(indices), video.frames(indices, chunk=config.detect_batch)
+    return worker.open(item, sampling(config))
 
 
 def _preview(frame: Frame, kind: str) -> Preview:
@@ -100,7 +114,7 @@ def _preview(frame: Frame, kind: str) -> Preview:
     image = frame.image
     if scale < 1.0:
         image = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
-    return Preview(frame.index, frame.timestamp_s, image.copy(), scale)
+    return Preview(frame.index, frame.timestamp_s, image.copy(), scale * frame.scale)
 
 
 def extract(
@@ -115,29 +129,48 @@ def extract(
     """Detect, crop and track the faces of a media item's sampled frames.
 
     Frames are dropped as soon as their faces are cropped; only the crops and up to
-    ``PREVIEW_FRAMES`` downscaled previews are kept. Raises DecodeError from ``chunks``.
+    ``PREVIEW_FRAMES`` downscaled previews are kept. Boxes and landmarks are reported in the
+    original frame's pixels, also when a large frame was decoded at reduced size.
+
+    Raises:
+        DecodeError: from ``chunks``.
+        StageError: detection, cropping or tracking failed on this item.
     """
     out = Extraction(item=item, info=info)
     keep = set(np.linspace(0, frame_count - 1, min(PREVIEW_FRAMES, frame_count)).round().astype(int).tolist())
     boxes_per_frame: list[np.ndarray] = []
     face_frames, face_times, boxes, probs, points, crops = [], [], [], [], [], []
     position = 0
+    small, small_size = 0, (0, 0)  # frames too small to hold a face, and their size
     for chunk in chunks:
-        detections = detector.detect([frame.image for frame in chunk])
+        try:
+            detections = detector.detect([frame.image for frame in chunk])
+        except Exception as exc:
+            raise stage_error("face detection", exc) from exc
         for frame, found in zip(chunk, detections):
+            if detector.too_small(*frame.image.shape[:2]):
+                small, small_size = small + 1, frame.image.shape[:2]
             out.frame_indices.append(frame.index)
             out.frame_times.append(frame.timestamp_s)
             if position in keep:
                 out.previews.append(_preview(frame, item.kind))
             position += 1
-            boxes_per_frame.append(np.array([d.box for d in found], np.float32).reshape(-1, 4))
-            for d in found:
+            # detections are in decoded pixels; the report speaks in original pixels
+            frame_boxes = [d.box / frame.scale for d in found]
+            boxes_per_frame.append(np.array(frame_boxes, np.float32).reshape(-1, 4))
+            for d, box in zip(found, frame_boxes):
                 face_frames.append(frame.index)
                 face_times.append(frame.timestamp_s)
-                boxes.append(d.box)
+                boxes.append(box)
                 probs.append(d.prob)
-                points.append(d.landmarks)
-                crops.append(crop_face(frame.image, d.box, d.landmarks, policy))
+                points.append(d.landmarks / frame.scale)
+                try:
+                    crops.append(crop_face(frame.image, d.box, d.landmarks, policy))
+                except Exception as exc:
+                    raise stage_error("face cropping", exc) from exc
+    if position and small == position:
+        out.warnings.append(f"the {'picture' if item.kind == 'image' else 'video'} is {small_size[1]}x{small_size[0]} "
+                            f"px: too small to hold a face of {detector.min_face_px} px")
     if boxes:
         out.face_frames = np.asarray(face_frames, np.int64)
         out.face_times = np.asarray(face_times, np.float64)
@@ -145,26 +178,32 @@ def extract(
         out.probs = np.asarray(probs, np.float32)
         out.landmarks = np.stack(points).astype(np.float32)
         out.crops = np.stack(crops)
-        out.track_ids = np.concatenate(link_tracks(boxes_per_frame, config.track_iou))
+        try:
+            out.track_ids = np.concatenate(link_tracks(boxes_per_frame, config.track_iou))
+        except Exception as exc:
+            raise stage_error("face tracking", exc) from exc
     else:
         out.crops = np.zeros((0, policy.size, policy.size, 3), np.uint8)
     return out
 
 
-def extract_item(item: MediaItem, detector: FaceDetector, policy: CropPolicy, config: ScanConfig) -> Extraction:
-    """Hash, decode, detect, crop and track one item; failures end in ``Extraction.error``."""
+def extract_item(item: MediaItem, detector: FaceDetector, policy: CropPolicy, config: ScanConfig,
+                 worker: DecodeWorker) -> Extraction:
+    """Hash, decode (in ``worker``), detect, crop and track one item; failures end in ``Extraction.error``."""
     started = time.perf_counter()
     try:
         sha, size = file_facts(item.path) if item.problem is None else (None, None)
     except OSError as exc:
         sha, size = None, None
         item = MediaItem(item.path, item.kind, f"cannot read the file: {exc.strerror or exc}")
-    info = None
+    info, warnings = None, []
     try:
-        info, count, chunks = open_frames(item, config)
-        out = extract(item, info, count, chunks, detector, policy, config)
-    except DecodeError as exc:  # a file that opens but fails to decode keeps its info, as in scan_local
+        opened = open_frames(item, config, worker)
+        info, warnings = opened.info, opened.warnings
+        out = extract(item, info, opened.frame_count, opened.chunks, detector, policy, config)
+    except (DecodeError, StageError) as exc:  # a file that opens but fails to decode keeps its info
         out = Extraction(item=item, info=info, error=str(exc))
+    out.warnings = list(warnings) + out.warnings
     out.sha256, out.size_bytes = sha, size
     out.elapsed_s = time.perf_counter() - started
     return out
@@ -185,6 +224,7 @@ def finish(extraction: Extraction, scores: np.ndarray | None, config: ScanConfig
         result.width, result.height = x.info.width, x.info.height
         result.fps, result.duration_s = x.info.fps, x.info.duration_s
     result.frames_sampled = len(x.frame_indices)
+    result.warnings = list(x.warnings)
     if x.error is not None:
         result.error = x.error
         result.elapsed_s = x.elapsed_s + elapsed_s
@@ -195,7 +235,12 @@ def finish(extraction: Extraction, scores: np.ndarray | None, config: ScanConfig
         result.status = "no_face"
     else:
         min_faces = config.min_track_faces if x.item.kind == "video" else 1
-        score, tracks = media_score(scores, x.track_ids, config.aggregate, config.topk, min_faces)
+        try:
+            score, tracks = media_score(scores, x.track_ids, config.aggregate, config.topk, min_faces)
+        except Exception as exc:
+            result.error = str(stage_error("aggregation", exc))
+            result.elapsed_s = x.elapsed_s + elapsed_s
+            return result
         result.status, result.score, result.verdict = "ok", score, verdict(score, config.threshold)
         result.tracks = len(tracks)
         result.faces = [
@@ -209,6 +254,8 @@ def finish(extraction: Extraction, scores: np.ndarray | None, config: ScanConfig
         try:
             result.thumbnail = write_thumbnail(x, scores, config.thumbnails, config.threshold)
         except OSError as exc:  # a full disk must not lose the verdict
-            result.error = f"thumbnail not written: {exc.strerror or exc}"
+            result.warnings.append(f"thumbnail not written: {exc.strerror or exc}")
+        except Exception as exc:  # nor a picture that cannot be drawn
+            result.warnings.append(str(stage_error("thumbnail drawing", exc)))
     result.elapsed_s = x.elapsed_s + elapsed_s
     return result

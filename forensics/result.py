@@ -8,6 +8,17 @@ from typing import Any
 import numpy as np
 
 
+def printable(text: str | None) -> str | None:
+    """``text`` safe to store as UTF-8: bytes of a non-UTF-8 file name come back escaped (``\\xe9``).
+
+    Paths read from disk keep undecodable bytes as lone surrogates (Python's
+    ``surrogateescape``), which Arrow and JSON writers refuse.
+    """
+    if text is None:
+        return None
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 @dataclass
 class FaceRecord:
     """One scored face crop.
@@ -37,6 +48,8 @@ class MediaResult:
 
     ``status`` is ``ok`` (faces scored), ``no_face`` (decoded, no face found) or ``error``
     (``error`` says why). ``score`` and ``verdict`` are None unless status is ``ok``.
+    ``warnings`` say what was wrong with the evidence short of an error (damaged data,
+    frames that could not be decoded): a score with warnings rests on damaged evidence.
     """
 
     path: str
@@ -56,16 +69,19 @@ class MediaResult:
     fps: float | None = None
     thumbnail: str | None = None
     elapsed_s: float = 0.0
+    warnings: list[str] = field(default_factory=list)
     faces: list[FaceRecord] = field(default_factory=list)
 
     def media_row(self) -> dict[str, Any]:
+        """The media report's row (text made printable: see :func:`printable`)."""
         return {
-            "path": self.path,
+            "path": printable(self.path),
             "sha256": self.sha256,
             "size_bytes": self.size_bytes,
             "kind": self.kind,
             "status": self.status,
-            "error": self.error,
+            "error": printable(self.error),
+            "warnings": [printable(w) for w in self.warnings],
             "score": self.score,
             "verdict": self.verdict,
             "frames_sampled": self.frames_sampled,
@@ -82,7 +98,7 @@ class MediaResult:
     def face_rows(self) -> list[dict[str, Any]]:
         return [
             {
-                "path": self.path,
+                "path": printable(self.path),
                 "frame_index": f.frame_index,
                 "timestamp_s": f.timestamp_s,
                 "track_id": f.track_id,

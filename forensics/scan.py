@@ -1,4 +1,11 @@
-"""Run a whole scan: discover inputs, run an engine, write the reports, show progress and a summary."""
+"""Run a whole scan: discover inputs, check the outputs, run an engine, journal each result,
+write the reports, show progress and a summary.
+
+Before any model is loaded, the outputs are checked (:func:`check_outputs`): a report must
+not overwrite an input, a folder or a file that is not a forensics report, and its folder
+must be writable. Each finished media goes to the journal (:mod:`forensics.report.journal`)
+at once; the Parquet reports are written from it, in input order, when the scan completes.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,7 @@ import datetime as dt
 import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import pyarrow as pa
@@ -14,11 +22,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from forensics import __version__
 from forensics.config import ScanConfig
-from forensics.media.discover import discover
-from forensics.report.schema import MEDIA_SCHEMA
+from forensics.media.discover import Discovery, discover
+from forensics.pipeline import file_facts
+from forensics.report.journal import Journal, JournalError, journal_path
+from forensics.report.schema import MEDIA_SCHEMA, faces_path, read_metadata
 from forensics.report.summary import print_summary
-from forensics.report.writer import ReportWriter
-from forensics.result import MediaResult
+from forensics.report.writer import ReportWriter, remove_stale_temporaries
+from forensics.result import MediaResult, printable
+
+
+class OutputError(ValueError):
+    """The reports cannot be written where asked, or would destroy something: nothing was scanned."""
 
 
 @dataclass
@@ -30,6 +44,7 @@ class ScanOutcome:
     elapsed_s: float
     metadata: dict[str, Any]
     nodes: frozenset[str] = field(default_factory=frozenset)  # Ray node ids that did work (ray engine)
+    resumed: int = 0  # media taken from the journal of an interrupted scan (--resume)
 
     @property
     def fakes(self) -> int:
@@ -47,56 +62,151 @@ def report_metadata(config: ScanConfig, audit: dict[str, Any]) -> dict[str, Any]
     }
 
 
+def _is_report(path: Path) -> bool:
+    """True when ``path`` is a Parquet file written by forensics."""
+    import pyarrow.parquet as pq
+
+    try:
+        return bool(read_metadata(pq.read_schema(path)))
+    except Exception:
+        return False
+
+
+def check_outputs(out: Path, found: Discovery, inputs: Sequence[str], overwrite: bool = False,
+                  thumbnails: str | None = None) -> None:
+    """Refuse outputs that would destroy evidence or fail after the work; create the report's folder.
+
+    Raises:
+        OutputError: ``out`` is a folder, an input (or would overwrite one), a file that is
+            not a forensics report (unless ``overwrite``), or in a place that cannot be written.
+    """
+    if out.is_dir():
+        raise OutputError(f"--out {out} is a folder: give a file name, e.g. {out / 'report.parquet'}")
+    targets = {out: "the report", faces_path(out): "the faces report", journal_path(out): "the journal"}
+    sources = [Path(p) for p in inputs] + [Path(item.path) for item in found.items]
+    for target, what in targets.items():
+        real = os.path.realpath(target)
+        for source in sources:
+            if os.path.realpath(source) == real or (target.exists() and source.exists() and _same_file(source, target)):
+                raise OutputError(f"--out {out}: {what} would overwrite the input {printable(str(source))}; "
+                                  "write the report somewhere else")
+        if target != journal_path(out) and target.exists() and not overwrite:
+            if target.is_dir():
+                raise OutputError(f"--out {out}: {what} {target} exists and is a folder")
+            if not _is_report(target):
+                raise OutputError(f"--out {out}: {target} exists and is not a forensics report; refusing to "
+                                  "overwrite it (pass --overwrite to replace it)")
+    if thumbnails is not None and Path(thumbnails).exists() and not Path(thumbnails).is_dir():
+        raise OutputError(f"--thumbnails {thumbnails} exists and is not a folder")
+    for folder in [out.parent] + ([Path(thumbnails)] if thumbnails else []):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create the folder {folder}: {exc.strerror or exc}") from None
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise OutputError(f"cannot write in {folder}: permission denied")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
 def run_scan(
     paths: Sequence[str],
     config: ScanConfig,
     out: str | os.PathLike[str],
     quiet: bool = False,
     console: Console | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
     **engine_options: Any,
 ) -> ScanOutcome:
     """Scan ``paths`` and write the reports at ``out`` (and ``<out>.faces.parquet``).
 
-    ``engine_options`` go to the Ray engine (``ray_address``, ``workers``, ``gpus_per_worker``).
+    Args:
+        resume: continue the interrupted scan whose journal is beside ``out``: media already
+            in it, unchanged (same path and sha256), are not scanned again.
+        overwrite: replace an existing ``out`` even when it is not a forensics report.
+        engine_options: go to the Ray engine (``ray_address``, ``workers``, ``gpus_per_worker``).
+
+    Raises:
+        OutputError: the outputs are unsafe or unwritable (checked before any model loads).
+        JournalError: ``resume`` without a matching journal, or another scan writes ``out``.
+        BrokenModelError: the model gave non-finite scores; the journal keeps what was done.
     """
     console = console or Console(stderr=True)
     started = time.perf_counter()
+    out = Path(out)
     found = discover(paths)
+    check_outputs(out, found, paths, overwrite, config.thumbnails)
+    remove_stale_temporaries(out)
+    journal_file = journal_path(out)
+    if not resume and journal_file.exists() and not quiet:
+        console.print(f"note: replacing the journal of an interrupted scan, {journal_file} "
+                      "(pass --resume to continue it instead)")
+    journal = Journal.open(journal_file, resume)  # locked before the models load: fail fast
     results: Iterable[MediaResult]
-    if config.engine == "ray":
-        from forensics.engines.ray import RayScan
-
-        runner = RayScan(config, **engine_options)
-    else:
-        from forensics.engines.local import Scanner, scan_local
-
-        runner = Scanner(config)
-    metadata = report_metadata(config, runner.audit())
-    rows = []
-    progress = Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, disable=quiet, transient=False,
-    )
-    with progress, ReportWriter(out, metadata) as writer:
-        media_task = progress.add_task("media", total=len(found.items))
-        frame_task = progress.add_task("frames", total=None)
-
-        def notify(event: str, count: int) -> None:
-            progress.advance(media_task if event == "media" else frame_task, count)
-
+    try:
         if config.engine == "ray":
-            results = runner.scan(found.items, progress=notify)
+            from forensics.engines.ray import RayScan
+
+            runner = RayScan(config, **engine_options)
         else:
-            results = scan_local(found.items, config, runner, progress=notify)
-        for result in results:
-            writer.write(result)
-            rows.append(result.media_row())
+            from forensics.engines.local import Scanner, scan_local
+
+            runner = Scanner(config)
+        metadata = report_metadata(config, runner.audit())
+        journal.begin(metadata)
+        todo = [item for item in found.items if not (resume and _unchanged(journal, item.path))]
+        resumed = len(found.items) - len(todo)
+        progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=console, disable=quiet, transient=False,
+        )
+        with progress:
+            media_task = progress.add_task("media", total=len(found.items), completed=resumed)
+            frame_task = progress.add_task("frames", total=None)
+
+            def notify(event: str, count: int) -> None:
+                progress.advance(media_task if event == "media" else frame_task, count)
+
+            if config.engine == "ray":
+                results = runner.scan(todo, progress=notify)
+            else:
+                results = scan_local(todo, config, runner, progress=notify)
+            for result in results:
+                journal.add(result)
+        rows = []
+        with ReportWriter(out, metadata) as writer:
+            for media_row, face_rows in journal.rows(item.path for item in found.items):
+                writer.write_rows(media_row, face_rows)
+                rows.append(media_row)
+    except BaseException:
+        journal.close(delete=not resume and not journal.entries)  # keep a journal only if it holds work
+        raise
+    journal.close(delete=True)
     media = pa.Table.from_pylist(rows, schema=MEDIA_SCHEMA)
     elapsed = time.perf_counter() - started
     nodes = frozenset(getattr(runner, "nodes_used", ()))
     if not quiet:
         extra = {"report": f"{out} (+ faces), {len(rows)} media in {elapsed:.1f} s"}
+        if resumed:
+            extra["resumed"] = f"{resumed} media taken from the interrupted scan's journal"
         if config.engine == "ray":
             extra["engine"] = f"ray, {len(nodes)} node(s) did the work"
         print_summary(media, console, skipped=len(found.skipped), extra=extra)
-    return ScanOutcome(media, found.skipped, elapsed, metadata, nodes)
+    return ScanOutcome(media, found.skipped, elapsed, metadata, nodes, resumed)
+
+
+def _unchanged(journal: Journal, path: str) -> bool:
+    """True when the journal has ``path`` with the content the file has now."""
+    if printable(path) not in journal.entries:
+        return False
+    try:
+        sha, _ = file_facts(path)
+    except OSError:
+        return False
+    return journal.done(path, sha)

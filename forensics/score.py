@@ -14,6 +14,23 @@ from forensics.models.registry import ModelSpec, get_model_spec
 from forensics.models.weights import WeightsError, card_crop_policy, load_weights, shipped_weights, to_device
 
 
+class BrokenModelError(RuntimeError):
+    """The classifier gave scores that are not numbers (NaN or infinite): its weights are broken.
+
+    A scan stops on it rather than report a verdict on any media: with such weights every
+    score would be wrong, and NaN compared with the threshold reads as ``real``.
+    """
+
+
+def check_finite(scores: np.ndarray, weights_path: str, what: str) -> None:
+    """Raise :class:`BrokenModelError` when any score is NaN or infinite."""
+    bad = int(np.count_nonzero(~np.isfinite(scores)))
+    if bad:
+        raise BrokenModelError(
+            f"the model gave {bad} non-finite score(s) (NaN or infinite) on {what}: the weights {weights_path} "
+            "are broken (a diverged training run?); no verdict can be trusted, so the scan stopped")
+
+
 def crops_to_tensor(crops: np.ndarray | torch.Tensor, spec: ModelSpec, device: torch.device | str = "cpu") -> torch.Tensor:
     """Model input from ``uint8`` crops of shape (n, size, size, 3).
 
@@ -65,13 +82,30 @@ class FaceScorer:
         self.crop_policy: CropPolicy = card_crop_policy(card)
         self.temperature = float(card.get("temperature", 1.0))
         self.batch_size = batch_size
+        self._self_test()
+
+    def _self_test(self) -> None:
+        """Score a grey and a noise crop: weights that give NaN fail now, before any media is read."""
+        size = self.crop_policy.size
+        noise = np.random.default_rng(0).integers(0, 256, (1, size, size, 3), dtype=np.uint8)
+        probes = np.concatenate([np.full((1, size, size, 3), 128, np.uint8), noise])
+        check_finite(self._forward(probes), self.weights_path, "test crops at load time")
 
     @property
     def weights_sha256(self) -> str:
         return str(self.card["sha256"])
 
     def score(self, crops: np.ndarray) -> np.ndarray:
-        """P(fake) in [0, 1] for each ``uint8`` crop of shape (n, size, size, 3); (n,) float32."""
+        """P(fake) in [0, 1] for each ``uint8`` crop of shape (n, size, size, 3); (n,) float32.
+
+        Raises:
+            BrokenModelError: a score is NaN or infinite.
+        """
+        scores = self._forward(crops)
+        check_finite(scores, self.weights_path, f"{len(crops)} face crop(s)")
+        return scores
+
+    def _forward(self, crops: np.ndarray) -> np.ndarray:
         if len(crops) == 0:
             return np.zeros(0, dtype=np.float32)
         scores = []

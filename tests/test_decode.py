@@ -50,7 +50,7 @@ def test_exif_orientation_is_honoured(tmp_path):
 def test_broken_files_raise_clear_decode_errors(bad_dir):
     with pytest.raises(DecodeError, match="cannot decode image"):
         read_image(str(bad_dir / "corrupt.jpg"))
-    with pytest.raises(DecodeError, match="cannot open video"):
+    with pytest.raises(DecodeError, match="cannot open the video"):
         Video(str(bad_dir / "truncated.mp4"))
     with pytest.raises(DecodeError):
         Video(str(bad_dir / "empty.mp4"))

@@ -1,8 +1,10 @@
-"""The embedded engine: one process, streaming, no services to start.
+"""The embedded engine: one process for the models, no services to start.
 
-A helper thread hashes and decodes the next media item's frames (in chunks, through a
-bounded queue) while the main thread detects and scores the current one, so decoding
-overlaps detection and memory stays bounded by a few chunks of frames.
+A helper thread hashes each media item and asks the decoding worker process for its frames
+(in chunks, through a bounded queue) while the main thread detects and scores the item
+before it, so decoding overlaps detection and memory stays bounded by a few chunks of frames.
+Whatever fails on one item (decoding, detection, cropping, scoring, drawing) becomes that
+item's error row; only a broken model stops the scan.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 
 import torch
@@ -19,9 +21,10 @@ from forensics.config import ScanConfig
 from forensics.faces.detect import FaceDetector, resolve_device
 from forensics.media.decode import DecodeError, Frame
 from forensics.media.discover import MediaItem
-from forensics.pipeline import Extraction, extract, file_facts, finish, open_frames
+from forensics.media.worker import DecodeWorker
+from forensics.pipeline import Extraction, StageError, extract, file_facts, finish, open_frames, stage_error
 from forensics.result import MediaResult
-from forensics.score import FaceScorer
+from forensics.score import BrokenModelError, FaceScorer
 
 ProgressCallback = Callable[[str, int], None]  # (event "frames" | "media", count)
 
@@ -53,6 +56,8 @@ class Scanner:
 
 @dataclass
 class _Opened:
+    """The decode thread's header message for one item; its chunks follow, then ``_End``."""
+
     item: MediaItem
     sha256: str | None
     size_bytes: int | None
@@ -60,13 +65,18 @@ class _Opened:
     info: Any = None
     frame_count: int = 0
     error: str | None = None
+    warnings: list[str] = field(default_factory=list)  # filled by the decode thread before ``_End``
 
 
-_END = object()
+@dataclass
+class _End:
+    """The last message of an item: decoding finished, or failed with ``error``."""
+
+    error: str | None = None
 
 
-def _decode_messages(items: Iterable[MediaItem], config: ScanConfig) -> Iterator[Any]:
-    """For each item: an ``_Opened`` header, then its frame chunks, then ``_END`` (or an error)."""
+def _decode_messages(items: Iterable[MediaItem], config: ScanConfig, worker: DecodeWorker) -> Iterator[Any]:
+    """For each item: an ``_Opened`` header, then its frame chunks, then an ``_End``."""
     for item in items:
         started = time.perf_counter()
         opened = _Opened(item, None, None, started)
@@ -75,9 +85,12 @@ def _decode_messages(items: Iterable[MediaItem], config: ScanConfig) -> Iterator
                 opened.sha256, opened.size_bytes = file_facts(item.path)
             except OSError as exc:
                 opened.error = f"cannot read the file: {exc.strerror or exc}"
+        chunks: Iterator[list[Frame]] = iter(())
         if opened.error is None:
             try:
-                opened.info, opened.frame_count, chunks = open_frames(item, config)
+                media = open_frames(item, config, worker)
+                opened.info, opened.frame_count, chunks = media.info, media.frame_count, media.chunks
+                opened.warnings = media.warnings  # the same list: decoding adds to it
             except DecodeError as exc:
                 opened.error = str(exc)
         yield opened
@@ -87,9 +100,9 @@ def _decode_messages(items: Iterable[MediaItem], config: ScanConfig) -> Iterator
             for chunk in chunks:
                 yield chunk
         except DecodeError as exc:
-            yield exc
+            yield _End(str(exc))
             continue
-        yield _END
+        yield _End()
 
 
 def _prefetch(messages: Iterator[Any], depth: int) -> Iterator[Any]:
@@ -117,7 +130,7 @@ def _prefetch(messages: Iterator[Any], depth: int) -> Iterator[Any]:
     thread.start()
     try:
         while (message := buffer.get()) is not done:
-            if isinstance(message, BaseException) and not isinstance(message, DecodeError):
+            if isinstance(message, BaseException):
                 raise message
             yield message
     finally:
@@ -130,33 +143,55 @@ def scan_local(
     scanner: Scanner | None = None,
     progress: ProgressCallback | None = None,
 ) -> Iterator[MediaResult]:
-    """Scan media items in order, yielding one result per item as soon as it is done."""
+    """Scan media items in order, yielding one result per item as soon as it is done.
+
+    Raises:
+        BrokenModelError: the classifier gave a score that is not a number; the scan stops.
+    """
     scanner = scanner or Scanner(config)
     notify = progress or (lambda event, n: None)
-    messages = _prefetch(_decode_messages(items, config), depth=2)
-    for opened in messages:
-        assert isinstance(opened, _Opened)
-        if opened.error is not None:
-            x = Extraction(item=opened.item, sha256=opened.sha256, size_bytes=opened.size_bytes, error=opened.error)
-            yield finish(x, None, config, time.perf_counter() - opened.started)
+    with DecodeWorker(config.timeout_per_media) as worker:
+        messages = _prefetch(_decode_messages(items, config, worker), depth=2)
+        for opened in messages:
+            assert isinstance(opened, _Opened)
+            yield _scan_one(opened, messages, scanner, config, notify)
             notify("media", 1)
-            continue
 
-        def chunks() -> Iterator[list[Frame]]:
-            for message in messages:
-                if message is _END:
-                    return
-                if isinstance(message, DecodeError):
-                    raise message
-                notify("frames", len(message))
-                yield message
 
+def _scan_one(opened: _Opened, messages: Iterator[Any], scanner: Scanner, config: ScanConfig,
+              notify: ProgressCallback) -> MediaResult:
+    """Detect, score and finish one item whose chunks come next in ``messages``."""
+    if opened.error is not None:
+        x = Extraction(item=opened.item, sha256=opened.sha256, size_bytes=opened.size_bytes, error=opened.error)
+        return finish(x, None, config, time.perf_counter() - opened.started)
+    end: list[_End] = []
+
+    def chunks() -> Iterator[list[Frame]]:
+        for message in messages:
+            if isinstance(message, _End):
+                end.append(message)
+                if message.error is not None:
+                    raise DecodeError(message.error)
+                return
+            notify("frames", len(message))
+            yield message
+
+    scores = None
+    try:
+        x = extract(opened.item, opened.info, opened.frame_count, chunks(), scanner.detector,
+                    scanner.crop_policy, config)
         try:
-            x = extract(opened.item, opened.info, opened.frame_count, chunks(), scanner.detector,
-                        scanner.crop_policy, config)
             scores = scanner.scorer.score(x.crops)
-        except DecodeError as exc:
-            x, scores = Extraction(item=opened.item, info=opened.info, error=str(exc)), None
-        x.sha256, x.size_bytes = opened.sha256, opened.size_bytes
-        yield finish(x, scores, config, time.perf_counter() - opened.started)
-        notify("media", 1)
+        except BrokenModelError:
+            raise
+        except Exception as exc:
+            raise stage_error("scoring", exc) from exc
+    except (DecodeError, StageError) as exc:
+        x = Extraction(item=opened.item, info=opened.info, error=str(exc))
+    if not end:  # extraction stopped early: skip the item's remaining chunks
+        for message in messages:
+            if isinstance(message, _End):
+                break
+    x.sha256, x.size_bytes = opened.sha256, opened.size_bytes
+    x.warnings = list(opened.warnings) + x.warnings
+    return finish(x, scores, config, time.perf_counter() - opened.started)

@@ -1,6 +1,7 @@
 """Ray Data stage 1: decode, detect, crop and track (``pipeline.extract_item``) on an actor.
 
-One actor holds one MTCNN, loaded once. Each call takes a batch of media-item rows and
+One actor holds one MTCNN, loaded once, and one decoding worker process (a decoder crash or
+hang costs that media, not the actor). Each call takes a batch of media-item rows and
 returns one extraction row per item (see :mod:`forensics.engines.columns`); a file that
 cannot be read or decoded becomes a row with an ``error``, never a failed task.
 """
@@ -15,6 +16,7 @@ import numpy as np
 from forensics.config import ScanConfig
 from forensics.engines.columns import batch_rows, extraction_to_row, row_media_item, rows_batch
 from forensics.faces.align import CropPolicy
+from forensics.media.worker import DecodeWorker
 from forensics.pipeline import Extraction, extract_item
 
 
@@ -68,6 +70,7 @@ class ExtractStage:
         self.config = config
         self.policy = CropPolicy.from_dict(crop_policy)
         self.detector = FaceDetector(device, config.detect_size, config.min_face_prob, config.min_face_px)
+        self.decoder = DecodeWorker(config.timeout_per_media)
         self.worker = worker_name()
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -75,7 +78,7 @@ class ExtractStage:
         for row in batch_rows(batch):
             item = row_media_item(row)
             try:
-                x = extract_item(item, self.detector, self.policy, self.config)
+                x = extract_item(item, self.detector, self.policy, self.config, self.decoder)
             except Exception as exc:  # a bug or a library crash on one file must not fail the job
                 x = Extraction(item=item, error=f"internal error while extracting faces: {type(exc).__name__}: {exc}")
             out = extraction_to_row(int(row["index"]), x)

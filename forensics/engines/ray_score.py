@@ -19,7 +19,7 @@ from forensics.engines.ray_extract import enter_workdir, use_threads, worker_nam
 from forensics.models.weights import WeightsError
 from forensics.pipeline import Extraction, finish
 from forensics.result import MediaResult
-from forensics.score import FaceScorer
+from forensics.score import BrokenModelError, FaceScorer
 
 
 class ScoreStage:
@@ -76,11 +76,15 @@ class ScoreStage:
             scores = self.scorer.score(np.concatenate([x.crops for x in media]))
             bounds = np.cumsum([0] + [len(x.crops) for x in media])
             return {id(x): scores[a:b] for x, a, b in zip(media, bounds[:-1], bounds[1:])}
+        except BrokenModelError:  # every score of these weights is suspect: fail the scan
+            raise
         except Exception:  # find the media that fails, score the others
             out: dict[int, np.ndarray | None] = {}
             for x in media:
                 try:
                     out[id(x)] = self.scorer.score(x.crops)
+                except BrokenModelError:
+                    raise
                 except Exception as exc:
                     x.error = f"internal error while scoring faces: {type(exc).__name__}: {exc}"
                     out[id(x)] = None

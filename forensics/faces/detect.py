@@ -13,6 +13,9 @@ import cv2
 import numpy as np
 import torch
 
+MIN_DETECT_SIDE = 48  # pixels: the short side of a frame is not shrunk below this for detection
+MIN_FRAME_SIDE = 20  # pixels: MTCNN's smallest face; a smaller frame is not searched
+
 
 @dataclass
 class Detection:
@@ -70,15 +73,24 @@ class FaceDetector:
         longest = max(height, width)
         if self.detect_size <= 0 or longest <= self.detect_size:
             return 1.0
-        return self.detect_size / longest
+        # a long thin banner keeps a short side MTCNN can work on (it fails below 20 px)
+        return max(self.detect_size / longest, min(1.0, MIN_DETECT_SIDE / min(height, width)))
+
+    def too_small(self, height: int, width: int) -> bool:
+        """True when a frame this size cannot hold a face of ``min_face_px`` (it is not searched)."""
+        return min(height, width) < max(self.min_face_px, MIN_FRAME_SIDE)
 
     def detect(self, images: Sequence[np.ndarray]) -> list[list[Detection]]:
-        """Faces in each RGB ``uint8`` image; frames of one batch may differ in size."""
+        """Faces in each RGB ``uint8`` image; frames of one batch may differ in size.
+
+        Frames too small to hold a face (:meth:`too_small`) give no detections.
+        """
         results: list[list[Detection]] = [[] for _ in images]
         # MTCNN batches only frames of one size: group by shape (a video's frames share one)
         groups: dict[tuple[int, ...], list[int]] = {}
         for i, image in enumerate(images):
-            groups.setdefault(image.shape, []).append(i)
+            if not self.too_small(*image.shape[:2]):
+                groups.setdefault(image.shape, []).append(i)
         for shape, members in groups.items():
             scale = self._scale(shape[0], shape[1])
             batch = [self._resize(images[i], scale) for i in members]

@@ -9,7 +9,9 @@ kept: if it cannot be read as media its row says why.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from dataclasses import dataclass, field
 from typing import Iterable, Literal
 
@@ -70,8 +72,37 @@ def _kind_from_extension(path: str) -> MediaKind:
     return "unknown"
 
 
+def _not_a_file(mode: int) -> str | None:
+    """Why a file of this ``st_mode`` is not opened (reading a FIFO or a device can block forever)."""
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "is a directory"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO), not a regular file: not opened, reading it could wait forever"
+    if stat.S_ISSOCK(mode):
+        return "a socket, not a regular file: not opened"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device, not a regular file: not opened"
+    return "not a regular file: not opened"
+
+
 def inspect_file(path: str) -> MediaItem:
-    """Sniff one file. Never raises: problems are carried in ``MediaItem.problem``."""
+    """Sniff one file. Never raises: problems are carried in ``MediaItem.problem``.
+
+    Special files (FIFOs, sockets, devices) are refused from their metadata, without
+    opening them.
+    """
+    try:
+        problem = _not_a_file(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return MediaItem(path, _kind_from_extension(path), "no such file (or a broken link)")
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return MediaItem(path, _kind_from_extension(path), "a loop of symbolic links: it never reaches a file")
+        problem = None  # let open() say what is wrong
+    if problem is not None:
+        return MediaItem(path, "unknown" if problem == "is a directory" else _kind_from_extension(path), problem)
     try:
         with open(path, "rb") as f:
             head = f.read(SNIFF_BYTES)

@@ -24,6 +24,8 @@ MEDIA_SCHEMA = pa.schema(
         pa.field("kind", pa.string(), nullable=False),  # image | video | unknown
         pa.field("status", pa.string(), nullable=False),  # ok | no_face | error
         pa.field("error", pa.string()),
+        # what was wrong with the evidence short of an error: damaged data, lost frames
+        pa.field("warnings", pa.list_(pa.string()), nullable=False),
         pa.field("score", pa.float64()),  # P(fake) in [0, 1]; null unless status is ok
         pa.field("verdict", pa.string()),  # fake | real; null unless status is ok
         pa.field("frames_sampled", pa.int32()),

@@ -31,6 +31,11 @@ def _counts(table: pa.Table) -> Table:
         style = {"fake": "bold red", "error": "yellow"}.get(label, "")
         counts.add_row(label, str(images), str(videos), str(rows.num_rows), style=style if rows.num_rows else "")
     counts.add_row("all", "", "", str(table.num_rows), style="bold")
+    if "warnings" in table.column_names:
+        warned = table.filter(pc.greater(pc.list_value_length(table["warnings"]), 0))
+        images = warned.filter(pc.field("kind") == "image").num_rows
+        counts.add_row("with warnings", str(images), str(warned.num_rows - images), str(warned.num_rows),
+                       style="yellow" if warned.num_rows else "")
     return counts
 
 
@@ -53,6 +58,16 @@ def _errors(table: pa.Table, top: int) -> Table:
     for row in table.slice(0, top).to_pylist():
         errors.add_row(row["path"], row["error"])
     return errors
+
+
+def _warnings(table: pa.Table, top: int) -> Table:
+    warned = Table(title="Damaged evidence (warnings)", title_justify="left")
+    warned.add_column("status")
+    warned.add_column("path", overflow="fold")
+    warned.add_column("warnings", overflow="fold")
+    for row in table.slice(0, top).to_pylist():
+        warned.add_row(row["status"], row["path"], "; ".join(row["warnings"]))
+    return warned
 
 
 def sort_for_review(table: pa.Table) -> pa.Table:
@@ -81,6 +96,10 @@ def render_summary(table: pa.Table, top: int = 10, verdict: str | None = None, s
     errors = listed.filter(pc.field("status") == "error")
     if errors.num_rows and verdict is None:
         parts.append(_errors(errors, top))
+    if "warnings" in listed.column_names:
+        warned = listed.filter(pc.greater(pc.list_value_length(listed["warnings"]), 0))
+        if warned.num_rows:
+            parts.append(_warnings(warned, top))
     notes = []
     if skipped:
         notes.append(f"{skipped} non-media file(s) skipped while walking folders")

@@ -1,7 +1,9 @@
 """Write the two Parquet reports atomically, streaming row groups as results arrive.
 
-Rows go to temporary files beside the targets; only a completed scan renames them into
-place, so the target paths never hold a half-written report.
+Rows go to temporary files beside the targets (``.<name>.<pid>.tmp``); only a completed
+scan renames them into place, so the target paths never hold a half-written report. A
+process killed before that leaves its temporary files behind: :func:`remove_stale_temporaries`
+deletes those whose process is gone.
 """
 
 from __future__ import annotations
@@ -42,8 +44,12 @@ class ReportWriter:
         self.rows_written = 0
 
     def write(self, result: MediaResult) -> None:
-        self._media_rows.append(result.media_row())
-        self._face_rows.extend(result.face_rows())
+        self.write_rows(result.media_row(), result.face_rows())
+
+    def write_rows(self, media_row: dict[str, Any], face_rows: list[dict[str, Any]]) -> None:
+        """One media's rows, as :meth:`MediaResult.media_row` and ``face_rows`` give them."""
+        self._media_rows.append(media_row)
+        self._face_rows.extend(face_rows)
         if len(self._media_rows) >= self._row_group:
             self._flush()
 
@@ -82,3 +88,25 @@ class ReportWriter:
             self.close()
         else:
             self.abort()
+
+
+def remove_stale_temporaries(out: str | os.PathLike[str]) -> list[Path]:
+    """Delete temporary files of ``out``'s reports left by scans whose process is gone; the ones removed."""
+    removed = []
+    for target in (Path(out), faces_path(out)):
+        for tmp in target.parent.glob(f".{target.name}.*.tmp"):
+            pid = tmp.name[len(target.name) + 2 : -len(".tmp")]
+            if pid.isdigit() and not _alive(int(pid)):
+                tmp.unlink(missing_ok=True)
+                removed.append(tmp)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
