@@ -17,10 +17,12 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, PngImagePlugin
 
 # A truncated JPEG must fail, not decode silently with a grey bottom half.
 Image.LOAD_TRUNCATED_IMAGES = False
+# Text metadata of a few MB is legal in a PNG; Pillow refuses compressed chunks above 1 MB
+PngImagePlugin.MAX_TEXT_CHUNK = 16 * 1024 * 1024
 
 DECORD_LOG_LEVEL = "QUIET"  # the decoding worker sets ERROR, to read the decoder's complaints back
 VIDEO_MAX_SIDE = 1920  # pixels: longer video frames are decoded at this longest side
@@ -73,6 +75,17 @@ class DecodeReport:
     failed: list[int] = field(default_factory=list)
     stopped_at: int | None = None
     warnings: list[str] = field(default_factory=list)
+
+    def summarise(self, frame_count: int | None, sampled: int) -> None:
+        """Add the warning that says which sampled frames were lost, if any."""
+        if self.stopped_at is not None and self.failed:
+            self.warnings.append(
+                f"decoding stopped at frame {self.stopped_at} of the {frame_count} the header promises "
+                f"(truncated or damaged file): {len(self.failed)} of {sampled} sampled frames are missing")
+        elif self.failed:
+            self.warnings.append(
+                f"{len(self.failed)} of {sampled} sampled frames could not be decoded (damaged data "
+                f"near frame {self.failed[0]}); they were skipped")
 
 
 def sample_indices(
@@ -143,6 +156,11 @@ class Video:
         if self.size[2] != 1.0:
             self._reader = self._open(*self._decoded_wh)
         self.report = DecodeReport()
+        promised = header_frame_count(path)
+        if promised is not None and promised > frame_count + 1:
+            self.report.warnings.append(
+                f"the header promises {promised} frames but only {frame_count} can be read "
+                "(a truncated or cut file?): the missing part was not scanned")
 
     def _open(self, width: int, height: int):
         """A decord reader of the file, at ``width`` x ``height`` (-1: the stored size)."""
@@ -151,14 +169,15 @@ class Video:
             # one decoder thread: the scan overlaps decoding with detection instead
             return decord.VideoReader(self.path, ctx=decord.cpu(0), num_threads=1, width=width, height=height)
         except (RuntimeError, decord.DECORDError) as exc:
-            raise DecodeError(f"cannot open the video: {probe_problem(self.path) or explain_decoder_error(exc)}") from None
+            raise DecodeError(f"cannot open the video: {explain_decoder_error(exc)}") from None
 
     def _shape(self) -> tuple[int, int]:
         try:
             frame = self._reader.next()
         except Exception as exc:  # decord raises its own error types
-            why = probe_problem(self.path) or explain_decoder_error(exc)
-            raise DecodeError(f"cannot decode the first frame: {why}") from None
+            raise DecodeError(f"cannot decode the first frame: {explain_decoder_error(exc)}") from None
+        if len(frame.shape) != 3 or frame.shape[2] != 3:  # decord garbles very small frames
+            raise DecodeError(f"the decoder returned a malformed first frame {tuple(frame.shape)}")
         self._reader.seek(0)
         return int(frame.shape[0]), int(frame.shape[1])
 
@@ -206,7 +225,7 @@ class Video:
             raise DecodeError(f"cannot decode the video: {why}" if why else
                               "no sampled frame could be decoded (truncated or corrupt file?): "
                               + (explain_decoder_error(first_error) if first_error else "unknown error"))
-        self._summarise(len(indices))
+        self.report.summarise(self.info.frame_count, len(indices))
 
     def _one_by_one(self, wanted: list[int]) -> list[tuple[int, float, np.ndarray]]:
         got = []
@@ -220,17 +239,98 @@ class Video:
                 self.report.failed.append(index)
         return got
 
-    def _summarise(self, sampled: int) -> None:
-        report = self.report
-        count = self.info.frame_count
-        if report.stopped_at is not None:
-            report.warnings.append(
-                f"decoding stopped at frame {report.stopped_at} of the {count} the header promises "
-                f"(truncated or damaged file): {len(report.failed)} of {sampled} sampled frames are missing")
-        elif report.failed:
-            report.warnings.append(
-                f"{len(report.failed)} of {sampled} sampled frames could not be decoded (damaged data "
-                f"near frame {report.failed[0]}); they were skipped")
+
+
+class AvVideo:
+    """A video decoded with PyAV, for files decord cannot open (AV1, very small frames, a cut
+    file whose index is at the front). Same interface as :class:`Video`; frames are decoded
+    in order from the start, keeping the sampled ones.
+    """
+
+    def __init__(self, path: str, max_side: int = VIDEO_MAX_SIDE):
+        import av
+
+        self.path = path
+        try:
+            with av.open(path) as container:
+                if not container.streams.video:
+                    raise DecodeError("the file has no video stream")
+                stream = container.streams.video[0]
+                width, height = stream.codec_context.width, stream.codec_context.height
+                fps = float(stream.average_rate or stream.guessed_rate or 0.0)
+                duration = float(stream.duration * stream.time_base) if stream.duration else (
+                    container.duration / 1e6 if container.duration else None)
+                frame_count = int(stream.frames or (round(duration * fps) if duration and fps else 0))
+        except av.FFmpegError as exc:
+            raise DecodeError(f"cannot open the video: {exc}") from None
+        if frame_count <= 0 or width <= 0 or height <= 0:
+            raise DecodeError("the video stream has no frames")
+        self.info = MediaInfo(width, height, fps or None, duration, frame_count)
+        self.size = reduced_size(width, height, max_side)
+        self.report = DecodeReport()
+
+    def frames(self, indices: np.ndarray, chunk: int = 8) -> Iterator[list[Frame]]:
+        """Decode the given frame indices (in order), ``chunk`` frames at a time; see :meth:`Video.frames`."""
+        import av
+
+        wanted = {int(i) for i in indices}
+        last = max(wanted, default=-1)
+        width, height, scale = self.size
+        pending: list[Frame] = []
+        got: set[int] = set()
+        position = -1
+        try:
+            with av.open(self.path) as container:
+                stream = container.streams.video[0]
+                stream.thread_count = 1  # the scan overlaps decoding with detection instead
+                for position, frame in enumerate(container.decode(stream)):
+                    if position > last:
+                        break
+                    if position in wanted:
+                        image = frame.to_ndarray(format="rgb24", width=width, height=height)
+                        time_s = float(frame.time) if frame.time is not None else position / (self.info.fps or 1.0)
+                        pending.append(Frame(position, time_s, image, scale))
+                        got.add(position)
+                        if len(pending) == chunk:
+                            yield pending
+                            pending = []
+        except av.FFmpegError:
+            self.report.stopped_at = position + 1
+        if pending:
+            yield pending
+        self.report.failed = sorted(wanted - got)
+        if self.report.failed and self.report.stopped_at is None:
+            self.report.stopped_at = position + 1
+        if not got:
+            raise DecodeError("no sampled frame could be decoded (truncated or corrupt file?)")
+        self.report.summarise(self.info.frame_count, len(wanted))
+
+
+def open_video(path: str, max_side: int = VIDEO_MAX_SIDE) -> Video | AvVideo:
+    """The video at ``path``, with decord, or with PyAV where decord cannot open it.
+
+    Raises:
+        DecodeError: neither can; the message says why in a person's words.
+    """
+    try:
+        return Video(path, max_side)
+    except DecodeError as decord_error:
+        try:
+            return AvVideo(path, max_side)
+        except DecodeError:
+            why = probe_problem(path)
+            raise DecodeError(f"cannot open the video: {why}" if why else str(decord_error)) from None
+
+
+def header_frame_count(path: str) -> int | None:
+    """Frames the container's header declares for the first video stream (PyAV); None when unknown."""
+    import av
+
+    try:
+        with av.open(path) as container:
+            return int(container.streams.video[0].frames) or None
+    except Exception:  # only a cross-check: no answer is not an error
+        return None
 
 
 def probe_problem(path: str) -> str | None:
@@ -245,8 +345,9 @@ def probe_problem(path: str) -> str | None:
         with av.open(path) as container:
             streams = container.streams.video
             if not streams:
-                kinds = sorted({s.type for s in container.streams}) or ["no"]
-                return f"the file has no video stream (it holds {', '.join(kinds)} streams only)"
+                kinds = sorted({s.type for s in container.streams})
+                held = f"it holds {', '.join(kinds)} streams only" if kinds else "it holds no streams at all"
+                return f"the file has no video stream ({held})"
             stream = streams[0]
             codec = stream.codec_context.name
             width, height = stream.codec_context.width, stream.codec_context.height

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, Pipe
 from typing import Any, Iterator
 
-from forensics.media.decode import DecodeError, Frame, MediaInfo, Video, read_image, sample_indices
+from forensics.media.decode import DecodeError, Frame, MediaInfo, open_video, read_image, sample_indices
 from forensics.media.discover import MediaItem
 
 DEFAULT_TIMEOUT_S = 600.0  # decoding time allowed per media; a 10-minute 1080p video needs far less
@@ -99,7 +99,7 @@ class _Session:
             self._chunks: Iterator[list[Frame]] = iter([[frame]])
             self._video = None
         else:
-            self._video = Video(path)
+            self._video = open_video(path)
             self.info = self._video.info
             indices = sample_indices(self.info.frame_count or 0, self.info.fps or 0.0, sampling.frames,
                                      sampling.fps, sampling.max_frames)
@@ -286,7 +286,7 @@ class DecodeWorker:
         deadline = time.monotonic() + self.timeout_s
         answer = self._ask(("open", item.path, item.kind, vars(sampling)), deadline)
         if answer[0] == "failed":
-            raise DecodeError(_with_warnings(answer[1], answer[2]))
+            raise DecodeError(answer[1])
         _, info, count = answer
         opened = OpenedMedia(info, count, iter(()))
         opened.chunks = self._chunks(opened, deadline)
@@ -315,10 +315,6 @@ class DecodeWorker:
                     self._conn.send(("close",))
                 except OSError:
                     self._stop()
-
-
-def _with_warnings(message: str, warnings: list[str]) -> str:
-    return message if not warnings else f"{message} ({'; '.join(warnings)})"
 
 
 def _describe_exit(code: int | None) -> str:
