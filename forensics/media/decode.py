@@ -407,9 +407,9 @@ def read_image(path: str, max_side: int = IMAGE_MAX_SIDE) -> Frame:
                 im.draft("RGB", (max(1, original[0] * max_side // max(original)),
                                  max(1, original[1] * max_side // max(original))))
             im.load()
-            im = ImageOps.exif_transpose(im)
-            if max_side > 0 and max(im.size) > max_side:
+            if max_side > 0 and max(im.size) > max_side:  # before any copy: a huge PNG is decoded whole
                 im.thumbnail((max_side, max_side), Image.Resampling.BOX)
+            im = ImageOps.exif_transpose(im)
             rgb = np.asarray(_to_rgb(im))
     except Image.DecompressionBombError as exc:
         raise DecodeError(f"image too large to decode safely: {exc}") from None
