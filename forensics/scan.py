@@ -24,7 +24,7 @@ from forensics import __version__
 from forensics.config import ScanConfig
 from forensics.media.discover import Discovery, discover
 from forensics.pipeline import file_facts
-from forensics.report.journal import Journal, JournalError, journal_path
+from forensics.report.journal import Journal, journal_path
 from forensics.report.schema import MEDIA_SCHEMA, faces_path, read_metadata
 from forensics.report.summary import print_summary
 from forensics.report.writer import ReportWriter, remove_stale_temporaries

@@ -27,7 +27,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, Pipe
-from typing import Any, Iterator
+from typing import Iterator
 
 from forensics.media.decode import DecodeError, Frame, MediaInfo, open_video, read_image, sample_indices
 from forensics.media.discover import MediaItem
