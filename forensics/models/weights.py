@@ -29,6 +29,17 @@ class WeightsError(Exception):
     """Weights are missing, do not match their card, or do not fit the model."""
 
 
+def recorded_command() -> str | None:
+    """The ``forensics ...`` command line of this process for a card, without the machine's
+    path to the executable (None when not run from the command line)."""
+    import shlex
+    import sys
+
+    if not sys.argv or "forensics" not in sys.argv[0]:
+        return None
+    return shlex.join(["forensics", *sys.argv[1:]])
+
+
 def weights_dir() -> Path:
     """Folder of shipped weights: ``$FORENSICS_WEIGHTS_DIR``, else the repository's ``weights/``."""
     env = os.environ.get("FORENSICS_WEIGHTS_DIR")

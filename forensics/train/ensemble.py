@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -23,7 +22,7 @@ from forensics import __version__
 from forensics.faces.detect import resolve_device
 from forensics.models.ensemble import LogitMean, with_tta
 from forensics.models.registry import get_model_spec
-from forensics.models.weights import card_crop_policy, load_weights, read_card, save_weights, to_device
+from forensics.models.weights import card_crop_policy, load_weights, read_card, recorded_command, save_weights, to_device
 from forensics.train.data import CropCache, Sample, data_base, read_splits, save_splits, splits_file
 from forensics.train.loop import calibrate, load_split_crops, split_counts
 
@@ -135,7 +134,7 @@ def ensemble(
             "config": trainings[0].get("config"),
             "train_seconds": round(sum(t.get("train_seconds") or 0.0 for t in trainings), 1),
             "train_images_per_s": trainings[0].get("train_images_per_s"),
-            "command": " ".join(sys.argv) if sys.argv and "forensics" in sys.argv[0] else None,
+            "command": recorded_command(),
         },
         "metrics": metrics,
         "licence": first.get("licence"),

@@ -25,7 +25,7 @@ from forensics import __version__
 from forensics.faces.align import CropPolicy
 from forensics.faces.detect import resolve_device
 from forensics.models.registry import build_model, get_model_spec
-from forensics.models.weights import save_weights, sha256_file
+from forensics.models.weights import recorded_command, save_weights, sha256_file
 from forensics.score import crops_to_tensor
 from forensics.train.codec import h264_keyframe
 from forensics.train.data import (SPLITS, CropCache, Sample, assign_splits, data_base, load_samples,
@@ -474,7 +474,7 @@ def train(
             "epochs_run": len(history),
             "train_seconds": round(train_seconds, 1),
             "train_images_per_s": round(seen / max(train_seconds, 1e-9), 1),
-            "command": " ".join(sys.argv) if sys.argv and "forensics" in sys.argv[0] else None,
+            "command": recorded_command(),
         },
         "metrics": metrics,
         "licence": "Trained on data for research use (FFHQ: CC BY-NC-SA 4.0; LFW, CIPLAB, FF++, DFDC: research use). "
