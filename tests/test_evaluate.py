@@ -57,6 +57,18 @@ def _evaluate(args: list[str]):
     return result
 
 
+def _assert_same_metrics(want, got, where: str = "metrics") -> None:
+    """Equal nested metrics; floats within 1e-6 (batched forward passes may differ in the last bits)."""
+    if isinstance(want, dict):
+        assert set(got) == set(want), where
+        for key in want:
+            _assert_same_metrics(want[key], got[key], f"{where}.{key}")
+    elif isinstance(want, float):
+        assert got == pytest.approx(want, abs=1e-6), where
+    else:
+        assert got == want, where
+
+
 def test_evaluate_held_out_split_per_source_with_plots(tmp_path, dataset, trained):
     weights, cache = trained
     out = tmp_path / "metrics.json"
@@ -79,6 +91,9 @@ def test_evaluate_held_out_split_per_source_with_plots(tmp_path, dataset, traine
     assert set(metrics["per_source"]) == {"set-a", "set-b"}
     assert sum(m["n"] for m in metrics["per_source"].values()) == metrics["all"]["n"]
     assert np.array(metrics["all"]["confusion_matrix"]).sum() == len(test_paths)
+    # the card's held-out figures are what `forensics evaluate` computes on the same split
+    card = json.loads(weights.with_suffix(".json").read_text())
+    _assert_same_metrics(card["metrics"]["test"], metrics)
     # the rich table has a row per source and one for all
     for word in ("set-a", "set-b", "all", "ROC AUC"):
         assert word in result.stdout
