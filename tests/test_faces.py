@@ -106,3 +106,19 @@ def test_tracks_follow_a_face_that_moved_more_than_it_overlaps():
     assert [x.tolist() for x in link_tracks(far)] == [[0], [1]]
     bigger = [a, np.array([[90, 90, 190, 190]], np.float32)]  # much larger box: another face
     assert [x.tolist() for x in link_tracks(bigger, min_iou=0.5)] == [[0], [1]]
+
+
+def test_two_faces_walking_past_each_other_keep_their_tracks():
+    # A walks right, B walks left along nearly the same line, 30 px per sampled frame (40 px
+    # faces); at step 3 A hides B. At step 4, A stands where B was last seen: only B's speed
+    # says that the face there is A
+    a = np.array([0, 100, 40, 140], np.float32)
+    b = np.array([180, 104, 220, 144], np.float32)
+    step = np.array([30, 0, 30, 0], np.float32)
+    frames = [np.stack([a + k * step, b - k * step]) for k in range(7)]
+    frames[3] = frames[3][:1]
+    ids = link_tracks(frames)
+    assert [x.tolist() for x in ids] == [[0, 1], [0, 1], [0, 1], [0], [0, 1], [0, 1], [0, 1]]
+    # listed in the other order in some frames: the ids follow the boxes, not the order
+    frames[4], frames[6] = frames[4][::-1].copy(), frames[6][::-1].copy()
+    assert [x.tolist() for x in link_tracks(frames)] == [[0, 1], [0, 1], [0, 1], [0], [1, 0], [0, 1], [1, 0]]

@@ -3,6 +3,9 @@
 Sampled frames can be a third of a second apart, so a moving face may overlap its previous
 box only a little: pairs below the IoU threshold may still link when the centres are close
 (within ``max_shift`` of the box side) and the sizes alike. Overlap always wins over distance.
+Faces are compared with where each track predicts its face to be: its last box moved on at
+its last speed (sampled frames are evenly spaced), so that two people who walk past each
+other keep their own tracks, even when one hides the other for a moment.
 """
 
 from __future__ import annotations
@@ -30,9 +33,9 @@ def _affinity(boxes: np.ndarray, previous: np.ndarray, min_iou: float, max_shift
 def link_tracks(boxes_per_frame: Sequence[np.ndarray], min_iou: float = 0.3, max_shift: float = 1.5) -> list[np.ndarray]:
     """Track id for every face, frame by frame.
 
-    Each frame's faces are matched greedily, best pair first, to the last box of every track
-    seen so far (a face may reappear after frames where it was missed); a face that matches
-    no free track starts a new one.
+    Each frame's faces are matched greedily, best pair first, to every track seen so far (a
+    face may reappear after frames where it was missed), by their affinity to the track's last
+    box moved on at the track's last speed; a face that matches no free track starts a new one.
 
     Args:
         boxes_per_frame: for each sampled frame in time order, an (n, 4) array of
@@ -46,12 +49,15 @@ def link_tracks(boxes_per_frame: Sequence[np.ndarray], min_iou: float = 0.3, max
         appearance.
     """
     last_boxes: list[np.ndarray] = []
+    velocity: list[np.ndarray] = []  # centre shift (dx, dy, dx, dy) per sampled frame, from the last two sightings
+    last_step: list[int] = []
     assigned: list[np.ndarray] = []
-    for boxes in boxes_per_frame:
+    for step, boxes in enumerate(boxes_per_frame):
         boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
         ids = np.full(len(boxes), -1, dtype=np.int64)
         if len(boxes) and last_boxes:
-            score = _affinity(boxes, np.stack(last_boxes), min_iou, max_shift)
+            predicted = np.stack(last_boxes) + np.stack(velocity) * (step - np.array(last_step, np.float32))[:, None]
+            score = _affinity(boxes, predicted, min_iou, max_shift)
             taken: set[int] = set()
             for flat in np.argsort(-score, axis=None):
                 face, track = np.unravel_index(flat, score.shape)
@@ -63,7 +69,12 @@ def link_tracks(boxes_per_frame: Sequence[np.ndarray], min_iou: float = 0.3, max
         for face in np.flatnonzero(ids == -1):
             ids[face] = len(last_boxes)
             last_boxes.append(boxes[face])
+            velocity.append(np.zeros(4, np.float32))
+            last_step.append(step)
         for face, track in enumerate(ids):
-            last_boxes[track] = boxes[face]
+            if last_step[track] < step:
+                shift = ((boxes[face, :2] + boxes[face, 2:]) - (last_boxes[track][:2] + last_boxes[track][2:])) / 2
+                velocity[track] = np.tile(shift, 2) / (step - last_step[track])
+            last_boxes[track], last_step[track] = boxes[face], step
         assigned.append(ids)
     return assigned
