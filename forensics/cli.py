@@ -25,6 +25,7 @@ err = Console(stderr=True)
 EXIT_USAGE = 2
 EXIT_FAKE_FOUND = 3
 EXIT_BROKEN_MODEL = 4
+EXIT_ENGINE_FAILED = 5
 EXIT_INTERRUPTED = 130
 
 
@@ -44,6 +45,15 @@ class Device(str, Enum):
 class Engine(str, Enum):
     local = "local"
     ray = "ray"
+
+
+def _kept(out: Path) -> str:
+    """What a stopped scan kept, and how to go on."""
+    from forensics.report.journal import journal_path
+
+    journal = journal_path(out)
+    return (f"the media finished so far are kept in {journal}; run the same command with --resume to "
+            "finish the scan") if journal.exists() else "nothing was kept"
 
 
 def _usage_error(message: str) -> typer.Exit:
@@ -96,7 +106,8 @@ def scan(
 
     from forensics.config import ScanConfig
     from forensics.models.weights import WeightsError
-    from forensics.report.journal import JournalError, journal_path
+    from forensics.report.journal import JournalError
+    from forensics.engines.ray import RayScanError
     from forensics.scan import run_scan
     from forensics.score import BrokenModelError
 
@@ -124,11 +135,11 @@ def scan(
     except BrokenModelError as exc:
         err.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(EXIT_BROKEN_MODEL)
+    except RayScanError as exc:
+        err.print(f"[bold red]error:[/] {exc}; {_kept(out)}")
+        raise typer.Exit(EXIT_ENGINE_FAILED)
     except KeyboardInterrupt:
-        journal = journal_path(out)
-        kept = f"the media finished so far are kept in {journal}; run the same command with --resume to " \
-               "finish the scan" if journal.exists() else "nothing was kept"
-        err.print(f"[bold yellow]interrupted:[/] {kept}")
+        err.print(f"[bold yellow]interrupted:[/] {_kept(out)}")
         raise typer.Exit(EXIT_INTERRUPTED)
     if fail_on_fake and outcome.fakes:
         raise typer.Exit(EXIT_FAKE_FOUND)

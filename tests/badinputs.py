@@ -564,6 +564,11 @@ def _damaged_mp4(folder: Path) -> list[BadInput]:
     ]
 
 
+def write_videos_that_break_partway(folder: Path) -> list[BadInput]:
+    """Two videos whose index promises 20 frames and whose data stops after about 12."""
+    return _faststart_truncated(folder)
+
+
 @_kind
 def _faststart_truncated(folder: Path) -> list[BadInput]:
     path = folder / "faststart-truncated.mp4"

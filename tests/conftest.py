@@ -33,7 +33,10 @@ def media_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def bad_dir(tmp_path_factory, media_dir: Path) -> Path:
-    """Good media mixed with every kind of bad file a user meets."""
+    """Good media mixed with the commonest kinds of bad file a user meets (``tests/badinputs.py``
+    has the whole corpus), among them videos that open and then break partway through."""
+    from badinputs import write_videos_that_break_partway
+
     folder = tmp_path_factory.mktemp("mixed")
     good_image = (media_dir / "astronaut.jpg").read_bytes()
     good_clip = (media_dir / "astronaut-clip.mp4").read_bytes()
@@ -45,6 +48,7 @@ def bad_dir(tmp_path_factory, media_dir: Path) -> Path:
     (folder / "corrupt.jpg").write_bytes(good_image[: len(good_image) // 2])
     os.symlink(folder / "does-not-exist.mp4", folder / "unreadable.mp4")
     (folder / "README.txt").write_text("not media, skipped while walking\n")
+    write_videos_that_break_partway(folder)
     return folder
 
 

@@ -99,7 +99,13 @@ def test_bad_files_are_error_rows_and_the_scan_exits_0(tmp_path, bad_dir, shippe
     media = pq.read_table(out).to_pandas().set_index("path")
     status = {Path(p).name: s for p, s in media.status.items()}
     assert status == {"corrupt.jpg": "error", "empty.mp4": "error", "good.jpg": "ok", "good.mp4": "ok",
-                      "notes-renamed.jpg": "error", "truncated.mp4": "error", "unreadable.mp4": "error"}
+                      "notes-renamed.jpg": "error", "truncated.mp4": "error", "unreadable.mp4": "error",
+                      "faststart-truncated.mp4": "ok", "faststart-cut-between-frames.mp4": "ok"}
+    # videos that break partway: the frames that are there are scanned, and the loss is flagged
+    for name in ("faststart-truncated.mp4", "faststart-cut-between-frames.mp4"):
+        row = media.loc[str(bad_dir / name)]
+        assert row.frames_sampled >= 2 and row.faces_detected >= 2 and len(row.warnings) > 0, name
+    assert not len(media.loc[str(bad_dir / "good.mp4")].warnings)
     errors = media[media.status == "error"]
     assert errors.error.str.len().min() > 10
     assert errors.score.isna().all() and errors.verdict.isna().all()

@@ -54,7 +54,8 @@ def test_bad_media_in_a_folder_are_kept_with_a_reason(bad_dir):
     found = discover([bad_dir])
     by_name = {Path(item.path).name: item for item in found.items}
     assert set(by_name) == {"corrupt.jpg", "empty.mp4", "good.jpg", "good.mp4", "notes-renamed.jpg",
-                            "truncated.mp4", "unreadable.mp4"}
+                            "truncated.mp4", "unreadable.mp4", "faststart-truncated.mp4",
+                            "faststart-cut-between-frames.mp4"}
     assert [Path(p).name for p in found.skipped] == ["README.txt"]
     assert "empty file" in by_name["empty.mp4"].problem
     assert "not a recognised image or video" in by_name["notes-renamed.jpg"].problem

@@ -257,3 +257,66 @@ def test_ray_job_submit_writes_the_report(ray_cluster, local_reference, media_di
     assert "wrote" in done.stdout and "succeeded" in done.stdout
     _assert_same_report(report, out / "local.parquet")
     assert read_metadata(pq.read_schema(report))["engine"] == "ray"
+
+
+def test_a_batch_that_fails_every_retry_fails_the_scan_and_keeps_the_journal(ray_cluster, media_dir, test_weights,
+                                                                              tmp_path):
+    """No retries allowed: the extract actor killed mid-scan fails the scan, with a reason and
+    exit 5; the media finished before are in the journal, and --resume finishes the scan."""
+    from forensics.engines.ray import RayScan, RayScanError
+
+    cluster, _ = ray_cluster
+    items = discover([str(media_dir)]).items * 2
+    runner = RayScan(_config(test_weights, tmp_path / "thumbs", "ray"), ray_address=cluster.address,
+                     media_per_batch=1, max_task_retries=0)
+    done = []
+    with pytest.raises(RayScanError, match="the Ray scan failed: .+; no report was written"):
+        for result in runner.scan(items):
+            done.append(result)
+            if len(done) == 1:
+                (worker,) = runner.workers_used["extract"]
+                os.kill(int(worker.split("/")[1]), signal.SIGKILL)
+    assert 1 <= len(done) < len(items)
+
+
+def test_an_actor_with_other_weights_refuses_to_score(ray_cluster, media_dir, test_weights, tmp_path):
+    """The weights at the scan's path change after the driver checked them (as on a node that
+    holds other weights): the score actor refuses, the scan fails with that reason, and no
+    report is written."""
+    import torch
+
+    from forensics.engines.ray import RayScan, RayScanError
+    from forensics.models.registry import build_model
+    from forensics.models.weights import card_path, read_card, save_weights
+
+    weights = tmp_path / "w.safetensors"
+    shutil.copy(test_weights, weights)
+    shutil.copy(card_path(test_weights), card_path(weights))
+    runner = RayScan(_config(weights, tmp_path / "thumbs", "ray"), ray_address=ray_cluster[0].address)
+    torch.manual_seed(1)
+    save_weights(build_model("custom-cnn"), weights, {k: read_card(test_weights)[k] for k in ("model", "crop_policy")})
+    items = discover([str(media_dir / "astronaut.jpg")]).items
+    with pytest.raises(RayScanError, match="install the same weights on every node"):
+        list(runner.scan(items))
+
+
+def test_rows_of_a_retried_batch_are_reported_once_in_input_order(media_dir, test_weights, tmp_path):
+    """Rows arrive out of order, and a retried batch delivers some of them again: each media
+    once, in input order, and the duplicates counted; a media that never came is an error."""
+    from forensics.engines.columns import result_to_row
+    from forensics.engines.local import scan_local
+    from forensics.engines.ray import RayScan, RayScanError
+
+    names = ["astronaut.jpg", "astronaut-manipulated.jpg", "coffee-no-face.jpg", "astronaut-clip.mp4"]
+    items = discover([str(media_dir / name) for name in names]).items
+    results = list(scan_local(items, _config(test_weights, tmp_path / "thumbs", "local")))
+    rows = [{**result_to_row(i, r), "extract_worker": "n/1", "score_worker": "n/2"} for i, r in enumerate(results)]
+    arrived = [rows[2], rows[0], rows[1], rows[0], rows[2], *rows[3:], rows[1]]
+    runner = RayScan.__new__(RayScan)  # only the driver's bookkeeping: no Ray needed
+    runner.workers_used, runner.duplicates_dropped = {"extract": set(), "score": set()}, 0
+    got = list(runner._in_input_order(arrived, items))
+    assert [r.path for r in got] == [r.path for r in results]
+    assert [r.score for r in got] == [r.score for r in results]
+    assert runner.duplicates_dropped == 3
+    with pytest.raises(RayScanError, match=f"lost 1 media \\(first: {results[-1].path}\\)"):
+        list(runner._in_input_order(rows[:-1], items))

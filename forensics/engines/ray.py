@@ -25,6 +25,7 @@ import contextlib
 import logging
 import math
 import os
+import re
 import socket
 import warnings
 from dataclasses import dataclass
@@ -36,6 +37,12 @@ from forensics.media.discover import MediaItem
 from forensics.result import MediaResult
 
 ProgressCallback = Callable[[str, int], None]  # (event "frames" | "media", count)
+
+
+class RayScanError(RuntimeError):
+    """The Ray scan could not finish: a batch failed more often than allowed, an actor could
+    not start (other weights on its node), or media went missing. Nothing is reported; the
+    media finished so far are in the scan's journal."""
 
 DEFAULT_MEDIA_PER_BATCH = 8  # media per ScoreStage call: their crops are scored together
 DEFAULT_MAX_TASK_RETRIES = 3  # a batch whose actor died is retried this often, then the scan fails
@@ -49,14 +56,17 @@ class PoolPlan:
     Attributes:
         extract_workers: actors decoding and detecting (each holds an MTCNN).
         score_workers: actors scoring and finishing (each holds the classifier).
-        cpus_per_worker: CPUs each actor reserves; also its torch threads.
+        cpus_per_worker: CPUs each actor reserves, possibly a fraction: both pools must fit
+            on the cluster at once, or the scoring actors would wait for the extracting ones.
         gpus_per_worker: GPUs each actor reserves (0: CPU actors).
+        threads: torch and OpenCV threads of each actor (``--threads``, default 1).
     """
 
     extract_workers: int
     score_workers: int
-    cpus_per_worker: int
+    cpus_per_worker: float
     gpus_per_worker: float
+    threads: int = 1
 
     @property
     def device(self) -> str:
@@ -67,10 +77,12 @@ def plan_pools(resources: dict[str, float], config: ScanConfig, workers: int | N
                gpus_per_worker: float | None = None) -> PoolPlan:
     """Size the actor pools for a cluster's resources (``ray.cluster_resources()``).
 
-    Each actor reserves ``config.threads`` CPUs (default 1) and runs that many torch threads.
-    ``workers`` sets both pools' size. By default, on CPUs, a quarter of the actors (at least
-    one) score and the rest extract, since detection costs far more than scoring; with GPUs,
-    ``gpus_per_worker`` defaults to 0.5 and each pool gets one actor per GPU.
+    Each actor runs ``config.threads`` torch threads (default 1) and reserves as many CPUs,
+    or less when that is needed for both pools to fit the cluster at once (a one-CPU machine
+    runs its two actors on half a CPU each). ``workers`` sets both pools' size. By default, on
+    CPUs, a quarter of the actors (at least one) score and the rest extract, since detection
+    costs far more than scoring; with GPUs, ``gpus_per_worker`` defaults to 0.5 and each pool
+    gets one actor per GPU.
 
     Raises:
         ValueError: ``--device cuda`` or ``gpus_per_worker`` > 0 on a cluster without GPUs,
@@ -91,13 +103,15 @@ def plan_pools(resources: dict[str, float], config: ScanConfig, workers: int | N
         raise ValueError("--device cuda was asked for, but the Ray cluster has no GPU" if gpus <= 0
                          else "--device cuda needs --gpus-per-worker > 0")
     if workers is not None:
-        return PoolPlan(workers, workers, threads, gpus_per_worker)
-    if gpus_per_worker > 0:
-        per_stage = max(1, math.floor(gpus / (2 * gpus_per_worker)))
-        return PoolPlan(per_stage, per_stage, threads, gpus_per_worker)
-    actors = max(2, cpus // threads)
-    scorers = max(1, actors // 4)
-    return PoolPlan(max(1, actors - scorers), scorers, threads, 0.0)
+        extract = scorers = workers
+    elif gpus_per_worker > 0:
+        extract = scorers = max(1, math.floor(gpus / (2 * gpus_per_worker)))
+    else:
+        actors = max(2, cpus // threads)
+        scorers = max(1, actors // 4)
+        extract = actors - scorers
+    reserved = min(float(threads), cpus / (extract + scorers))
+    return PoolPlan(extract, scorers, reserved, gpus_per_worker, threads)
 
 
 class RayScan:
@@ -195,13 +209,13 @@ class RayScan:
             ds = ds.map_batches(
                 ExtractStage, batch_size=1, batch_format="numpy",
                 fn_constructor_kwargs={"config": self.config, "crop_policy": self._audit["crop_policy"],
-                                       "device": plan.device, "threads": plan.cpus_per_worker, "workdir": workdir},
+                                       "device": plan.device, "threads": plan.threads, "workdir": workdir},
                 compute=ActorPoolStrategy(size=plan.extract_workers), **actor_args,
             )
             return ds.map_batches(
                 ScoreStage, batch_size=self.media_per_batch, batch_format="numpy",
                 fn_constructor_kwargs={"config": self.config, "weights_sha256": self._audit["weights_sha256"],
-                                       "device": plan.device, "threads": plan.cpus_per_worker, "workdir": workdir},
+                                       "device": plan.device, "threads": plan.threads, "workdir": workdir},
                 compute=ActorPoolStrategy(size=plan.score_workers), **actor_args,
             )
 
@@ -212,8 +226,9 @@ class RayScan:
         (in any order). A local instance started by this object is stopped at the end.
 
         Raises:
-            RuntimeError: a media's result never came back (its batch failed more than
-                ``max_task_retries`` times); no partial report is written by ``run_scan``.
+            RayScanError: a media's result never came back (its batch failed more than
+                ``max_task_retries`` times, or an actor could not start); no partial report is
+                written by ``run_scan``.
         """
         items = list(items)
         notify = progress or (lambda event, n: None)
@@ -223,28 +238,41 @@ class RayScan:
             import ray.exceptions
 
             with _quiet_ray_data():
-                pending: dict[int, MediaResult] = {}
-                next_index = 0
-                for row in _rows_or_raise(self.dataset(items).iter_rows(), ray.exceptions.RayError):
-                    index = int(row["index"])
-                    if index < next_index or index in pending:
-                        self.duplicates_dropped += 1
-                        continue
-                    self.workers_used["extract"].add(str(row["extract_worker"]))
-                    self.workers_used["score"].add(str(row["score_worker"]))
-                    result = row_to_result(row)
-                    notify("frames", result.frames_sampled)
-                    notify("media", 1)
-                    pending[index] = result
-                    while next_index in pending:
-                        yield pending.pop(next_index)
-                        next_index += 1
-            if next_index < len(items):
-                missing = [items[i].path for i in range(next_index, len(items)) if i not in pending]
-                raise RuntimeError(f"the Ray scan lost {len(missing)} media (first: {missing[0]}); "
-                                   "no report was written")
+                rows = _rows_or_raise(self.dataset(items).iter_rows(), ray.exceptions.RayError)
+                yield from self._in_input_order(rows, items, notify)
         finally:
             self.close()
+
+    def _in_input_order(self, rows: Iterable[dict[str, Any]], items: list[MediaItem],
+                        notify: ProgressCallback = lambda event, n: None) -> Iterator[MediaResult]:
+        """Results of result ``rows`` (in any order, possibly repeated) in the order of ``items``;
+        ``notify`` hears of each as it arrives.
+
+        A batch retried after its actor died may deliver rows that already came: they are
+        dropped by input index (counted in ``duplicates_dropped``).
+
+        Raises:
+            RayScanError: the rows ended with media missing.
+        """
+        pending: dict[int, MediaResult] = {}
+        next_index = 0
+        for row in rows:
+            index = int(row["index"])
+            if index < next_index or index in pending:
+                self.duplicates_dropped += 1
+                continue
+            self.workers_used["extract"].add(str(row["extract_worker"]))
+            self.workers_used["score"].add(str(row["score_worker"]))
+            pending[index] = row_to_result(row)
+            notify("frames", pending[index].frames_sampled)
+            notify("media", 1)
+            while next_index in pending:
+                yield pending.pop(next_index)
+                next_index += 1
+        if next_index < len(items):
+            missing = [items[i].path for i in range(next_index, len(items)) if i not in pending]
+            raise RayScanError(f"the Ray scan lost {len(missing)} media (first: {missing[0]}); "
+                               "no report was written")
 
     @property
     def nodes_used(self) -> set[str]:
@@ -256,8 +284,17 @@ def _rows_or_raise(rows: Iterable[dict[str, Any]], errors: type[BaseException]) 
     try:
         yield from rows
     except errors as exc:  # e.g. a batch whose actor died more often than allowed
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise RuntimeError(f"the Ray scan failed: {first}; no report was written") from exc
+        raise RayScanError(f"the Ray scan failed: {_reason(exc)}; no report was written") from exc
+
+
+def _reason(exc: BaseException) -> str:
+    """What a person needs of a Ray error: our own exception's message where an actor raised
+    one (Ray wraps it in its traceback), else Ray's first line, without terminal colours."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()
+    ours = re.findall(r"^forensics\.[\w.]+\.(\w+): (.+)$", text, re.MULTILINE)
+    if ours:
+        return ours[-1][1]
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 LOOPBACK_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
