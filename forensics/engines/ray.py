@@ -309,11 +309,14 @@ def loopback_only() -> Iterator[None]:
     switches that mode on for this process (read when Ray is imported, hence the constant
     too) and for the Ray processes started from it (which inherit the environment).
     """
-    import ray._private.ray_constants as ray_constants
-
-    saved = os.environ.get(LOOPBACK_SWITCH), ray_constants.ENABLE_RAY_CLUSTER
+    try:  # a private module (hence Ray < 2.64 in pyproject.toml); test_ray_engine checks the listeners
+        from ray._private import ray_constants
+    except ImportError:  # the environment switch alone still works when Ray is imported after it
+        ray_constants = None
+    saved = os.environ.get(LOOPBACK_SWITCH), getattr(ray_constants, "ENABLE_RAY_CLUSTER", None)
     os.environ[LOOPBACK_SWITCH] = "0"
-    ray_constants.ENABLE_RAY_CLUSTER = False
+    if ray_constants is not None:
+        ray_constants.ENABLE_RAY_CLUSTER = False
     try:
         yield
     finally:
@@ -321,7 +324,8 @@ def loopback_only() -> Iterator[None]:
             os.environ.pop(LOOPBACK_SWITCH, None)
         else:
             os.environ[LOOPBACK_SWITCH] = saved[0]
-        ray_constants.ENABLE_RAY_CLUSTER = saved[1]
+        if ray_constants is not None:
+            ray_constants.ENABLE_RAY_CLUSTER = saved[1]
 
 
 def _connect(address: str | None, num_cpus: int | None) -> bool:
