@@ -245,6 +245,10 @@ def train(
         None, "--pretrained",
         help="Start from 'imagenet' (torch hub cache, else a download) or a checkpoint FILE (.safetensors/.pth); "
              "torchvision/timm models only. Default: random initialisation."),
+    video_frames: int = typer.Option(
+        0, "--video-frames", min=0,
+        help="Train on DATA's videos too: this many frames sampled from each, the main person's faces cropped "
+             "as a scan crops them; each video lands in one split whole. 0 (default): videos are left out."),
 ) -> None:
     """Train a model on face crops made by the scan's own detect-and-crop code."""
     from forensics.models import get_model_spec
@@ -273,7 +277,7 @@ def train(
         config = TrainConfig(model=model, epochs=epochs, batch_size=batch_size, lr=lr, warmup=warmup, patience=patience, select=select,
                              augment=kinds, margin=margin, seed=seed, threads=threads, device=device.value, max_steps=max_steps,
                              sources=list(source or []), pretrained=pretrained, self_blend=self_blend,
-                             splits=str(splits) if splits else None)
+                             splits=str(splits) if splits else None, video_frames=video_frames)
         card = run_training(data, out, config, log=lambda line: err.print(line), cache_root=cache)
     except ValueError as exc:
         raise _usage_error(str(exc))

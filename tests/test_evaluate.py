@@ -85,7 +85,11 @@ def test_evaluate_held_out_split_per_source_with_plots(tmp_path, dataset, traine
     rows = report["images"]["rows"]
     assert {str(Path(r["path"]).resolve()) for r in rows} == test_paths
     assert report["selection"]["left_out_other_splits"] == 40 - len(test_paths)
-    assert not test_paths & _split_paths(weights, dataset, "train")
+    # the split file gives every image of the data exactly one split
+    table = pd.read_csv(weights.with_suffix(".splits.csv"))
+    assert table.path.is_unique and set(table.split) == {"train", "valid", "test"}
+    assert {str((dataset / p).resolve()) for p in table.path} == {
+        str((dataset / p).resolve()) for p in pd.read_csv(dataset / "manifest.csv").path}
     metrics = report["images"]["metrics"]
     assert set(metrics["all"]) == METRIC_KEYS and metrics["all"]["n"] == len(test_paths)
     assert set(metrics["per_source"]) == {"set-a", "set-b"}

@@ -8,6 +8,13 @@ DATA may be:
 - a folder with ``train/``, ``valid/`` and ``test/``, each holding ``real/`` and ``fake/``;
 - a folder with ``real/`` and ``fake/`` folders at any depth.
 
+Videos in DATA are left out unless asked for (``videos=True``, ``forensics train
+--video-frames N``). A video is then one sample, so that it lands in one split whole (no
+frame of a test video in training), and gives several crops: N frames sampled evenly over
+the whole video, faces detected, cropped and tracked by the scan's own extraction
+(:func:`forensics.pipeline.extract_item`), the crops of its main person (the longest track)
+kept.
+
 Faces are cropped by the scan's own detector and :func:`forensics.faces.align.crop_face`,
 with the model's crop policy, and cached on disk keyed by the file's sha256 and the policy,
 so that no epoch or rerun detects twice.
@@ -28,7 +35,7 @@ from sklearn.model_selection import train_test_split
 
 from forensics.faces.align import CropPolicy, crop_face
 from forensics.media.decode import DecodeError, read_image
-from forensics.media.discover import discover
+from forensics.media.discover import VIDEO_EXTENSIONS, MediaItem, discover
 from forensics.pipeline import file_facts
 
 LABELS = {"real": 0, "fake": 1, "0": 0, "1": 1}
@@ -37,12 +44,16 @@ SPLITS = ("train", "valid", "test")
 
 @dataclass(frozen=True)
 class Sample:
-    """One labelled image: ``label`` is 1 for fake, 0 for real."""
+    """One labelled image or video: ``label`` is 1 for fake, 0 for real."""
 
     path: str
     label: int
     source: str = ""
     split: str | None = None
+
+    @property
+    def is_video(self) -> bool:
+        return Path(self.path).suffix.lower() in VIDEO_EXTENSIONS
 
 
 def _label_from_parts(path: Path) -> int | None:
@@ -52,12 +63,14 @@ def _label_from_parts(path: Path) -> int | None:
     return None
 
 
-def load_samples(data: str | os.PathLike[str], sources: Sequence[str] | None = None) -> list[Sample]:
+def load_samples(data: str | os.PathLike[str], sources: Sequence[str] | None = None,
+                 videos: bool = False) -> list[Sample]:
     """Labelled images of a manifest or folder (see the module doc), sorted by path.
 
     Args:
         data: a CSV manifest or a folder.
         sources: keep only rows of these sources (manifests with a ``source`` column).
+        videos: keep its videos too (default False: images only).
     """
     data = Path(data)
     if data.is_file():
@@ -76,7 +89,7 @@ def load_samples(data: str | os.PathLike[str], sources: Sequence[str] | None = N
             if label is None:
                 raise ValueError(f"{data}: label {row['label']!r} of {row['path']} is not real/fake/0/1")
             path = data.parent / row["path"]
-            if path.suffix.lower() in (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"):
+            if not videos and path.suffix.lower() in VIDEO_EXTENSIONS:
                 continue  # clips are evaluated through the scan pipeline, not trained on
             split = row.get("split") or None
             samples.append(Sample(str(path), label, row.get("source", "") or "", split))
@@ -86,7 +99,7 @@ def load_samples(data: str | os.PathLike[str], sources: Sequence[str] | None = N
     has_splits = all((data / s).is_dir() for s in ("train", "test")) 
     samples = []
     for item in discover([data]).items:
-        if item.kind != "image":
+        if item.kind != "image" and not (videos and item.kind == "video"):
             continue
         path = Path(item.path)
         label = _label_from_parts(path.relative_to(data))
@@ -98,7 +111,7 @@ def load_samples(data: str | os.PathLike[str], sources: Sequence[str] | None = N
             split = first if first in SPLITS else None
         samples.append(Sample(str(path), label, data.name, split))
     if not samples:
-        raise ValueError(f"{data}: found no images under real/ or fake/ folders")
+        raise ValueError(f"{data}: found no {'images or videos' if videos else 'images'} under real/ or fake/ folders")
     return sorted(samples, key=lambda s: s.path)
 
 
@@ -175,13 +188,16 @@ def reuse_splits(samples: Sequence[Sample], split_file: str | os.PathLike[str],
 class CropCache:
     """Face crops on disk, one ``.npy`` per (file content, crop policy); ``None`` for no face.
 
+    A video's crops are one ``.npy`` of shape (n, size, size, 3) per (content, policy, frames).
+
     Args:
         root: cache folder (default ``$FORENSICS_CACHE`` or ``~/.cache/forensics/crops``).
         policy: the crop policy; its values (and the detector's settings) key the cache.
+        video_frames: frames sampled from each video (default 8).
     """
 
     def __init__(self, policy: CropPolicy, root: str | os.PathLike[str] | None = None,
-                 detect_size: int = 640, min_prob: float = 0.9, min_face_px: int = 24):
+                 detect_size: int = 640, min_prob: float = 0.9, min_face_px: int = 24, video_frames: int = 8):
         base = Path(root or os.environ.get("FORENSICS_CACHE", Path.home() / ".cache" / "forensics" / "crops"))
         settings = dict(policy.to_dict(), detect_size=detect_size, min_prob=min_prob, min_face_px=min_face_px)
         key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
@@ -190,6 +206,8 @@ class CropCache:
         self.policy = policy
         self._detector_args = dict(detect_size=detect_size, min_prob=min_prob, min_face_px=min_face_px)
         self._detector = None
+        self.video_frames = video_frames
+        self._worker = None  # the decoding worker process, started by the first video
 
     def _detect(self):
         if self._detector is None:
@@ -222,17 +240,63 @@ class CropCache:
         os.replace(tmp, npy)
         return crop
 
+    def video_crops(self, path: str) -> np.ndarray | None:
+        """The crops of a video's main person (its longest track) in ``video_frames`` frames
+        sampled as a scan samples them, (n, size, size, 3) ``uint8``; None when the video
+        cannot be decoded or shows no face."""
+        from forensics.config import ScanConfig
+        from forensics.media.worker import DecodeWorker
+        from forensics.pipeline import extract_item
+
+        sha, _ = file_facts(path)
+        npy = self.folder / f"{sha}-v{self.video_frames}.npy"
+        none = npy.with_suffix(".none")
+        if npy.exists():
+            return np.load(npy)
+        if none.exists():
+            return None
+        args = self._detector_args
+        config = ScanConfig(frames=self.video_frames, detect_size=args["detect_size"],
+                            min_face_prob=args["min_prob"], min_face_px=args["min_face_px"])
+        if self._worker is None:
+            self._worker = DecodeWorker(config.timeout_per_media)
+        found = extract_item(MediaItem(path, "video"), self._detect(), self.policy, config, self._worker)
+        if found.error is not None or found.crops is None or len(found.crops) == 0:
+            none.write_text(f"{found.error or 'no face'}\n")
+            return None
+        main = np.bincount(found.track_ids).argmax()
+        crops = np.ascontiguousarray(found.crops[found.track_ids == main])
+        tmp = npy.with_name(npy.name + ".tmp.npy")
+        np.save(tmp, crops)
+        os.replace(tmp, npy)
+        return crops
+
+    def close(self) -> None:
+        """Stop the decoding worker, if a video started one."""
+        if self._worker is not None:
+            self._worker.close()
+            self._worker = None
+
     def load(self, samples: Sequence[Sample], progress: Callable[[int], None] | None = None
              ) -> tuple[np.ndarray, list[Sample], list[Sample]]:
-        """Crops of all samples with a face: (n, size, size, 3) ``uint8``, their samples, and those skipped."""
+        """Crops of all samples with a face: (n, size, size, 3) ``uint8``, the sample of each
+        crop (a video's sample once per crop), and the samples skipped."""
         crops, kept, skipped = [], [], []
-        for sample in samples:
-            crop = self.crop(sample.path)
-            (skipped if crop is None else kept).append(sample)
-            if crop is not None:
-                crops.append(crop)
-            if progress:
-                progress(1)
+        try:
+            for sample in samples:
+                found = self.video_crops(sample.path) if sample.is_video else self.crop(sample.path)
+                if found is None:
+                    skipped.append(sample)
+                elif sample.is_video:
+                    crops.extend(found)
+                    kept.extend([sample] * len(found))
+                else:
+                    crops.append(found)
+                    kept.append(sample)
+                if progress:
+                    progress(1)
+        finally:
+            self.close()
         size = self.policy.size
         array = np.stack(crops) if crops else np.zeros((0, size, size, 3), np.uint8)
         return array, kept, skipped

@@ -309,9 +309,8 @@ def evaluate(
     has_images = Path(data).is_file() or any(i.kind == "image" for i in discover([data]).items)
     images = load_samples(data, sources) if has_images else []
     chosen, selection = select_split(images, data, weights, split, card)
-    videos = load_videos(data, sources)
-    if split != "all" and videos and all(v.split for v in videos):
-        videos = [v for v in videos if v.split == split]
+    # a split file of a run trained on videos holds them out as it holds out images
+    videos, video_selection = select_split(load_videos(data, sources), data, weights, split, card)
     if not chosen and not videos:
         raise ValueError(f"{data}: no labelled images or videos to evaluate (split {split!r})")
     log(f"evaluating {card['model']} ({Path(weights).name}): {len(chosen)} images "
@@ -320,7 +319,7 @@ def evaluate(
     result: dict[str, Any] = {
         "weights": str(weights), "model": card["model"], "sha256": scorer.weights_sha256,
         "temperature": scorer.temperature, "threshold": threshold, "crop_policy": scorer.crop_policy.to_dict(),
-        "data": str(data), "sources": list(sources or []), "selection": selection,
+        "data": str(data), "sources": list(sources or []), "selection": selection, "video_selection": video_selection,
         "images": None, "videos": None, "plots": [],
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "forensics_version": __version__,
     }

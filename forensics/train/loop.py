@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import cv2
 import numpy as np
 import torch
 from torch import nn
@@ -89,6 +90,8 @@ class TrainConfig:
             the face blended with a colour- and geometry-jittered copy of itself through a
             soft mask, by :func:`forensics.manipulate.blend_face`) to the real fakes;
             ``"only"`` trains on real faces and pseudo-fakes alone. Default None (off).
+        video_frames: train on DATA's videos too, with this many frames sampled from each
+            (see :mod:`forensics.train.data`); 0 (the default) leaves videos out.
     """
 
     model: str
@@ -109,6 +112,7 @@ class TrainConfig:
     pretrained: str | None = None
     splits: str | None = None
     self_blend: str | None = None
+    video_frames: int = 0
 
     def __post_init__(self) -> None:
         self.augment = tuple(self.augment)
@@ -167,6 +171,11 @@ def augmenter(seed: int, kinds: Sequence[str] = AUGMENTATIONS) -> Callable[[torc
         small = v2.functional.resize(x, [max(8, int(h * factor)), max(8, int(w * factor))], antialias=True)
         return v2.functional.resize(small, [h, w], antialias=True)
 
+    def jpeg(x: torch.Tensor) -> torch.Tensor:  # OpenCV's libjpeg: torchvision's JPEG codec is deprecated
+        quality = int(np.random.randint(50, 96))
+        _, data = cv2.imencode(".jpg", x.permute(1, 2, 0).numpy()[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
+        return torch.from_numpy(np.ascontiguousarray(cv2.imdecode(data, cv2.IMREAD_COLOR)[:, :, ::-1])).permute(2, 0, 1)
+
     def video(x: torch.Tensor) -> torch.Tensor:
         crf = int(np.random.randint(18, 37))
         return torch.from_numpy(h264_keyframe(x.permute(1, 2, 0).numpy(), crf)).permute(2, 0, 1)
@@ -177,7 +186,7 @@ def augmenter(seed: int, kinds: Sequence[str] = AUGMENTATIONS) -> Callable[[torc
         "colour": v2.RandomApply([v2.ColorJitter(brightness=0.2, contrast=0.2)], p=0.5),
         "downscale": v2.RandomApply([v2.Lambda(downscale)], p=0.2),
         "blur": v2.RandomApply([v2.GaussianBlur(5, sigma=(0.2, 1.2))], p=0.15),
-        "jpeg": v2.RandomApply([v2.JPEG((50, 95))], p=0.3),
+        "jpeg": v2.RandomApply([v2.Lambda(jpeg)], p=0.3),
         "video": v2.RandomApply([v2.Lambda(video)], p=0.2),
     }
     return v2.Compose([transforms[kind] for kind in AUGMENTATIONS if kind in kinds])
@@ -258,15 +267,21 @@ def load_split_crops(samples: Sequence[Sample], cache: CropCache, log: Callable[
             by_split[split] = (crops, kept)
             skipped_total[split] = len(skipped)
     for split, (crops, kept) in by_split.items():
-        log(f"{split}: {len(kept)} crops ({skipped_total[split]} images without a detectable face skipped)")
+        log(f"{split}: {len(kept)} crops ({skipped_total[split]} images or videos without a detectable face skipped)")
     return by_split, skipped_total
 
 
 def split_counts(by_split: CropsBySplit, skipped_total: dict[str, int]) -> dict[str, dict[str, int]]:
     """Real and fake crops, and images without a face, of each split (as a model card records them)."""
-    return {split: {"real": int(sum(1 for s in kept if s.label == 0)), "fake": int(sum(1 for s in kept if s.label == 1)),
-                    "skipped_no_face": skipped_total[split]}
-            for split, (_, kept) in by_split.items()}
+    counts = {split: {"real": int(sum(1 for s in kept if s.label == 0)), "fake": int(sum(1 for s in kept if s.label == 1)),
+                      "skipped_no_face": skipped_total[split]}
+              for split, (_, kept) in by_split.items()}
+    for split, (_, kept) in by_split.items():
+        videos = {s for s in kept if s.is_video}
+        if videos:  # crops above count a video's frames; these count videos
+            counts[split]["videos_real"] = sum(1 for s in videos if s.label == 0)
+            counts[split]["videos_fake"] = sum(1 for s in videos if s.label == 1)
+    return counts
 
 
 def calibrate(model: nn.Module, by_split: CropsBySplit, spec, device: torch.device | str = "cpu"
@@ -345,13 +360,14 @@ def train(
     # initialisation does not depend on whether the detector had to be created
     model = build_model(config.model, pretrained=config.pretrained).to(device, memory_format=torch.channels_last)
 
-    samples = load_samples(data, config.sources or None)
+    samples = load_samples(data, config.sources or None, videos=config.video_frames > 0)
     if config.splits:
         samples = reuse_splits(samples, config.splits, data_base(data))
     samples = assign_splits(samples, seed=config.seed)
     out.parent.mkdir(parents=True, exist_ok=True)
     save_splits(samples, out.with_suffix(".splits.csv"), relative_to=data_base(data))
-    by_split, skipped_total = load_split_crops(samples, CropCache(policy, cache_root), log)
+    cache = CropCache(policy, cache_root, video_frames=config.video_frames or 8)
+    by_split, skipped_total = load_split_crops(samples, cache, log)
     train_x, train_s = by_split["train"]
     valid_x, valid_s = by_split["valid"]
     if len(train_x) == 0 or len(valid_x) == 0:
