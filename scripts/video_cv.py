@@ -77,6 +77,15 @@ def run(command: list[str], log: Path) -> None:
         raise SystemExit(f"failed ({done.returncode}): {' '.join(command)}; see {log}")
 
 
+def _rows(report_path: Path, wanted: set[str], fold: int, model: str) -> list[dict]:
+    """The video rows of an evaluation report that belong to ``wanted`` (absolute paths)."""
+    report = json.loads(report_path.read_text())
+    return [{"fold": fold, "model": model, "path": str(Path(r["path"]).resolve()), "label": r["label"],
+             "status": r["status"], "score": r["score"], "face_scores": r.get("face_scores"),
+             "face_tracks": r.get("face_tracks")}
+            for r in report["videos"]["rows"] if str(Path(r["path"]).resolve()) in wanted]
+
+
 def auc(labels: list[int], scores: list[float]) -> float | None:
     return float(roc_auc_score(labels, scores)) if len(set(labels)) == 2 else None
 
@@ -120,28 +129,27 @@ def main(argv: list[str]) -> int:
         if not weights.exists():
             run([forensics, "train", str(csv), "--out", str(weights), "--video-frames", str(args.video_frames),
                  *train_args.split()], log)
-        for name, w in (("trained", weights), ("baseline", args.baseline)):
-            if w is None:
-                continue
-            result = args.out / f"fold{fold}.{name}.json"
+        result = args.out / f"fold{fold}.eval.json"
+        if not result.exists():
+            run([forensics, "evaluate", str(csv), "--weights", str(weights), "--split", "test",
+                 "--frames", str(args.frames), "--json", str(result)], log)
+        rows += _rows(result, set(test["abs"]), fold, "trained")
+        if args.baseline is not None:  # never trained on these videos: one evaluation of them all
+            result = args.out / "baseline.eval.json"
             if not result.exists():
-                run([forensics, "evaluate", str(csv), "--weights", str(w), "--split", "test" if name == "trained" else "all",
+                run([forensics, "evaluate", str(args.manifest), "--weights", str(args.baseline), "--split", "all",
                      "--frames", str(args.frames), "--json", str(result)], log)
-            report = json.loads(result.read_text())
-            wanted = set(test["abs"])
-            for r in report["videos"]["rows"]:
-                if str(Path(r["path"]).resolve()) in wanted:
-                    rows.append({"fold": fold, "model": name, "path": str(Path(r["path"]).resolve()),
-                                 "label": r["label"], "status": r["status"], "score": r["score"]})
+            rows += _rows(result, set(test["abs"]), fold, "baseline")
         # the shortcut: what the video is, learnt on the training folds
         shortcut = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
         shortcut.fit(facts.loc[rest.index], (rest.label == "fake").astype(int))
         for i, p in zip(test.index, shortcut.predict_proba(facts.loc[test.index])[:, 1]):
             rows.append({"fold": fold, "model": "shortcut", "path": manifest.loc[i, "abs"],
-                         "label": int(manifest.loc[i, "label"] == "fake"), "status": "ok", "score": float(p)})
+                         "label": int(manifest.loc[i, "label"] == "fake"), "status": "ok", "score": float(p),
+                         "face_scores": None, "face_tracks": None})
     scored = pd.DataFrame(rows)
     scored["source"] = scored.path.map(dict(zip(manifest["abs"], manifest.source)))
-    scored.to_csv(args.out / "scores.csv", index=False)
+    scored.drop(columns=["face_scores", "face_tracks"]).to_csv(args.out / "scores.csv", index=False)
     summary = {"folds": {str(k): sorted(s for s, f in fold_of.items() if f == k) for k in range(args.folds)},
                "by_model": {}}
     for model, part in scored.groupby("model"):
@@ -155,9 +163,27 @@ def main(argv: list[str]) -> int:
                                "accuracy": float(((g.score >= 0.5).astype(int) == g.label).mean())}
                            for s, g in ok.groupby("source")},
         }
+    summary["aggregation"] = compare_aggregations(scored)
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print_table(summary)
     return 0
+
+
+def compare_aggregations(scored: pd.DataFrame) -> dict[str, dict[str, float | None]]:
+    """Pooled video AUC of each model under each track aggregation, from the faces' scores
+    (media = its most fake track, as a scan decides)."""
+    from forensics.aggregate import media_score
+
+    out: dict[str, dict[str, float | None]] = {}
+    for model, part in scored.groupby("model"):
+        ok = part[(part.status == "ok") & part.face_scores.notna()]
+        if ok.empty:
+            continue
+        out[model] = {}
+        for strategy in ("confident", "mean", "max", "topk"):
+            scores = [media_score(np.array(f), np.array(t), strategy)[0] for f, t in zip(ok.face_scores, ok.face_tracks)]
+            out[model][strategy] = auc(ok.label.tolist(), scores)
+    return out
 
 
 def print_table(summary: dict) -> None:
@@ -180,6 +206,10 @@ def print_table(summary: dict) -> None:
             cells.append("—" if s is None else f"{s['accuracy']:.2f} / {s['mean_score']:.2f}")
         n = summary["by_model"][models[0]]["per_source"][source]["n"]
         print(f"| {source} | {n} | " + " | ".join(cells) + " |")
+    print()
+    for model, by_strategy in summary.get("aggregation", {}).items():
+        print(f"{model}: pooled AUC by track aggregation: "
+              + ", ".join(f"{k} {fmt(v)}" for k, v in by_strategy.items()))
 
 
 if __name__ == "__main__":

@@ -149,8 +149,12 @@ def test_weights_alone_pick_the_model_their_card_names(tmp_path, media_dir):
     assert meta["model"] == other and meta["crop_policy"]["size"] == 224
 
 
-def test_console_script_and_module_entry_point():
-    result = subprocess.run([sys.executable, "-m", "forensics", "models"], capture_output=True, text=True, timeout=120,
+@pytest.mark.parametrize("entry", ["console script", "module"])
+def test_console_script_and_module_entry_point(entry):
+    # the `forensics` executable that the install put beside this Python, and `python -m forensics`
+    command = [str(Path(sys.executable).with_name("forensics"))] if entry == "console script" else \
+        [sys.executable, "-m", "forensics"]
+    result = subprocess.run([*command, "models"], capture_output=True, text=True, timeout=120,
                             env={**os.environ, "COLUMNS": "200"})
     assert result.returncode == 0, result.stderr
     assert "custom-cnn" in result.stdout and "custom-cnn.safetensors" in result.stdout

@@ -186,7 +186,10 @@ def evaluate_videos(videos: Sequence[Sample], weights: str | os.PathLike[str], c
         rows.append({"path": result.path, "label": sample.label, "source": sample.source, "split": sample.split,
                      "status": result.status, "score": result.score, "verdict": result.verdict,
                      "frames_sampled": result.frames_sampled, "faces_detected": result.faces_detected,
-                     "tracks": result.tracks, "error": result.error})
+                     "tracks": result.tracks, "error": result.error,
+                     # the evidence behind the score, so that other aggregations can be compared offline
+                     "face_scores": [round(float(f.score), 6) for f in result.faces],
+                     "face_tracks": [int(f.track_id) for f in result.faces]})
     statuses = [r["status"] for r in rows]
     return {"counts": {"videos": len(rows), "ok": statuses.count("ok"), "no_face": statuses.count("no_face"),
                        "error": statuses.count("error")},
