@@ -12,6 +12,12 @@ height, aspect, frame rate, duration, face size), trained on the same folds.
         --baseline weights/efficientnet-lite0.safetensors -- --model efficientnet-lite0 \\
         --pretrained runs/member0.safetensors --epochs 4 --lr 2e-4 --batch-size 32
 
+Member 0 of the shipped ensemble, as a checkpoint to fine-tune from::
+
+    python -c "from safetensors.torch import load_file, save_file; \
+    w = load_file('weights/efficientnet-lite0.safetensors'); \
+    save_file({k[10:]: v.contiguous() for k, v in w.items() if k.startswith('members.0.')}, 'runs/member0.safetensors')"
+
 Arguments after ``--`` go to ``forensics train``. Writes ``<out>/fold<k>.*`` and
 ``<out>/summary.json``, and prints the table (Markdown). Needs the shared videos; says so
 when they are missing.
