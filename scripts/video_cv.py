@@ -6,7 +6,7 @@ a validation set drawn from them by video), then ``forensics evaluate`` on the f
 (the scan pipeline: frame sampling, detection, tracking, aggregation). Beside it, on the same
 videos: the weights given with ``--baseline`` untouched (e.g. the shipped default), and a
 shortcut baseline, a logistic regression on what a video is rather than what it shows (width,
-height, aspect, frame rate, duration, face size), trained on the same folds.
+height, aspect, frame rate, duration), trained on the same folds.
 
     python scripts/video_cv.py ../shared/data/videos/manifest.csv --out runs/video-cv \\
         --baseline weights/efficientnet-lite0.safetensors -- --model efficientnet-lite0 \\
@@ -97,7 +97,8 @@ def auc(labels: list[int], scores: list[float]) -> float | None:
 
 
 def main(argv: list[str]) -> int:
-    own, _, train_args = " ".join(argv).partition(" -- ") if " -- " in " ".join(argv) else (" ".join(argv), "", "")
+    cut = argv.index("--") if "--" in argv else len(argv)
+    own, train_args = argv[:cut], argv[cut + 1:]
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("manifest", type=Path)
     parser.add_argument("--out", type=Path, required=True)
@@ -105,7 +106,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--video-frames", type=int, default=8, help="frames per video in training")
     parser.add_argument("--frames", type=int, default=32, help="frames per video in evaluation (the scan's default)")
     parser.add_argument("--baseline", type=Path, help="weights evaluated untouched on every fold")
-    args = parser.parse_args(own.split())
+    args = parser.parse_args(own)
     if not args.manifest.exists():
         print(f"no manifest at {args.manifest}: the shared videos lie beside the project (../shared/data/videos)",
               file=sys.stderr)
@@ -134,7 +135,7 @@ def main(argv: list[str]) -> int:
         weights = args.out / f"fold{fold}.safetensors"
         if not weights.exists():
             run([forensics, "train", str(csv), "--out", str(weights), "--video-frames", str(args.video_frames),
-                 *train_args.split()], log)
+                 *train_args], log)
         result = args.out / f"fold{fold}.eval.json"
         if not result.exists():
             run([forensics, "evaluate", str(csv), "--weights", str(weights), "--split", "test",

@@ -215,17 +215,21 @@ def _clip(size: tuple[int, int] = (320, 240), count: int = 15, side: int = 220, 
     return frames
 
 
-def _encode_video(path: Path, frames: list[np.ndarray], codec: str = "libx264", fps: int = 15,
-                  container_options: dict[str, str] | None = None,
-                  codec_options: dict[str, str] | None = None, bit_rate: int | None = None,
-                  pts: list[int] | None = None) -> None:
-    """Encode RGB ``frames`` with PyAV; ``pts`` (in frames) overrides the packets' timestamps."""
+def encode_video(path: Path, frames: list[np.ndarray], codec: str = "libx264", fps: int = 15,
+                 container_options: dict[str, str] | None = None,
+                 codec_options: dict[str, str] | None = None, bit_rate: int | None = None,
+                 pts: list[int] | None = None, pix_fmt: str = "yuv420p", codec_tag: str | None = None) -> None:
+    """Encode RGB ``frames`` with PyAV; ``pts`` (in frames) overrides the packets' timestamps.
+
+    The tests' one video encoder (the corpus, the codec tests, the tracking clips)."""
     _need_encoder(codec)
     _fresh(path)
     height, width = frames[0].shape[:2]
     with av.open(str(path), "w", options=container_options or {}) as out:
         stream = out.add_stream(codec, rate=fps)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+        if codec_tag:
+            stream.codec_tag = codec_tag
         stream.thread_count = 1  # x264 cuts a frame into one slice per thread: keep files the same on every machine
         if codec_options:
             stream.options = codec_options
@@ -513,7 +517,7 @@ def _good_h264_mp4(folder: Path) -> list[BadInput]:
 @_kind
 def _good_hevc(folder: Path) -> list[BadInput]:
     _need_encoder("libx265")
-    _encode_video(folder / "good-hevc.mp4", _clip(), "libx265",
+    encode_video(folder / "good-hevc.mp4", _clip(), "libx265",
                   codec_options={"preset": "ultrafast", "x265-params": "log-level=error"})
     return [BadInput("good-hevc.mp4", "ok", False, "same clip as HEVC (H.265) in MP4")]
 
@@ -521,7 +525,7 @@ def _good_hevc(folder: Path) -> list[BadInput]:
 @_kind
 def _good_vp9(folder: Path) -> list[BadInput]:
     _need_encoder("libvpx-vp9")
-    _encode_video(folder / "good-vp9.webm", _clip(), "libvpx-vp9", codec_options={"deadline": "realtime", "cpu-used": "8"})
+    encode_video(folder / "good-vp9.webm", _clip(), "libvpx-vp9", codec_options={"deadline": "realtime", "cpu-used": "8"})
     return [BadInput("good-vp9.webm", "ok", False, "same clip as VP9 in WebM")]
 
 
@@ -529,9 +533,9 @@ def _good_vp9(folder: Path) -> list[BadInput]:
 def _good_containers(folder: Path) -> list[BadInput]:
     _need_encoder("libx264")
     _need_encoder("mpeg4")
-    _encode_video(folder / "good-h264.mkv", _clip(), codec_options=_X264)
-    _encode_video(folder / "good-h264.mov", _clip(), codec_options=_X264)
-    _encode_video(folder / "good-mpeg4.avi", _clip(), "mpeg4", bit_rate=1_500_000)
+    encode_video(folder / "good-h264.mkv", _clip(), codec_options=_X264)
+    encode_video(folder / "good-h264.mov", _clip(), codec_options=_X264)
+    encode_video(folder / "good-mpeg4.avi", _clip(), "mpeg4", bit_rate=1_500_000)
     return [
         BadInput("good-h264.mkv", "ok", False, "same clip as H.264 in Matroska"),
         BadInput("good-h264.mov", "ok", False, "same clip as H.264 in QuickTime MOV"),
@@ -572,7 +576,7 @@ def write_videos_that_break_partway(folder: Path) -> list[BadInput]:
 @_kind
 def _faststart_truncated(folder: Path) -> list[BadInput]:
     path = folder / "faststart-truncated.mp4"
-    _encode_video(path, _clip(count=20), container_options={"movflags": "faststart"},
+    encode_video(path, _clip(count=20), container_options={"movflags": "faststart"},
                   codec_options={"preset": "veryfast", "x264-params": "bframes=0:keyint=4"})
     data = path.read_bytes()
     if _box(data, b"moov")[0] > _box(data, b"mdat")[0]:
@@ -648,7 +652,7 @@ def _av1(folder: Path) -> list[BadInput]:
     previous = os.environ.get("SVT_LOG")
     os.environ["SVT_LOG"] = "1"  # SVT-AV1 prints its banner to stderr unless told otherwise
     try:
-        _encode_video(folder / "av1.mp4", _clip(), encoder, codec_options=options)
+        encode_video(folder / "av1.mp4", _clip(), encoder, codec_options=options)
     finally:
         if previous is None:
             os.environ.pop("SVT_LOG", None)
@@ -661,8 +665,8 @@ def _av1(folder: Path) -> list[BadInput]:
 @_kind
 def _small_videos(folder: Path) -> list[BadInput]:
     icon = np.asarray(Image.fromarray(no_face_picture()).resize((16, 16), Image.Resampling.LANCZOS))
-    _encode_video(folder / "tiny-16x16.mp4", [np.roll(icon, k, axis=1) for k in range(10)], codec_options=_X264)
-    _encode_video(folder / "one-frame.mp4", _clip(count=1), codec_options=_X264)
+    encode_video(folder / "tiny-16x16.mp4", [np.roll(icon, k, axis=1) for k in range(10)], codec_options=_X264)
+    encode_video(folder / "one-frame.mp4", _clip(count=1), codec_options=_X264)
     return [
         BadInput("tiny-16x16.mp4", "no_face", False, "valid 10-frame 16x16 H.264 video of a coffee cup"),
         BadInput("one-frame.mp4", "ok|no_face", False, "H.264 MP4 of a single frame with the face"),
@@ -682,8 +686,8 @@ def _huge_box(folder: Path) -> list[BadInput]:
 
 @_kind
 def _huge_videos(folder: Path) -> list[BadInput]:
-    _encode_video(folder / "4k-3frames.mp4", _clip((3840, 2160), count=3, side=1200), codec_options=_X264)
-    _encode_video(folder / "8k-2frames.mp4", _clip((7680, 4320), count=2, side=2000), codec_options=_X264)
+    encode_video(folder / "4k-3frames.mp4", _clip((3840, 2160), count=3, side=1200), codec_options=_X264)
+    encode_video(folder / "8k-2frames.mp4", _clip((7680, 4320), count=2, side=2000), codec_options=_X264)
     return [
         BadInput("4k-3frames.mp4", "ok|no_face", False, "3-frame 3840x2160 H.264 clip, flat grey, face ~490 px (25 MB per RGB frame)"),
         BadInput("8k-2frames.mp4", "ok|no_face", False, "2-frame 7680x4320 H.264 clip, flat grey, face ~820 px (100 MB per RGB frame)"),
@@ -696,7 +700,7 @@ def _odd_timestamps(folder: Path) -> list[BadInput]:
     pts = list(range(15))
     pts[2] = 5
     pts[4:8] = [8] * 4
-    _encode_video(folder / "odd-timestamps.mp4", _clip(), codec_options={"preset": "ultrafast", "x264-params": "bframes=0"}, pts=pts)
+    encode_video(folder / "odd-timestamps.mp4", _clip(), codec_options={"preset": "ultrafast", "x264-params": "bframes=0"}, pts=pts)
     return [BadInput("odd-timestamps.mp4", "ok", False,
                      "H.264 MP4 whose presentation times go backwards (5 then 3) and repeat (five frames at 8)")]
 

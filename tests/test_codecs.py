@@ -16,9 +16,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator
 
-import av
 import numpy as np
 import pytest
+from badinputs import encode_video
 from PIL import Image
 
 from forensics.config import ScanConfig
@@ -63,18 +63,6 @@ def source_frames() -> list[np.ndarray]:
     return frames
 
 
-def encode(path: Path, frames: list[np.ndarray], codec: str, options: dict[str, str]) -> None:
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream(codec, rate=FPS, options=options)
-        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-        stream.thread_count = 1
-        if codec == "libx265":
-            stream.codec_tag = "hvc1"  # the tag Apple players want; FFmpeg's default is hev1
-        for frame in frames:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-        container.mux(stream.encode(None))
-
-
 def psnr(decoded: np.ndarray, source: np.ndarray) -> float:
     mse = np.mean((decoded.astype(np.float64) - source.astype(np.float64)) ** 2)
     return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
@@ -103,7 +91,8 @@ def clips(tmp_path_factory) -> tuple[Path, list[np.ndarray]]:
     folder = tmp_path_factory.mktemp("codecs")
     source = source_frames()
     for name, codec, options in CASES.values():
-        encode(folder / name, source, codec, options)
+        encode_video(folder / name, source, codec, FPS, codec_options=options,
+                     codec_tag="hvc1" if codec == "libx265" else None)  # the tag Apple players want
     return folder, source
 
 

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from badinputs import encode_video
 
 from forensics.aggregate import track_score
 from forensics.config import ScanConfig
@@ -48,14 +49,8 @@ def _write(path: Path, tiles: dict[str, np.ndarray]) -> Path:
     Lossless H.264: with a lossy codec a person's pixels would depend on what else is in the
     frame (rate control), and the clips could not be compared face by face.
     """
-    import av
-
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=FPS, options={"qp": "0", "preset": "ultrafast"})
-        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv444p"
-        for frame in _frames(tiles):
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-        container.mux(stream.encode())
+    encode_video(path, list(_frames(tiles)), "libx264", FPS, codec_options={"qp": "0", "preset": "ultrafast"},
+                 pix_fmt="yuv444p")
     return path
 
 
