@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from forensics.faces.align import CropPolicy, crop_face
+from forensics.faces.align import CropPolicy, crop_face, crop_transform, transform_points
 from forensics.media.decode import DecodeError, read_image
 from forensics.media.discover import VIDEO_EXTENSIONS, MediaItem, discover
 from forensics.pipeline import file_facts
@@ -185,6 +185,12 @@ def reuse_splits(samples: Sequence[Sample], split_file: str | os.PathLike[str],
     return [Sample(s.path, s.label, s.source, listed[path_key(s.path)]) for s in samples]
 
 
+def _save_atomically(path: Path, array: np.ndarray) -> None:
+    tmp = path.with_name(path.name + ".tmp.npy")
+    np.save(tmp, array)
+    os.replace(tmp, path)
+
+
 class CropCache:
     """Face crops on disk, one ``.npy`` per (file content, crop policy); ``None`` for no face.
 
@@ -235,10 +241,21 @@ class CropCache:
             return None
         face = max(faces, key=lambda d: d.prob)
         crop = crop_face(image, face.box, face.landmarks, self.policy)
-        tmp = npy.with_name(npy.name + ".tmp.npy")
-        np.save(tmp, crop)
-        os.replace(tmp, npy)
+        points = transform_points(face.landmarks, crop_transform(face.box, face.landmarks, self.policy))
+        _save_atomically(self.folder / f"{sha}.landmarks.npy", points.astype(np.float32))
+        _save_atomically(npy, crop)  # last: a crop on disk means its landmarks are too
         return crop
+
+    def landmarks_of(self, samples: Sequence[Sample]) -> np.ndarray:
+        """The five landmarks of each sample's crop in crop pixels, (n, 5, 2) float32 (as
+        :meth:`load` lists crops); NaN for video frames and for crops cached without them."""
+        out = np.full((len(samples), 5, 2), np.nan, np.float32)
+        for i, sample in enumerate(samples):
+            if not sample.is_video:
+                found = self.folder / f"{file_facts(sample.path)[0]}.landmarks.npy"
+                if found.exists():
+                    out[i] = np.load(found)
+        return out
 
     def video_crops(self, path: str) -> np.ndarray | None:
         """The crops of a video's main person (its longest track) in ``video_frames`` frames
@@ -266,9 +283,7 @@ class CropCache:
             return None
         main = np.bincount(found.track_ids).argmax()
         crops = np.ascontiguousarray(found.crops[found.track_ids == main])
-        tmp = npy.with_name(npy.name + ".tmp.npy")
-        np.save(tmp, crops)
-        os.replace(tmp, npy)
+        _save_atomically(npy, crops)
         return crops
 
     def close(self) -> None:

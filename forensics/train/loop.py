@@ -87,8 +87,8 @@ class TrainConfig:
             that models trained apart (ensemble members) hold out the same images. Default
             None: DATA's own split column or folders, else a fresh split drawn with ``seed``.
         self_blend: ``"mix"`` adds pseudo-fakes made from real crops (Self-Blended Images:
-            the face blended with a colour- and geometry-jittered copy of itself through a
-            soft mask, by :func:`forensics.manipulate.blend_face`) to the real fakes;
+            the face blended with a colour-, frequency- and geometry-jittered copy of itself
+            through a soft landmark-derived mask, see :mod:`forensics.train.sbi`) to the real fakes;
             ``"only"`` trains on real faces and pseudo-fakes alone. Default None (off).
         video_frames: train on DATA's videos too, with this many frames sampled from each
             (see :mod:`forensics.train.data`); 0 (the default) leaves videos out.
@@ -193,22 +193,19 @@ def augmenter(seed: int, kinds: Sequence[str] = AUGMENTATIONS) -> Callable[[torc
 
 
 def self_blend_batch(crops: np.ndarray, labels: np.ndarray, policy: CropPolicy, rng: np.random.Generator,
-                     share: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
-    """Turn a ``share`` of the real crops of a batch into pseudo-fakes (label 1).
+                     share: float = 0.5, landmarks: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Turn a ``share`` of the real crops of a batch into self-blended pseudo-fakes (label 1).
 
-    The face box inside an aligned crop is known from the crop policy: a centred square of
-    side ``size / (1 + 2 * margin)``.
+    ``landmarks`` (n, 5, 2) are each crop's five landmarks in crop pixels (NaN where unknown:
+    a template for the policy stands in); see :mod:`forensics.train.sbi`.
     """
-    from forensics.manipulate import BlendParams, blend_face
+    from forensics.train.sbi import SelfBlend
 
-    side = policy.size / (1.0 + 2.0 * policy.margin)
-    lo, hi = (policy.size - side) / 2, (policy.size + side) / 2
+    blend = SelfBlend(policy)
     crops, labels = crops.copy(), labels.copy()
     for i in np.flatnonzero(labels == 0):
         if rng.random() < share:
-            jitter = rng.uniform(-0.06, 0.06, size=4) * side
-            box = np.array([lo, lo, hi, hi]) + jitter
-            crops[i] = blend_face(crops[i], box, BlendParams.random(rng))
+            crops[i] = blend(crops[i], None if landmarks is None else landmarks[i], rng)
             labels[i] = 1.0
     return crops, labels
 
@@ -376,6 +373,7 @@ def train(
         keep = np.array([s.label == 0 for s in train_s])
         train_x, train_s = train_x[keep], [s for s, k in zip(train_s, keep) if k]
     train_y = np.array([s.label for s in train_s], np.float32)
+    train_lm = cache.landmarks_of(train_s) if config.self_blend else None
     valid_y = np.array([s.label for s in valid_s])
 
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -412,7 +410,7 @@ def train(
                 pixels, labels = train_x[idx], train_y[idx]
                 if config.self_blend:
                     share = 0.5 if config.self_blend == "only" else 0.25
-                    pixels, labels = self_blend_batch(pixels, labels, policy, rng, share)
+                    pixels, labels = self_blend_batch(pixels, labels, policy, rng, share, train_lm[idx])
                 crops = torch.from_numpy(pixels).permute(0, 3, 1, 2)
                 if augment is not None:
                     crops = torch.stack([augment(c) for c in crops])
