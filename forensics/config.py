@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 # The detector `forensics scan` uses unless told otherwise: the shipped efficientnet-lite0
 # ensemble has the best held-out figures on face swaps and StyleGAN faces, also after JPEG and
-# video coding; it is blind to Photoshop composites (README: Shipped weights, which also says
+# video coding; it is blind to Photoshop composites (docs/models.md: Shipped weights, which also says
 # where it fails).
 DEFAULT_MODEL = "efficientnet-lite0"
 

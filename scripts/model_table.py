@@ -1,4 +1,4 @@
-"""Print the README's model table from runs/models/ (see model_table.sh): held-out test ROC AUC
+"""Print the model table of docs/models.md from runs/models/ (see model_table.sh): held-out test ROC AUC
 per source from ``<model>.eval.json`` and training/inference images per second from ``speed.json``."""
 
 import json

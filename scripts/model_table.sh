@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's model table: train each model that fits a 2-core CPU on all sources of
+# The model table of docs/models.md: train each model that fits a 2-core CPU on all sources of
 # ../shared/data (the same deterministic split as the shipped weights), evaluate it on the
 # held-out test split, and time training and inference; then print the Markdown table.
 # The shipped models are evaluated from weights/ (their recipes: train_custom_cnn.sh,
