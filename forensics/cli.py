@@ -73,7 +73,9 @@ def _print_written(card: dict, out: Path) -> None:
 def scan(
     paths: List[Path] = typer.Argument(..., help="Files and folders to scan (folders recursively)."),
     out: Path = typer.Option(Path("report.parquet"), "--out", "-o", help="Media report (Parquet); faces go to <out>.faces.parquet."),
-    thumbnails: Optional[Path] = typer.Option(None, "--thumbnails", help="Folder for annotated JPEG thumbnails."),
+    thumbnails: Optional[Path] = typer.Option(None, "--thumbnails", help="Folder for annotated JPEG thumbnails and each media's most suspicious face crops."),
+    html: Optional[Path] = typer.Option(None, "--html", help="Also write the HTML review here (thumbnails default to <html name>_files/ beside it)."),
+    heatmaps: bool = typer.Option(False, "--heatmaps", help="Draw a Grad-CAM heatmap of each kept face crop (needs --thumbnails or --html)."),
     frames: int = typer.Option(32, "--frames", min=1, help="Frames sampled per video, evenly spaced."),
     fps: Optional[float] = typer.Option(None, "--fps", min=0.001, help="Sample this many frames per second instead of --frames."),
     max_frames: int = typer.Option(2000, "--max-frames", min=1, help="Cap on frames per video with --fps."),
@@ -111,12 +113,14 @@ def scan(
     from forensics.scan import run_scan
     from forensics.score import BrokenModelError
 
+    if html is not None and thumbnails is None:
+        thumbnails = html.with_name(html.stem + "_files")
     try:
         config = ScanConfig(
             frames=frames, fps=fps, max_frames=max_frames, detect_size=detect_size, min_face_prob=min_face_prob,
             model=model, weights=str(weights) if weights else None, threshold=threshold, aggregate=aggregate.value,
             batch_size=batch_size, device=device.value, threads=threads, engine=engine.value,
-            thumbnails=str(thumbnails) if thumbnails else None, timeout_per_media=timeout_per_media,
+            thumbnails=str(thumbnails) if thumbnails else None, heatmaps=heatmaps, timeout_per_media=timeout_per_media,
         )
     except ValueError as exc:
         raise _usage_error(str(exc))
@@ -141,8 +145,36 @@ def scan(
     except KeyboardInterrupt:
         err.print(f"[bold yellow]interrupted:[/] {_kept(out)}")
         raise typer.Exit(EXIT_INTERRUPTED)
+    if html is not None:
+        _write_review(out, html, quiet)
     if fail_on_fake and outcome.fakes:
         raise typer.Exit(EXIT_FAKE_FOUND)
+
+
+def _write_review(out: Path, html: Path, quiet: bool = False) -> None:
+    from forensics.report.html import write_review
+
+    review = write_review(out, html)
+    if not quiet:
+        err.print(f"wrote the HTML review {review.path} ({review.media} media, {review.images_linked} images linked); "
+                  "open it in a browser")
+
+
+@app.command()
+def report(
+    report: Path = typer.Argument(..., help="A media report written by `forensics scan` (its faces report beside it is read too)."),
+    html: Path = typer.Option(..., "--html", help="Write the HTML review here (one file; images stay where the scan wrote them)."),
+) -> None:
+    """Write the HTML review of an existing report: counts, a sortable table, and per media its
+    thumbnail, score over time per person, most suspicious faces and heatmaps."""
+    if not report.exists():
+        raise _usage_error(f"{report}: no such report")
+    try:
+        _write_review(report, html)
+    except OSError as exc:
+        raise _usage_error(f"cannot write {html}: {exc.strerror or exc}")
+    except Exception as exc:
+        raise _usage_error(f"{report} is not a readable forensics report: {exc}")
 
 
 @app.command()

@@ -60,7 +60,11 @@ class ScanConfig:
         device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
         threads: torch intra-op threads; None uses every core this process may run on.
         engine: ``local`` (in-process) or ``ray``.
-        thumbnails: folder for annotated JPEG thumbnails; None writes none.
+        thumbnails: folder for annotated JPEG thumbnails and, beside each, its media's most
+            fake face crops (see :mod:`forensics.report.evidence`); None writes none.
+        evidence_faces: face crops kept per media in the thumbnails folder (default 4).
+        heatmaps: also write a Grad-CAM heatmap of each kept crop (default False; needs
+            ``thumbnails``; see :mod:`forensics.heatmap`).
         timeout_per_media: seconds of decoding allowed per media (default 600); past it the
             decoder is stopped and the media is an error row. A 10-minute 1080p video needs
             a few seconds at the default sampling.
@@ -85,6 +89,8 @@ class ScanConfig:
     threads: int | None = None
     engine: str = "local"
     thumbnails: str | None = None
+    evidence_faces: int = 4
+    heatmaps: bool = False
     timeout_per_media: float = 600.0
 
     def __post_init__(self) -> None:
@@ -117,6 +123,10 @@ class ScanConfig:
             problems.append(f"threads must be >= 1, got {self.threads}")
         if self.engine not in ENGINES:
             problems.append(f"engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
+        if self.evidence_faces < 0:
+            problems.append(f"evidence_faces must be >= 0, got {self.evidence_faces}")
+        if self.heatmaps and not self.thumbnails:
+            problems.append("heatmaps are written beside the thumbnails: give a thumbnails folder too")
         if not self.timeout_per_media > 0:
             problems.append(f"timeout_per_media must be > 0 seconds, got {self.timeout_per_media}")
         if problems:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 import cv2
 import numpy as np
@@ -29,6 +29,9 @@ from forensics.media.decode import DecodeError, Frame, MediaInfo
 from forensics.media.discover import MediaItem
 from forensics.media.worker import DecodeWorker, OpenedMedia, Sampling
 from forensics.result import FaceRecord, MediaResult
+
+if TYPE_CHECKING:
+    from forensics.report.evidence import Heatmapper
 
 PREVIEW_FRAMES = 16  # frames kept, downscaled, for a video's contact sheet
 PREVIEW_SIDE = {"video": 320, "image": 1024}  # longest side of a kept frame, pixels
@@ -209,14 +212,18 @@ def extract_item(item: MediaItem, detector: FaceDetector, policy: CropPolicy, co
     return out
 
 
-def finish(extraction: Extraction, scores: np.ndarray | None, config: ScanConfig, elapsed_s: float = 0.0) -> MediaResult:
-    """Aggregate face scores into the media's score and verdict; build its report rows.
+def finish(extraction: Extraction, scores: np.ndarray | None, config: ScanConfig, elapsed_s: float = 0.0,
+           heatmapper: "Heatmapper | None" = None) -> MediaResult:
+    """Aggregate face scores into the media's score and verdict; build its report rows; draw
+    the thumbnail and keep the most fake crops when the config names a thumbnails folder.
 
     Args:
         extraction: the item's faces and frames.
         scores: P(fake) of each crop (same order as the extraction's faces).
         config: the scan's configuration (aggregation, threshold, thumbnails folder).
         elapsed_s: seconds spent on the item so far (added to the extraction's own time).
+        heatmapper: the classifier's heatmaps (``FaceScorer.heatmaps``), used when
+            ``config.heatmaps`` is on.
     """
     x = extraction
     result = MediaResult(path=x.item.path, kind=x.item.kind, status="error", sha256=x.sha256, size_bytes=x.size_bytes)
@@ -249,10 +256,14 @@ def finish(extraction: Extraction, scores: np.ndarray | None, config: ScanConfig
             for i in range(len(scores))
         ]
     if config.thumbnails:
+        from forensics.report.evidence import write_evidence
         from forensics.report.thumbnails import write_thumbnail
 
         try:
             result.thumbnail = write_thumbnail(x, scores, config.thumbnails, config.threshold)
+            if len(scores) and config.evidence_faces and x.sha256 is not None:
+                result.warnings += write_evidence(x.crops, scores, x.sha256, config.thumbnails, config.evidence_faces,
+                                                  heatmapper if config.heatmaps else None)
         except OSError as exc:  # a full disk must not lose the verdict
             result.warnings.append(f"thumbnail not written: {exc.strerror or exc}")
         except Exception as exc:  # nor a picture that cannot be drawn

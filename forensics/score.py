@@ -105,6 +105,13 @@ class FaceScorer:
         check_finite(scores, self.weights_path, f"{len(crops)} face crop(s)")
         return scores
 
+    def heatmaps(self, crops: np.ndarray) -> np.ndarray:
+        """Where the model looked in each ``uint8`` crop (n, size, size, 3): Grad-CAM maps,
+        float32 (n, size, size) in [0, 1]; see :mod:`forensics.heatmap`."""
+        from forensics.heatmap import heatmaps
+
+        return heatmaps(self.network, self.spec, crops, self.device)
+
     def _forward(self, crops: np.ndarray) -> np.ndarray:
         if len(crops) == 0:
             return np.zeros(0, dtype=np.float32)

@@ -194,4 +194,4 @@ def _scan_one(opened: _Opened, messages: Iterator[Any], scanner: Scanner, config
                 break
     x.sha256, x.size_bytes = opened.sha256, opened.size_bytes
     x.warnings = list(opened.warnings) + x.warnings
-    return finish(x, scores, config, time.perf_counter() - opened.started)
+    return finish(x, scores, config, time.perf_counter() - opened.started, scanner.scorer.heatmaps)

@@ -92,7 +92,7 @@ class ScoreStage:
 
     def _finish(self, x: Extraction, scores: np.ndarray | None, elapsed_s: float) -> MediaResult:
         try:
-            return finish(x, scores, self.config, elapsed_s)
+            return finish(x, scores, self.config, elapsed_s, self.scorer.heatmaps)
         except Exception as exc:  # e.g. a thumbnail that cannot be drawn: the media is an error row
             failed = Extraction(item=x.item, sha256=x.sha256, size_bytes=x.size_bytes, info=x.info,
                                 error=f"internal error while finishing: {type(exc).__name__}: {exc}",
