@@ -4,9 +4,11 @@ Grad-CAM (Selvaraju et al., ICCV 2017) on the last convolution of each network: 
 convolution's feature maps, weighted by the mean gradient of the fake logit with respect to
 each, summed, kept where positive, then upsampled to the crop. An ensemble's map is the mean
 of its members' maps (each normalised to a peak of 1); a mirror test-time augmentation is left
-out, as it only averages the crop with its mirror image. A network without a gradient to its
-input (hand-made histogram features, as ``residual-mlp``) gets an occlusion map instead: how
-much the fake logit falls when each cell of an 8 x 8 grid is blurred.
+out, as it only averages the crop with its mirror image. Grad-CAM assumes the network pools its
+last feature maps over space (EfficientNet, ResNet, DenseNet do). A network that does not
+(``custom-cnn`` flattens them into dense layers) or has no gradient to its input (``residual-mlp``:
+hand-made histogram features) gets an occlusion map instead: how much the fake logit falls when
+each cell of an 8 x 8 grid is blurred.
 
 A heatmap shows which pixels moved the score most. It is not proof of tampering, nor a mask of
 what was edited: a model can look at a blending edge, at teeth, or at compression noise.
@@ -38,6 +40,13 @@ def last_convolution(network: nn.Module) -> nn.Conv2d | None:
     """The last ``Conv2d`` a network registers (the one nearest its head), or None."""
     convolutions = [m for m in network.modules() if isinstance(m, nn.Conv2d)]
     return convolutions[-1] if convolutions else None
+
+
+def _pools_globally(member: nn.Module) -> bool:
+    """True when the network averages its last feature maps over space (Grad-CAM's premise);
+    a head that flattens them into dense layers weighs each position apart, and its Grad-CAM
+    map fails the deletion check (tests/test_review.py), so such a network gets occlusion."""
+    return any(isinstance(m, nn.AdaptiveAvgPool2d) for m in member.modules())
 
 
 def _differentiable(member: nn.Module, probe: torch.Tensor) -> bool:
@@ -108,7 +117,7 @@ def heatmaps(network: nn.Module, spec: ModelSpec, crops: np.ndarray, device: tor
             batch = crops_to_tensor(crops, spec, device)
             for member in _members(network):
                 layer = last_convolution(member)
-                if layer is None or not _differentiable(member, batch[:1]):
+                if layer is None or not _pools_globally(member) or not _differentiable(member, batch[:1]):
                     maps.append(_occlusion(member, spec, crops, device))
                 else:
                     maps.append(_grad_cam(member, layer, batch.clone().requires_grad_(True)))
