@@ -110,9 +110,12 @@ def scan(
     from forensics.models.weights import WeightsError
     from forensics.report.journal import JournalError
     from forensics.engines.ray import RayScanError
+    from forensics.report.schema import faces_path
     from forensics.scan import run_scan
     from forensics.score import BrokenModelError
 
+    if html is not None and html.resolve() in {out.resolve(), faces_path(out).resolve()}:
+        raise _usage_error(f"--html {html} would overwrite the report; give the page its own name, e.g. review.html")
     if html is not None and thumbnails is None:
         thumbnails = html.with_name(html.stem + "_files")
     try:

@@ -1,8 +1,11 @@
-"""Small sample media from scikit-image's public-domain astronaut photo (Eileen Collins, NASA).
+"""Small sample media from two public-domain portraits: scikit-image's astronaut photo (Eileen
+Collins, NASA) and matplotlib's Grace Hopper (US Navy).
 
-Real: the still, and a short clip in which the face moves across the frame. Fake: the same
-with the face manipulated by :func:`forensics.manipulate.blend_face`. Also a two-person clip
-(one real face, one manipulated) and a picture with no face. Tests build their media with
+Real: both stills, and a short clip in which the astronaut's face moves across the frame.
+Fake: a face swap (Grace Hopper's face on the astronaut, by :func:`forensics.manipulate.swap_face`)
+as a still and a clip; the astronaut with her face blended into a shifted, colour-changed copy
+of itself (:func:`forensics.manipulate.blend_face`) as a still and a clip; a two-person clip
+(one real face, one manipulated). And a picture with no face. Tests build their media with
 these functions too. Needs scikit-image (the ``test`` extra).
 """
 
@@ -14,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from forensics.manipulate import BlendParams, blend_face
+from forensics.manipulate import BlendParams, blend_face, swap_face
 
 
 def astronaut() -> np.ndarray:
@@ -24,6 +27,21 @@ def astronaut() -> np.ndarray:
     return np.ascontiguousarray(data.astronaut())
 
 
+def grace_hopper() -> np.ndarray:
+    """Grace Hopper's portrait (US Navy, public domain) as matplotlib ships it, RGB ``uint8`` (600, 512, 3)."""
+    from matplotlib import cbook
+    from PIL import Image
+
+    with Image.open(cbook.get_sample_data("grace_hopper.jpg")) as image:
+        return np.asarray(image.convert("RGB")).copy()
+
+
+def face_swapped() -> np.ndarray:
+    """The astronaut with Grace Hopper's face swapped in (landmark-aligned, colour-matched, blended)."""
+    target, source = astronaut(), grace_hopper()
+    return swap_face(target, find_landmarks(target), source, find_landmarks(source))
+
+
 def no_face_picture() -> np.ndarray:
     """A picture without a face (scikit-image's coffee cup, public domain), RGB ``uint8``."""
     from skimage import data
@@ -31,14 +49,23 @@ def no_face_picture() -> np.ndarray:
     return np.ascontiguousarray(data.coffee())
 
 
-def find_face(image: np.ndarray) -> np.ndarray:
-    """The box of the most probable face, found by the project's detector."""
+def _most_probable_face(image: np.ndarray):
     from forensics.faces.detect import FaceDetector
 
     faces = FaceDetector("cpu", detect_size=0, min_prob=0.9, min_face_px=20).detect([image])[0]
     if not faces:
         raise RuntimeError("no face found in the sample picture")
-    return max(faces, key=lambda d: d.prob).box
+    return max(faces, key=lambda d: d.prob)
+
+
+def find_face(image: np.ndarray) -> np.ndarray:
+    """The box of the most probable face, found by the project's detector."""
+    return _most_probable_face(image).box
+
+
+def find_landmarks(image: np.ndarray) -> np.ndarray:
+    """The five landmarks (5, 2) of the most probable face, found by the project's detector."""
+    return _most_probable_face(image).landmarks
 
 
 def manipulated(image: np.ndarray, params: BlendParams = BlendParams()) -> np.ndarray:
@@ -90,12 +117,19 @@ def write_clip(
     return path
 
 
-def make_samples(folder: str | os.PathLike[str]) -> list[Path]:
-    """Write the sample media set into ``folder``; returns the files written."""
+def make_samples(folder: str | os.PathLike[str], face_swap: bool = True) -> list[Path]:
+    """Write the sample media set into ``folder``; returns the files written. ``face_swap=False``
+    leaves out Grace Hopper and the face swap (the tests' smaller set)."""
     folder = Path(folder)
     real = astronaut()
     fake = manipulated(real)
-    return [
+    written = []
+    if face_swap:
+        swapped = face_swapped()
+        written = [write_image(folder / "grace-hopper.jpg", grace_hopper()),
+                   write_image(folder / "faceswap-hopper-on-astronaut.jpg", swapped),
+                   write_clip(folder / "faceswap-hopper-on-astronaut-clip.mp4", [swapped])]
+    return written + [
         write_image(folder / "astronaut.jpg", real),
         write_image(folder / "astronaut-manipulated.jpg", fake),
         write_image(folder / "coffee-no-face.jpg", no_face_picture()),

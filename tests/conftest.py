@@ -23,11 +23,12 @@ def astronaut() -> np.ndarray:
 
 @pytest.fixture(scope="session")
 def media_dir(tmp_path_factory) -> Path:
-    """A folder of good media: stills, a manipulated still, clips, a no-face picture."""
+    """A folder of good media: stills, a manipulated still, clips, a no-face picture (the
+    examples without the face swap, which test_samples.py covers)."""
     from forensics.samples import make_samples
 
     folder = tmp_path_factory.mktemp("media")
-    make_samples(folder)
+    make_samples(folder, face_swap=False)
     return folder
 
 

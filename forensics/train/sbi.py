@@ -6,7 +6,7 @@ soft face mask drawn from the face's landmarks. What is left is what every swap 
 blending boundary and a statistics mismatch inside it — without any one generator's look.
 
 The paper outlines the face with 81 dlib landmarks; MTCNN gives five (eyes, nose, mouth
-corners), so the face outline here is extrapolated from them (:func:`face_outline`), in the
+corners), so the face outline is extrapolated from them (:func:`forensics.manipulate.face_outline`), in the
 face's own frame (eye axis and eye-to-mouth axis), then deformed at random as the paper's masks
 are (elastic warp, erosion or dilation, two blurs, a random blend ratio).
 """
@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from forensics.faces.align import CropPolicy
+from forensics.manipulate import face_outline, hull_mask
 
 BLEND_RATIOS = (0.25, 0.5, 0.75, 1.0, 1.0, 1.0)
 """The peak weight of the source inside the mask, drawn uniformly from these (as the paper)."""
@@ -31,43 +32,6 @@ def template_landmarks(policy: CropPolicy) -> np.ndarray:
     lo = (policy.size - side) / 2
     relative = np.array([[0.32, 0.40], [0.68, 0.40], [0.50, 0.58], [0.36, 0.76], [0.64, 0.76]], np.float32)
     return lo + relative * side
-
-
-def face_outline(landmarks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Points around the face, (n, 2) float32, extrapolated from five landmarks.
-
-    Like the paper's choice among landmark subsets, the outline is at random the whole face
-    with the forehead, the face from the brows to the chin, or the inner face (eyes, nose and
-    mouth with a margin).
-    """
-    left_eye, right_eye, nose, mouth_l, mouth_r = (np.asarray(p, np.float64) for p in landmarks)
-    eyes, mouth = (left_eye + right_eye) / 2, (mouth_l + mouth_r) / 2
-    across = right_eye - left_eye
-    d = max(float(np.linalg.norm(across)), 1.0)
-    u = across / d  # along the eyes
-    down = mouth - eyes
-    h = max(float(np.linalg.norm(down)), 1.0)
-    v = down / h  # from the eyes to the mouth
-
-    def at(origin: np.ndarray, x: float, y: float) -> np.ndarray:
-        return origin + x * d * u + y * h * v
-
-    kind = rng.choice(["forehead", "face", "inner"], p=[0.35, 0.4, 0.25])
-    if kind == "inner":
-        points = [at(left_eye, -0.35, -0.35), at(right_eye, 0.35, -0.35), at(right_eye, 0.45, 0.3),
-                  at(mouth_r, 0.2, 0.1), at(mouth, 0, 0.4), at(mouth_l, -0.2, 0.1), at(left_eye, -0.45, 0.3)]
-    else:
-        top = -1.1 if kind == "forehead" else -0.45
-        points = [at(left_eye, -0.55, top * 0.8), at(eyes, 0, top), at(right_eye, 0.55, top * 0.8),
-                  at(right_eye, 0.7, 0.25), at(right_eye, 0.62, 0.8), at(mouth_r, 0.35, 0.45),
-                  at(mouth, 0, 0.75), at(mouth_l, -0.35, 0.45), at(left_eye, -0.62, 0.8), at(left_eye, -0.7, 0.25)]
-    return np.array(points, np.float32)
-
-
-def _hull_mask(shape: tuple[int, int], points: np.ndarray) -> np.ndarray:
-    mask = np.zeros(shape, np.float32)
-    cv2.fillConvexPoly(mask, cv2.convexHull(np.round(points).astype(np.int32)), 1.0)
-    return mask
 
 
 def _elastic(mask: np.ndarray, rng: np.random.Generator, alpha: float = 50.0, sigma: float = 7.0) -> np.ndarray:
@@ -151,7 +115,7 @@ class SelfBlend:
             source = jittered
         else:
             target = jittered
-        mask = _hull_mask((h, w), face_outline(landmarks, rng))
+        mask = hull_mask((h, w), face_outline(landmarks, rng))
         # move source and mask together (translate 3% / 1.5%, scale 0.95-1.05), then warp the mask alone
         scale = rng.uniform(0.95, 1 / 0.95)
         matrix = cv2.getRotationMatrix2D((w / 2, h / 2), 0.0, scale)

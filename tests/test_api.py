@@ -1,0 +1,71 @@
+"""The Python API: the same rows as the CLI's report, models loaded once, in-memory frames."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from forensics.cli import app
+from forensics.report.schema import FACE_SCHEMA, MEDIA_SCHEMA, faces_path
+
+VOLATILE = ["elapsed_s", "thumbnail"]
+
+
+@pytest.fixture(scope="module")
+def scanner():
+    from forensics import Scanner
+
+    return Scanner(frames=8, model="custom-cnn")
+
+
+def test_import_forensics_stays_light():
+    code = "import sys, forensics; assert 'torch' not in sys.modules, 'torch imported'; print(forensics.__version__)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).returncode == 0
+
+
+def test_api_scan_equals_the_cli_report(scanner, bad_dir: Path, tmp_path: Path):
+    found = scanner.scan(bad_dir)
+    assert found.media.schema.equals(MEDIA_SCHEMA) and found.faces.schema.equals(FACE_SCHEMA)
+    out = tmp_path / "r.parquet"
+    result = CliRunner().invoke(app, ["scan", str(bad_dir), "--out", str(out), "--frames", "8", "--model",
+                                      "custom-cnn", "--quiet"])
+    assert result.exit_code == 0, result.output
+    cli_media = pq.read_table(out).drop_columns(VOLATILE)
+    assert found.media.drop_columns(VOLATILE).to_pylist() == cli_media.to_pylist()
+    assert found.faces.to_pylist() == pq.read_table(faces_path(out)).to_pylist()
+    assert [Path(p).name for p in found.skipped] == ["README.txt"]
+    assert {r.status for r in found} == {"ok", "error"}  # broken files are rows, not exceptions
+    assert scanner.model["model"] == "custom-cnn" and len(scanner.model["weights_sha256"]) == 64
+
+
+def test_scan_frames_scores_in_memory_pictures_and_clips(scanner, media_dir: Path):
+    from forensics.media.decode import read_image
+
+    image = read_image(str(media_dir / "astronaut.jpg")).image
+    from_file = scanner.scan(media_dir / "astronaut.jpg").results[0]
+    in_memory = scanner.scan_image(image, name="astronaut")
+    assert in_memory.path == "astronaut" and in_memory.kind == "image" and in_memory.status == "ok"
+    assert in_memory.score == pytest.approx(from_file.score, abs=1e-6)
+    clip = scanner.scan_frames([image] * 6, fps=12.0, name="still clip")
+    assert clip.kind == "video" and clip.tracks == 1 and len(clip.faces) == 6
+    assert [f.timestamp_s for f in clip.faces] == pytest.approx([i / 12 for i in range(6)])
+    assert clip.score == pytest.approx(from_file.score, abs=1e-6)
+    blank = scanner.scan_frames([np.zeros((64, 64, 3), np.uint8)] * 2, fps=1.0)
+    assert blank.status == "no_face" and blank.score is None
+    with pytest.raises(ValueError, match="RGB uint8"):
+        scanner.scan_frames([np.zeros((64, 64), np.uint8)])
+    with pytest.raises(ValueError, match="no frames"):
+        scanner.scan_frames([])
+
+
+def test_models_load_once(scanner, media_dir: Path):
+    detector, scorer = scanner._models.detector, scanner._models.scorer
+    scanner.scan(media_dir / "astronaut.jpg")
+    scanner.scan(media_dir / "coffee-no-face.jpg")
+    assert scanner._models.detector is detector and scanner._models.scorer is scorer
