@@ -47,9 +47,24 @@ def _number(x: float | None) -> float | None:
     return None if x is None or not np.isfinite(x) else float(x)
 
 
-def _link(target: Path, page_folder: Path) -> str:
-    """A URL for ``target`` relative to the page's folder (file names quoted)."""
-    return urllib.parse.quote(Path(os.path.relpath(target, page_folder)).as_posix())
+class _Folders:
+    """Links from the page to pictures, with each pictures folder listed and located once
+    (a 10,000-media review would otherwise spend most of its time in path arithmetic)."""
+
+    def __init__(self, page_folder: Path):
+        self.page_folder = page_folder
+        self._seen: dict[Path, tuple[str, set[str]]] = {}
+
+    def link(self, folder: Path, name: str) -> str | None:
+        """A URL for ``folder / name`` relative to the page (quoted), or None when no such file."""
+        if folder not in self._seen:
+            try:
+                names = set(os.listdir(folder))
+            except OSError:
+                names = set()
+            self._seen[folder] = (Path(os.path.relpath(folder, self.page_folder)).as_posix(), names)
+        relative, names = self._seen[folder]
+        return urllib.parse.quote(f"{relative}/{name}") if name in names else None
 
 
 def _find(path: str | None, report_folder: Path) -> Path | None:
@@ -73,10 +88,13 @@ def review_data(report: str | os.PathLike[str], page_folder: Path, page_size: in
     strategy, topk = config.get("aggregate", "confident"), int(config.get("topk", 5))
     keep = int(config.get("evidence_faces", EVIDENCE_FACES))
     faces_file = faces_path(report)
-    by_path: dict[str, Any] = {}
+    face_rows: dict[str, np.ndarray] = {}  # path -> its rows in the faces report, in scan order
+    columns: dict[str, np.ndarray] = {}
     if faces_file.exists():
-        faces = pq.read_table(faces_file, columns=["path", "frame_index", "timestamp_s", "track_id", "score"]).to_pandas()
-        by_path = {path: group for path, group in faces.groupby("path", sort=False)}
+        faces = pq.read_table(faces_file, columns=["path", "frame_index", "timestamp_s", "track_id", "score"])
+        columns = {name: faces.column(name).to_numpy() for name in ("frame_index", "timestamp_s", "track_id", "score")}
+        face_rows = faces.select(["path"]).to_pandas().groupby("path", sort=False).indices
+    folders = _Folders(page_folder)
     rows, details, linked = [], [], 0
     counts: dict[str, int] = {"media": media.num_rows}
     for row in media.to_pylist():
@@ -92,28 +110,29 @@ def review_data(report: str | os.PathLike[str], page_folder: Path, page_size: in
         detail: dict[str, Any] = {"warnings": warnings}
         thumbnail = _find(row.get("thumbnail"), report.parent)
         if thumbnail is not None:
-            detail["thumbnail"] = _link(thumbnail, page_folder)
+            detail["thumbnail"] = folders.link(thumbnail.parent, thumbnail.name)
             linked += 1
-        group = by_path.get(row["path"])
-        if group is not None and len(group):
-            scores = group["score"].to_numpy(np.float64)
+        found = face_rows.get(row["path"])
+        if found is not None and len(found):
+            scores, times = columns["score"][found], columns["timestamp_s"][found]
+            track_ids, frames = columns["track_id"][found], columns["frame_index"][found]
             tracks = []
-            for track_id, track in group.groupby("track_id", sort=True):
-                track = track.sort_values("timestamp_s")
-                points = [[round(float(t), 3), round(float(s), 4)] for t, s in zip(track["timestamp_s"], track["score"])]
+            for track_id in np.unique(track_ids):
+                mine = np.flatnonzero(track_ids == track_id)
+                mine = mine[np.argsort(times[mine], kind="stable")]
+                points = np.stack([times[mine].round(3), scores[mine].round(4)], axis=1).tolist()
                 tracks.append({"id": int(track_id), "points": points,
-                               "score": round(track_score(track["score"].to_numpy(), strategy, topk), 4)})
+                               "score": round(track_score(scores[mine], strategy, topk), 4)})
             detail["tracks"] = tracks
             top = []
             for rank, i in enumerate(top_faces(scores, keep)):
-                face = group.iloc[int(i)]
-                entry = {"rank": rank, "score": round(float(face["score"]), 4), "t": round(float(face["timestamp_s"]), 3),
-                         "frame": int(face["frame_index"]), "track": int(face["track_id"])}
+                entry = {"rank": rank, "score": round(float(scores[i]), 4), "t": round(float(times[i]), 3),
+                         "frame": int(frames[i]), "track": int(track_ids[i])}
                 if thumbnail is not None and row["sha256"]:
                     for key, heat in (("crop", False), ("heat", True)):
-                        found = thumbnail.parent / evidence_name(row["sha256"], rank, heat)
-                        if found.is_file():
-                            entry[key] = _link(found, page_folder)
+                        link = folders.link(thumbnail.parent, evidence_name(row["sha256"], rank, heat))
+                        if link is not None:
+                            entry[key] = link
                             linked += 1
                 top.append(entry)
             detail["faces"] = top
@@ -123,7 +142,7 @@ def review_data(report: str | os.PathLike[str], page_folder: Path, page_size: in
     shown_config.update({k: meta[k] for k in ("model", "weights", "weights_sha256") if k in meta})
     return {"columns": list(COLUMNS), "media": rows, "details": details, "counts": counts, "config": shown_config,
             "page_size": page_size, "threshold": float(config.get("threshold", 0.5)), "linked": linked,
-            "faces": sum(len(g) for g in by_path.values()), "meta": meta}
+            "faces": sum(len(g) for g in face_rows.values()), "meta": meta}
 
 
 def write_review(report: str | os.PathLike[str], html: str | os.PathLike[str], page_size: int = PAGE_SIZE) -> Review:
