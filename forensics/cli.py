@@ -87,6 +87,7 @@ def scan(
     aggregate: Aggregate = typer.Option(Aggregate.confident, "--aggregate", help="Face scores -> track score; a media takes its most fake track."),
     batch_size: int = typer.Option(64, "--batch-size", min=1, help="Face crops per forward pass."),
     device: Device = typer.Option(Device.auto, "--device", help="auto picks CUDA when available."),
+    runtime: str = typer.Option("auto", "--runtime", help="Classifier runtime: auto (ONNX Runtime on a CPU, PyTorch on a GPU), torch or onnx."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Torch CPU threads (default: all cores this process may use; with --engine ray: CPUs and threads of each actor, default 1)."),
     engine: Engine = typer.Option(Engine.local, "--engine", help="local (in-process) or ray."),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster: auto, host:port or ray://host:10001; default starts a local one."),
@@ -122,7 +123,7 @@ def scan(
         config = ScanConfig(
             frames=frames, fps=fps, max_frames=max_frames, detect_size=detect_size, min_face_prob=min_face_prob,
             model=model, weights=str(weights) if weights else None, threshold=threshold, aggregate=aggregate.value,
-            batch_size=batch_size, device=device.value, threads=threads, engine=engine.value,
+            batch_size=batch_size, device=device.value, runtime=runtime, threads=threads, engine=engine.value,
             thumbnails=str(thumbnails) if thumbnails else None, heatmaps=heatmaps, timeout_per_media=timeout_per_media,
         )
     except ValueError as exc:

@@ -58,6 +58,8 @@ class ScanConfig:
         batch_size: face crops scored per forward pass (default 64).
         detect_batch: frames per MTCNN call and per decoded chunk (default 8).
         device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
+        runtime: the classifier's runtime: ``auto`` (ONNX Runtime on a CPU, PyTorch on a GPU),
+            ``torch`` or ``onnx`` (see :mod:`forensics.models.runtime`).
         threads: torch intra-op threads; None uses every core this process may run on.
         engine: ``local`` (in-process) or ``ray``.
         thumbnails: folder for annotated JPEG thumbnails and, beside each, its media's most
@@ -86,6 +88,7 @@ class ScanConfig:
     batch_size: int = 64
     detect_batch: int = 8
     device: str = "auto"
+    runtime: str = "auto"
     threads: int | None = None
     engine: str = "local"
     thumbnails: str | None = None
@@ -119,6 +122,8 @@ class ScanConfig:
             problems.append("batch_size and detect_batch must be >= 1")
         if self.device not in DEVICES:
             problems.append(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+        if self.runtime not in ("auto", "torch", "onnx"):
+            problems.append(f"runtime must be auto, torch or onnx, got {self.runtime!r}")
         if self.threads is not None and self.threads < 1:
             problems.append(f"threads must be >= 1, got {self.threads}")
         if self.engine not in ENGINES:

@@ -11,6 +11,7 @@ import torch
 from forensics.config import DEFAULT_MODEL
 from forensics.faces.align import CropPolicy
 from forensics.models.registry import ModelSpec, get_model_spec
+from forensics.models.runtime import AGREEMENT, RUNTIMES, OnnxNetwork, RuntimeUnavailable
 from forensics.models.weights import WeightsError, card_crop_policy, load_weights, shipped_weights, to_device
 
 
@@ -59,10 +60,15 @@ class FaceScorer:
             shipped weights for ``model``.
         device: torch device.
         batch_size: crops per forward pass (default 64).
+        runtime: ``auto`` (ONNX Runtime on a CPU when installed, else PyTorch), ``torch`` or
+            ``onnx`` (see :mod:`forensics.models.runtime`). ``runtime_note`` says why ``auto``
+            fell back to PyTorch, if it did.
     """
 
     def __init__(self, model: str | None = None, weights: str | os.PathLike[str] | None = None,
-                 device: torch.device | str = "cpu", batch_size: int = 64):
+                 device: torch.device | str = "cpu", batch_size: int = 64, runtime: str = "auto"):
+        if runtime not in RUNTIMES:
+            raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
         if model is not None:
             get_model_spec(model)  # an unknown name fails before any file is read
         if weights is None:
@@ -82,14 +88,36 @@ class FaceScorer:
         self.crop_policy: CropPolicy = card_crop_policy(card)
         self.temperature = float(card.get("temperature", 1.0))
         self.batch_size = batch_size
-        self._self_test()
+        self._onnx: OnnxNetwork | None = None
+        self.runtime, self.runtime_note = "torch", None
+        probes = self._probes()
+        reference = self._forward(probes)
+        check_finite(reference, self.weights_path, "test crops at load time")
+        if runtime == "onnx" or (runtime == "auto" and self.device.type == "cpu"):
+            try:
+                self._use_onnx(probes, reference)
+            except RuntimeUnavailable as exc:
+                if runtime == "onnx":
+                    raise
+                self.runtime_note = f"PyTorch runtime: {exc}"
 
-    def _self_test(self) -> None:
-        """Score a grey and a noise crop: weights that give NaN fail now, before any media is read."""
+    def _probes(self) -> np.ndarray:
+        """A grey, a noise and a gradient crop: weights that give NaN fail at load, before any media."""
         size = self.crop_policy.size
         noise = np.random.default_rng(0).integers(0, 256, (1, size, size, 3), dtype=np.uint8)
-        probes = np.concatenate([np.full((1, size, size, 3), 128, np.uint8), noise])
-        check_finite(self._forward(probes), self.weights_path, "test crops at load time")
+        ramp = np.broadcast_to(np.linspace(0, 255, size, dtype=np.float32)[None, :, None], (size, size, 3))
+        return np.concatenate([np.full((1, size, size, 3), 128, np.uint8), noise, ramp[None].astype(np.uint8)])
+
+    def _use_onnx(self, probes: np.ndarray, reference: np.ndarray) -> None:
+        if self.device.type != "cpu":
+            raise RuntimeUnavailable("ONNX Runtime is used on the CPU only")
+        channels = 1 if self.spec.grayscale else 3
+        self._onnx = OnnxNetwork(self.network, self.card, (channels, self.crop_policy.size, self.crop_policy.size))
+        gap = float(np.max(np.abs(self._forward(probes) - reference)))
+        if not gap <= AGREEMENT:
+            self._onnx = None
+            raise RuntimeUnavailable(f"ONNX Runtime's scores differ from PyTorch's by {gap:.2g} on the test crops")
+        self.runtime = "onnx"
 
     @property
     def weights_sha256(self) -> str:
@@ -119,6 +147,9 @@ class FaceScorer:
         with torch.inference_mode():
             for start in range(0, len(crops), self.batch_size):
                 batch = crops_to_tensor(crops[start : start + self.batch_size], self.spec, self.device)
-                logits = self.network(batch).float() / self.temperature
+                if self._onnx is not None:
+                    logits = torch.from_numpy(self._onnx(batch)).float() / self.temperature
+                else:
+                    logits = self.network(batch).float() / self.temperature
                 scores.append(torch.sigmoid(logits).cpu().numpy())
         return np.concatenate(scores).astype(np.float32)

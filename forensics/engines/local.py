@@ -36,7 +36,7 @@ class Scanner:
         self.config = config
         torch.set_num_threads(config.torch_threads)
         self.device = resolve_device(config.device)
-        self.scorer = FaceScorer(config.model, config.weights, self.device, config.batch_size)
+        self.scorer = FaceScorer(config.model, config.weights, self.device, config.batch_size, config.runtime)
         self.detector = FaceDetector(self.device, config.detect_size, config.min_face_prob, config.min_face_px)
 
     @property
@@ -51,6 +51,7 @@ class Scanner:
             "weights_sha256": self.scorer.weights_sha256,
             "crop_policy": self.crop_policy.to_dict(),
             "device": str(self.device),
+            "runtime": self.scorer.runtime,
         }
 
 

@@ -147,7 +147,7 @@ class RayScan:
         self.media_per_batch = media_per_batch
         self.max_task_retries = max_task_retries
         # load the weights once here: a bad file fails now, and the audit needs their card
-        scorer = FaceScorer(config.model, config.weights, "cpu", config.batch_size)
+        scorer = FaceScorer(config.model, config.weights, "cpu", config.batch_size, runtime="torch")  # audit only
         self._audit = {"model": scorer.spec.name, "weights": scorer.weights_path,
                        "weights_sha256": scorer.weights_sha256, "crop_policy": scorer.crop_policy.to_dict()}
         del scorer

@@ -39,7 +39,7 @@ class ScoreStage:
         use_threads(threads)
         enter_workdir(workdir)
         self.config = config
-        self.scorer = FaceScorer(config.model, config.weights, device, config.batch_size)
+        self.scorer = FaceScorer(config.model, config.weights, device, config.batch_size, config.runtime)
         if self.scorer.weights_sha256 != weights_sha256:
             raise WeightsError(
                 f"weights {self.scorer.weights_path} on this node have sha256 {self.scorer.weights_sha256}, "
