@@ -32,6 +32,7 @@ from forensics.result import FaceRecord, MediaResult
 
 if TYPE_CHECKING:
     from forensics.report.evidence import Heatmapper
+    from forensics.score import FaceScorer
 
 PREVIEW_FRAMES = 16  # frames kept, downscaled, for a video's contact sheet
 PREVIEW_SIDE = {"video": 320, "image": 1024}  # longest side of a kept frame, pixels
@@ -210,6 +211,36 @@ def extract_item(item: MediaItem, detector: FaceDetector, policy: CropPolicy, co
     out.sha256, out.size_bytes = sha, size
     out.elapsed_s = time.perf_counter() - started
     return out
+
+
+def score_extractions(scorer: "FaceScorer", media: list[Extraction]) -> dict[int, np.ndarray | None]:
+    """Score the crops of several media in one pass; returns each one's scores by ``id``.
+
+    If the joint pass fails, each media is scored alone so that only the one that fails gets
+    an error (``Extraction.error``, scores None). A broken model (non-finite scores) is raised.
+    """
+    from forensics.score import BrokenModelError
+
+    media = [x for x in media if x.error is None and x.crops is not None]
+    if not media:
+        return {}
+    try:
+        scores = scorer.score(np.concatenate([x.crops for x in media]))
+        bounds = np.cumsum([0] + [len(x.crops) for x in media])
+        return {id(x): scores[a:b] for x, a, b in zip(media, bounds[:-1], bounds[1:])}
+    except BrokenModelError:  # every score of these weights is suspect: stop
+        raise
+    except Exception:  # find the media that fails, score the others
+        out: dict[int, np.ndarray | None] = {}
+        for x in media:
+            try:
+                out[id(x)] = scorer.score(x.crops)
+            except BrokenModelError:
+                raise
+            except Exception as exc:
+                x.error = str(stage_error("scoring", exc))
+                out[id(x)] = None
+        return out
 
 
 def finish(extraction: Extraction, scores: np.ndarray | None, config: ScanConfig, elapsed_s: float = 0.0,

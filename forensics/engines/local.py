@@ -22,9 +22,9 @@ from forensics.faces.detect import FaceDetector, resolve_device
 from forensics.media.decode import DecodeError, Frame
 from forensics.media.discover import MediaItem
 from forensics.media.worker import DecodeWorker
-from forensics.pipeline import Extraction, StageError, extract, file_facts, finish, open_frames, stage_error
+from forensics.pipeline import Extraction, StageError, extract, file_facts, finish, open_frames, score_extractions
 from forensics.result import MediaResult
-from forensics.score import BrokenModelError, FaceScorer
+from forensics.score import FaceScorer
 
 ProgressCallback = Callable[[str, int], None]  # (event "frames" | "media", count)
 
@@ -144,7 +144,11 @@ def scan_local(
     scanner: Scanner | None = None,
     progress: ProgressCallback | None = None,
 ) -> Iterator[MediaResult]:
-    """Scan media items in order, yielding one result per item as soon as it is done.
+    """Scan media items in order, yielding one result per item.
+
+    Crops of consecutive media are scored together, in passes of about ``config.batch_size``
+    crops (a folder of photos, one face each, would otherwise run one tiny pass per photo);
+    a media waits for at most :data:`MAX_WAITING` others before its result is yielded.
 
     Raises:
         BrokenModelError: the classifier gave a score that is not a number; the scan stops.
@@ -153,18 +157,27 @@ def scan_local(
     notify = progress or (lambda event, n: None)
     with DecodeWorker(config.timeout_per_media) as worker:
         messages = _prefetch(_decode_messages(items, config, worker), depth=2)
+        waiting: list[tuple[Extraction, float]] = []  # extracted, not yet scored: (extraction, seconds so far)
         for opened in messages:
             assert isinstance(opened, _Opened)
-            yield _scan_one(opened, messages, scanner, config, notify)
-            notify("media", 1)
+            waiting.append(_extract_one(opened, messages, scanner, config, notify))
+            crops = sum(len(x.crops) for x, _ in waiting if x.crops is not None)
+            if crops >= config.batch_size or len(waiting) >= MAX_WAITING:
+                yield from _score_and_finish(waiting, scanner, config, notify)
+                waiting = []
+        yield from _score_and_finish(waiting, scanner, config, notify)
 
 
-def _scan_one(opened: _Opened, messages: Iterator[Any], scanner: Scanner, config: ScanConfig,
-              notify: ProgressCallback) -> MediaResult:
-    """Detect, score and finish one item whose chunks come next in ``messages``."""
+MAX_WAITING = 16
+"""Media whose crops may wait to be scored together (a bound on latency and memory)."""
+
+
+def _extract_one(opened: _Opened, messages: Iterator[Any], scanner: Scanner, config: ScanConfig,
+                 notify: ProgressCallback) -> tuple[Extraction, float]:
+    """Detect and crop one item whose chunks come next in ``messages``; its seconds so far."""
     if opened.error is not None:
         x = Extraction(item=opened.item, sha256=opened.sha256, size_bytes=opened.size_bytes, error=opened.error)
-        return finish(x, None, config, time.perf_counter() - opened.started)
+        return x, time.perf_counter() - opened.started
     end: list[_End] = []
 
     def chunks() -> Iterator[list[Frame]]:
@@ -177,16 +190,9 @@ def _scan_one(opened: _Opened, messages: Iterator[Any], scanner: Scanner, config
             notify("frames", len(message))
             yield message
 
-    scores = None
     try:
         x = extract(opened.item, opened.info, opened.frame_count, chunks(), scanner.detector,
                     scanner.crop_policy, config)
-        try:
-            scores = scanner.scorer.score(x.crops)
-        except BrokenModelError:
-            raise
-        except Exception as exc:
-            raise stage_error("scoring", exc) from exc
     except (DecodeError, StageError) as exc:
         x = Extraction(item=opened.item, info=opened.info, error=str(exc))
     if not end:  # extraction stopped early: skip the item's remaining chunks
@@ -195,4 +201,21 @@ def _scan_one(opened: _Opened, messages: Iterator[Any], scanner: Scanner, config
                 break
     x.sha256, x.size_bytes = opened.sha256, opened.size_bytes
     x.warnings = list(opened.warnings) + x.warnings
-    return finish(x, scores, config, time.perf_counter() - opened.started, scanner.scorer.heatmaps)
+    return x, time.perf_counter() - opened.started
+
+
+def _score_and_finish(waiting: list[tuple[Extraction, float]], scanner: Scanner, config: ScanConfig,
+                      notify: ProgressCallback) -> Iterator[MediaResult]:
+    """Score the waiting media's crops in one pass, then finish each (in order)."""
+    started = time.perf_counter()
+    scores = score_extractions(scanner.scorer, [x for x, _ in waiting])
+    score_s = time.perf_counter() - started
+    total = max(1, sum(len(s) for s in scores.values() if s is not None))
+    for x, elapsed in waiting:
+        mine = scores.get(id(x))
+        share = score_s * (len(mine) if mine is not None else 0) / total  # the pass's time, by crop count
+        started = time.perf_counter()
+        result = finish(x, mine, config, elapsed + share, scanner.scorer.heatmaps)
+        result.elapsed_s += time.perf_counter() - started
+        yield result
+        notify("media", 1)

@@ -17,9 +17,9 @@ from forensics.config import ScanConfig
 from forensics.engines.columns import batch_rows, result_to_row, row_to_extraction, rows_batch
 from forensics.engines.ray_extract import enter_workdir, use_threads, worker_name
 from forensics.models.weights import WeightsError
-from forensics.pipeline import Extraction, finish
+from forensics.pipeline import Extraction, finish, score_extractions
 from forensics.result import MediaResult
-from forensics.score import BrokenModelError, FaceScorer
+from forensics.score import FaceScorer
 
 
 class ScoreStage:
@@ -70,25 +70,7 @@ class ScoreStage:
 
     def _score(self, media: list[Extraction]) -> dict[int, np.ndarray | None]:
         """Scores of each extraction's crops (by ``id``); None where scoring failed."""
-        if not media:
-            return {}
-        try:
-            scores = self.scorer.score(np.concatenate([x.crops for x in media]))
-            bounds = np.cumsum([0] + [len(x.crops) for x in media])
-            return {id(x): scores[a:b] for x, a, b in zip(media, bounds[:-1], bounds[1:])}
-        except BrokenModelError:  # every score of these weights is suspect: fail the scan
-            raise
-        except Exception:  # find the media that fails, score the others
-            out: dict[int, np.ndarray | None] = {}
-            for x in media:
-                try:
-                    out[id(x)] = self.scorer.score(x.crops)
-                except BrokenModelError:
-                    raise
-                except Exception as exc:
-                    x.error = f"internal error while scoring faces: {type(exc).__name__}: {exc}"
-                    out[id(x)] = None
-            return out
+        return score_extractions(self.scorer, media)
 
     def _finish(self, x: Extraction, scores: np.ndarray | None, elapsed_s: float) -> MediaResult:
         try:
