@@ -1,11 +1,20 @@
-"""Benchmark the scan on this machine: a 10-second 720p clip and a folder of 200 face photos.
+"""Benchmark the scan on this machine, each workload against a naive baseline in the same run.
 
-Reports media/s, frames/s, per-stage time and peak memory of the embedded engine (models
-loaded once, a warm-up run first), and in the same process a naive baseline on the same
-clip: every frame read with OpenCV, MTCNN on each frame at full size, each crop scored one
-at a time. Figures are ratios against that baseline, measured in the same run.
+Workloads (the default model, models loaded once, a warm-up first):
 
-    python scripts/bench_scan.py [--threads N] [--photos DIR] [--json out.json]
+- a 4-second 720p clip, as the marginal time per clip in a folder of five, with both
+  classifier runtimes (``--runtime onnx``, the CPU default, and ``torch``), and per stage;
+- a 10-second 1080p clip;
+- a folder of 200 face photos (media/s);
+- memory: the peak RSS of a scan of the 4-second clip and of a one-hour 360p video, each in
+  its own process (the scan and its decoding worker), so that their ratio shows whether
+  memory stays flat with length.
+
+The naive baseline reads every frame with OpenCV, runs MTCNN on each frame at full size and
+scores each crop alone with PyTorch. Figures are ratios against it, measured in the same run
+(the one-hour video's baseline would take most of an hour: it is skipped).
+
+    python scripts/bench_scan.py [--threads N] [--photos DIR] [--json out.json] [--skip-baseline] [--skip-hour]
 
 The photos come from ../shared/data/faces/stylegan-ffhq when it is there, else they are
 generated from the astronaut picture.
@@ -16,6 +25,8 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -38,9 +49,26 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def make_clip(folder: Path) -> Path:
-    picture = astronaut()
-    return write_clip(folder / "clip-720p-10s.mp4", [picture], seconds=10.0, fps=30.0, size=(1280, 720), face_height=560)
+def make_clip(folder: Path, seconds: float = 4.0, height: int = 720, fps: float = 30.0) -> Path:
+    """The astronaut sliding across a grey 16:9 frame; the face is about 0.78 of the height."""
+    width = height * 16 // 9
+    return write_clip(folder / f"clip-{height}p-{seconds:g}s.mp4", [astronaut()], seconds=seconds, fps=fps,
+                      size=(width, height), face_height=round(height * 0.78))
+
+
+def peak_rss_of_scan(clip: Path, threads: int | None) -> dict[str, float]:
+    """Peak RSS (MiB) of a fresh process scanning ``clip``: the scan process and its decoding worker."""
+    code = ("import json, resource, sys\n"
+            "from forensics.config import ScanConfig\n"
+            "from forensics.engines.local import Scanner, scan_local\n"
+            "from forensics.media.discover import discover\n"
+            f"config = ScanConfig(threads={threads!r})\n"
+            "result = list(scan_local(discover([sys.argv[1]]).items, config, Scanner(config)))[0]\n"
+            "print(json.dumps({'scan_mib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,\n"
+            "                  'worker_mib': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,\n"
+            "                  'status': result.status, 'frames': result.frames_sampled}))\n")
+    out = subprocess.run([sys.executable, "-c", code, str(clip)], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def photo_folder(folder: Path, wanted: int = 200) -> Path:
@@ -112,43 +140,73 @@ def timed_scan(scanner: Scanner, paths: list[str], config: ScanConfig) -> tuple[
     return time.perf_counter() - started, results
 
 
+def marginal_clip_s(scanner: Scanner, clip: Path, config: ScanConfig, copies: int = 5) -> float:
+    """Seconds per clip when a folder of ``copies`` copies is scanned (after a warm-up)."""
+    folder = clip.parent / f"{clip.stem}-x{copies}"
+    folder.mkdir(exist_ok=True)
+    for k in range(copies):
+        target = folder / f"{k}{clip.suffix}"
+        if not target.exists():
+            target.symlink_to(clip)
+    seconds, results = timed_scan(scanner, [str(folder)], config)
+    assert all(r.status == "ok" for r in results), [r.error for r in results]
+    return seconds / copies
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     parser.add_argument("--photos", type=Path, default=None, help="folder of face photos (default: see above)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--skip-hour", action="store_true", help="leave out the one-hour video's memory run")
     args = parser.parse_args()
 
     config = ScanConfig(threads=args.threads)
     figures: dict = {"torch_threads": config.torch_threads, "torch": torch.__version__}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        clip = make_clip(folder)
+        clip4 = make_clip(folder, 4.0, 720)
+        clip10 = make_clip(folder, 10.0, 1080)
         photos = args.photos or photo_folder(folder)
-        t = time.perf_counter()
-        scanner = Scanner(config)
-        figures["model_load_s"] = round(time.perf_counter() - t, 3)
-        timed_scan(scanner, [str(clip)], config)  # warm-up
-        figures["rss_after_warmup_mib"] = round(peak_rss_mib())
+        scanners = {}
+        for runtime in ("onnx", "torch"):
+            t = time.perf_counter()
+            scanners[runtime] = Scanner(ScanConfig(threads=args.threads, runtime=runtime))
+            figures[f"model_load_s_{runtime}"] = round(time.perf_counter() - t, 3)
+        scanner = scanners["onnx"]
+        figures["runtime"] = scanner.scorer.runtime
+        timed_scan(scanner, [str(clip4)], config)  # warm-ups
+        timed_scan(scanners["torch"], [str(clip4)], config)
 
-        clip_s, results = timed_scan(scanner, [str(clip)], config)
-        frames = results[0].frames_sampled
-        figures["clip"] = {"seconds": round(clip_s, 3), "frames_sampled": frames,
-                           "frames_per_s": round(frames / clip_s, 1), "faces": results[0].faces_detected,
-                           "status": results[0].status}
-        figures["clip_stages_s"] = {k: round(v, 3) for k, v in stage_times(scanner, clip, config).items()}
+        for runtime, one in scanners.items():
+            figures[f"clip_720p_4s_marginal_s_{runtime}"] = round(marginal_clip_s(one, clip4, one.config), 3)
+            figures[f"clip_720p_4s_stages_s_{runtime}"] = {k: round(v, 3) for k, v in stage_times(one, clip4, config).items()}
+        clip10_s, results = timed_scan(scanner, [str(clip10)], config)
+        figures["clip_1080p_10s"] = {"seconds": round(clip10_s, 3), "frames_sampled": results[0].frames_sampled,
+                                     "faces": results[0].faces_detected, "status": results[0].status}
         photo_paths = sorted(str(p) for p in Path(photos).iterdir())
-        photos_s, results = timed_scan(scanner, photo_paths, config)
-        figures["photos"] = {"count": len(results), "seconds": round(photos_s, 2),
-                             "media_per_s": round(len(results) / photos_s, 1),
-                             "statuses": {s: sum(r.status == s for r in results) for s in ("ok", "no_face", "error")}}
-        figures["peak_rss_mib"] = round(peak_rss_mib())
+        for runtime, one in scanners.items():
+            photos_s, results = timed_scan(one, photo_paths, one.config)
+            figures[f"photos_{runtime}"] = {"count": len(results), "seconds": round(photos_s, 2),
+                                            "media_per_s": round(len(results) / photos_s, 1),
+                                            "statuses": {s: sum(r.status == s for r in results) for s in ("ok", "no_face", "error")}}
+        figures["peak_rss_mib_this_process"] = round(peak_rss_mib())
         if not args.skip_baseline:
-            naive_s, naive_frames = naive_baseline(scanner, clip)
-            figures["naive_clip"] = {"seconds": round(naive_s, 2), "frames": naive_frames,
-                                     "frames_per_s": round(naive_frames / naive_s, 1)}
-            figures["speedup_vs_naive"] = round(naive_s / clip_s, 1)
+            for name, clip in (("720p_4s", clip4), ("1080p_10s", clip10)):
+                naive_s, naive_frames = naive_baseline(scanners["torch"], clip)
+                figures[f"naive_{name}"] = {"seconds": round(naive_s, 2), "frames": naive_frames}
+            figures["speedup_720p_4s_vs_naive"] = round(figures["naive_720p_4s"]["seconds"]
+                                                        / figures["clip_720p_4s_marginal_s_onnx"], 1)
+            figures["speedup_1080p_10s_vs_naive"] = round(figures["naive_1080p_10s"]["seconds"] / clip10_s, 1)
+        del scanners, scanner
+        figures["memory_720p_4s"] = peak_rss_of_scan(clip4, args.threads)
+        if not args.skip_hour:
+            hour = write_clip(folder / "hour-360p.mp4", [astronaut()], seconds=3600.0, fps=1.0, size=(640, 360),
+                              face_height=280)
+            figures["memory_360p_1h"] = peak_rss_of_scan(hour, args.threads)
+            figures["memory_ratio_1h_vs_4s"] = round(figures["memory_360p_1h"]["scan_mib"]
+                                                     / figures["memory_720p_4s"]["scan_mib"], 2)
     print(json.dumps(figures, indent=2))
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
