@@ -51,7 +51,6 @@ class Scanner:
             "weights_sha256": self.scorer.weights_sha256,
             "crop_policy": self.crop_policy.to_dict(),
             "device": str(self.device),
-            "runtime": self.scorer.runtime,
         }
 
 
