@@ -23,7 +23,8 @@ from forensics.models.weights import card_crop_policy, load_weights
 from forensics.report.schema import faces_path
 from forensics.samples import astronaut, find_face, write_clip
 from forensics.score import crops_to_tensor
-from forensics.train.data import CropCache
+from forensics.faces.align import crop_transform, transform_points
+from forensics.train.data import CropCache, Sample
 
 runner = CliRunner()
 FRAMES = 4  # sampled per video, in training and in the scans that check it
@@ -58,8 +59,8 @@ def trained(tmp_path_factory, video_data):
     cache = out.parent / "cache"
     result = runner.invoke(app, ["train", str(video_data / "manifest.csv"), "--out", str(out), "--model", "custom-cnn",
                                  "--video-frames", str(FRAMES), "--epochs", "1", "--max-steps", "2", "--batch-size", "8",
-                                 "--no-augment", "--cache", str(cache)])
-    assert result.exit_code == 0, result.output
+                                 "--no-augment", "--self-blend", "mix", "--cache", str(cache)])
+    assert result.exit_code == 0, result.output  # self-blending video frames reads their landmarks
     return out, cache
 
 
@@ -89,8 +90,17 @@ def test_training_crops_are_the_crops_a_scan_scores(tmp_path, video_data, traine
     assert result.exit_code == 0, result.output
     scanned = pq.read_table(faces_path(out)).to_pandas().sort_values("frame_index")
     model, card = load_weights(weights)
-    crops = CropCache(card_crop_policy(card), cache_root, video_frames=FRAMES).video_crops(str(test_video))
+    cache = CropCache(card_crop_policy(card), cache_root, video_frames=FRAMES)
+    crops = cache.video_crops(str(test_video))
     assert crops is not None and len(crops) == len(scanned) == FRAMES
+    # each crop's landmarks (for self-blending) are the scan's landmarks, in crop pixels
+    points = cache.landmarks_of([Sample(str(test_video), 0)] * FRAMES)
+    for k, row in enumerate(scanned.itertuples()):
+        frame_points = np.asarray(row.landmarks, np.float32).reshape(5, 2)
+        box = np.array([row.x1, row.y1, row.x2, row.y2], np.float32)
+        expected_points = transform_points(frame_points, crop_transform(box, frame_points, cache.policy))
+        np.testing.assert_allclose(points[k], expected_points, atol=1e-3)
+    assert ((points > 0) & (points < cache.policy.size)).all()
     with torch.inference_mode():
         logits = model.eval()(crops_to_tensor(crops, get_model_spec("custom-cnn"))).squeeze(-1).numpy()
     expected = [1 / (1 + math.exp(-z / card["temperature"])) for z in logits]

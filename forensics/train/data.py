@@ -247,14 +247,21 @@ class CropCache:
         return crop
 
     def landmarks_of(self, samples: Sequence[Sample]) -> np.ndarray:
-        """The five landmarks of each sample's crop in crop pixels, (n, 5, 2) float32 (as
-        :meth:`load` lists crops); NaN for video frames and for crops cached without them."""
+        """The five landmarks of each sample's crop in crop pixels, (n, 5, 2) float32, as
+        :meth:`load` lists crops (a video once per crop, in order); NaN for crops cached
+        without them."""
         out = np.full((len(samples), 5, 2), np.nan, np.float32)
+        loaded: dict[str, np.ndarray | None] = {}
+        seen: dict[str, int] = {}
         for i, sample in enumerate(samples):
-            if not sample.is_video:
-                found = self.folder / f"{file_facts(sample.path)[0]}.landmarks.npy"
-                if found.exists():
-                    out[i] = np.load(found)
+            if sample.path not in loaded:
+                suffix = f"-v{self.video_frames}.landmarks.npy" if sample.is_video else ".landmarks.npy"
+                found = self.folder / f"{file_facts(sample.path)[0]}{suffix}"
+                loaded[sample.path] = np.load(found) if found.exists() else None
+            points, k = loaded[sample.path], seen.get(sample.path, 0)
+            seen[sample.path] = k + 1
+            if points is not None and k < len(points):
+                out[i] = points[k]
         return out
 
     def video_crops(self, path: str) -> np.ndarray | None:
@@ -281,9 +288,12 @@ class CropCache:
         if found.error is not None or found.crops is None or len(found.crops) == 0:
             none.write_text(f"{found.error or 'no face'}\n")
             return None
-        main = np.bincount(found.track_ids).argmax()
-        crops = np.ascontiguousarray(found.crops[found.track_ids == main])
-        _save_atomically(npy, crops)
+        main = found.track_ids == np.bincount(found.track_ids).argmax()
+        crops = np.ascontiguousarray(found.crops[main])
+        points = [transform_points(lm, crop_transform(box, lm, self.policy))
+                  for box, lm in zip(found.boxes[main], found.landmarks[main])]
+        _save_atomically(npy.with_name(f"{sha}-v{self.video_frames}.landmarks.npy"), np.stack(points).astype(np.float32))
+        _save_atomically(npy, crops)  # last: a crop file on disk means its landmarks are too
         return crops
 
     def close(self) -> None:
