@@ -49,26 +49,25 @@ def _pools_globally(member: nn.Module) -> bool:
     return any(isinstance(m, nn.AdaptiveAvgPool2d) for m in member.modules())
 
 
-def _differentiable(member: nn.Module, probe: torch.Tensor) -> bool:
-    """True when the logit has a gradient with respect to the input (hand-made features may not)."""
-    return member(probe.clone().requires_grad_(True)).requires_grad
-
-
 def _normalise(maps: np.ndarray) -> np.ndarray:
     peak = maps.reshape(len(maps), -1).max(axis=1).reshape(-1, 1, 1)
     return np.where(peak > 0, maps / np.maximum(peak, 1e-12), 0.0).astype(np.float32)
 
 
-def _grad_cam(member: nn.Module, layer: nn.Conv2d, batch: torch.Tensor) -> np.ndarray:
+def _grad_cam(member: nn.Module, layer: nn.Conv2d, batch: torch.Tensor) -> np.ndarray | None:
+    """The Grad-CAM maps, or None when the logit has no gradient to the layer (hand-made features)."""
     kept: dict[str, torch.Tensor] = {}
 
     def keep(_module, _inputs, output):
-        output.retain_grad()
+        if output.requires_grad:
+            output.retain_grad()
         kept["maps"] = output
 
     handle = layer.register_forward_hook(keep)
     try:
         logits = member(batch)
+        if not logits.requires_grad or "maps" not in kept or not kept["maps"].requires_grad:
+            return None
         logits.sum().backward()  # crops are independent: one backward gives each its gradient
     finally:
         handle.remove()
@@ -117,10 +116,10 @@ def heatmaps(network: nn.Module, spec: ModelSpec, crops: np.ndarray, device: tor
             batch = crops_to_tensor(crops, spec, device)
             for member in _members(network):
                 layer = last_convolution(member)
-                if layer is None or not _pools_globally(member) or not _differentiable(member, batch[:1]):
-                    maps.append(_occlusion(member, spec, crops, device))
-                else:
-                    maps.append(_grad_cam(member, layer, batch.clone().requires_grad_(True)))
+                cam = None
+                if layer is not None and _pools_globally(member):
+                    cam = _grad_cam(member, layer, batch.clone().requires_grad_(True))
+                maps.append(cam if cam is not None else _occlusion(member, spec, crops, device))
         return _normalise(np.mean(maps, axis=0))
     finally:
         for p, r in zip(network.parameters(), requires):

@@ -22,7 +22,7 @@ from badinputs import encode_video
 from forensics.aggregate import track_score
 from forensics.config import ScanConfig
 from forensics.report.schema import faces_path
-from forensics.samples import astronaut, manipulated
+from forensics.samples import astronaut, grace_hopper, manipulated
 from forensics.scan import run_scan
 
 WIDTH, HEIGHT, FPS, COUNT = 720, 480, 15, 30
@@ -32,11 +32,7 @@ FRAMES = 12  # sampled: a person moves about 45 px, about half a face, between s
 
 
 def _people() -> dict[str, np.ndarray]:
-    from matplotlib import cbook
-    from PIL import Image
-
-    with Image.open(cbook.get_sample_data("grace_hopper.jpg")) as image:
-        hopper = np.asarray(image.convert("RGB"))
+    hopper = grace_hopper()
     head = slice(0, 256), slice(100, 356)  # the astronaut's head and shoulders
     fake = manipulated(astronaut())[head]
     return {name: cv2.resize(img, (TILE, TILE), interpolation=cv2.INTER_AREA)
