@@ -81,6 +81,7 @@ def scan(
     max_frames: int = typer.Option(2000, "--max-frames", min=1, help="Cap on frames per video with --fps."),
     detect_size: int = typer.Option(640, "--detect-size", min=0, help="Longest side (px) frames are shrunk to for detection; 0 = full size."),
     min_face_prob: float = typer.Option(0.9, "--min-face-prob", min=0.0, max=1.0, help="Drop detections below this MTCNN probability."),
+    keyframe_every: int = typer.Option(1, "--keyframe-every", min=1, help="Search every k-th sampled frame whole for faces and, between, only around the faces already found (1 = every frame whole)."),
     model: Optional[str] = typer.Option(None, "--model", help=f"Registered model (see `forensics models`); default: the one the --weights card names, else {DEFAULT_MODEL}."),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Weights (.safetensors with a .json card); default: the model's shipped weights."),
     threshold: float = typer.Option(0.5, "--threshold", min=0.0, max=1.0, help="Score at or above which a media is 'fake'."),
@@ -122,7 +123,7 @@ def scan(
     try:
         config = ScanConfig(
             frames=frames, fps=fps, max_frames=max_frames, detect_size=detect_size, min_face_prob=min_face_prob,
-            model=model, weights=str(weights) if weights else None, threshold=threshold, aggregate=aggregate.value,
+            keyframe_every=keyframe_every, model=model, weights=str(weights) if weights else None, threshold=threshold, aggregate=aggregate.value,
             batch_size=batch_size, device=device.value, runtime=runtime, threads=threads, engine=engine.value,
             thumbnails=str(thumbnails) if thumbnails else None, heatmaps=heatmaps, timeout_per_media=timeout_per_media,
         )

@@ -45,6 +45,10 @@ class ScanConfig:
         min_face_prob: MTCNN probability below which a detection is dropped (default 0.9).
         min_face_px: faces whose box is smaller than this many pixels (shorter side, in the
             original frame) are dropped (default 24).
+        keyframe_every: in videos, every k-th sampled frame is searched whole for faces; on
+            the frames between, faces are looked for only around where they were in the
+            previous sampled frame, and a frame where one is lost is searched whole
+            (:class:`forensics.faces.detect.FaceFollower`). Default 1: every frame whole.
         model: registered model name; None (the default) takes the one the weights' card
             names, or :data:`DEFAULT_MODEL` (``efficientnet-lite0``) with the shipped weights.
         weights: path to a ``.safetensors`` file; None takes the model's shipped weights.
@@ -78,6 +82,7 @@ class ScanConfig:
     detect_size: int = 640
     min_face_prob: float = 0.9
     min_face_px: int = 24
+    keyframe_every: int = 1
     model: str | None = None
     weights: str | None = None
     threshold: float = 0.5
@@ -104,6 +109,8 @@ class ScanConfig:
             problems.append(f"fps must be > 0, got {self.fps}")
         if self.max_frames < 1:
             problems.append(f"max_frames must be >= 1, got {self.max_frames}")
+        if self.keyframe_every < 1:
+            problems.append(f"keyframe_every must be >= 1, got {self.keyframe_every}")
         if self.detect_size < 0:
             problems.append(f"detect_size must be >= 0, got {self.detect_size}")
         if not 0.0 <= self.min_face_prob <= 1.0:

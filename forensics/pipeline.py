@@ -23,7 +23,7 @@ import numpy as np
 from forensics.aggregate import media_score, verdict
 from forensics.config import ScanConfig
 from forensics.faces.align import CropPolicy, crop_face
-from forensics.faces.detect import FaceDetector
+from forensics.faces.detect import FaceDetector, FaceFollower
 from forensics.faces.track import link_tracks
 from forensics.media.decode import DecodeError, Frame, MediaInfo
 from forensics.media.discover import MediaItem
@@ -146,9 +146,10 @@ def extract(
     face_frames, face_times, boxes, probs, points, crops = [], [], [], [], [], []
     position = 0
     small, small_size = 0, (0, 0)  # frames too small to hold a face, and their size
+    follower = FaceFollower(detector, config.keyframe_every)
     for chunk in chunks:
         try:
-            detections = detector.detect([frame.image for frame in chunk])
+            detections = follower.detect([frame.image for frame in chunk])
         except Exception as exc:
             raise stage_error("face detection", exc) from exc
         for frame, found in zip(chunk, detections):

@@ -21,7 +21,7 @@ from badinputs import encode_video
 
 from forensics.aggregate import track_score
 from forensics.config import ScanConfig
-from forensics.report.schema import faces_path
+from forensics.report.schema import faces_path, read_metadata
 from forensics.samples import astronaut, grace_hopper, manipulated
 from forensics.scan import run_scan
 
@@ -108,3 +108,80 @@ def test_each_track_scores_as_that_person_alone_and_the_fake_one_is_the_verdict(
     assert per_track["fake"] > per_track["real"]
     assert media["both.mp4"]["score"] == pytest.approx(per_track["fake"], abs=1e-6)
     assert media["both.mp4"]["score"] == pytest.approx(media["fake-alone.mp4"]["score"], abs=1e-4)
+
+
+# --- detect less, track more: key frames searched whole, faces followed in between ------------
+
+
+@pytest.fixture(scope="module")
+def crossing_frames() -> list[np.ndarray]:
+    """The FRAMES sampled frames of the two people crossing, in memory."""
+    frames = list(_frames(_people()))
+    return [frames[i] for i in np.linspace(0, COUNT - 1, FRAMES).round().astype(int)]
+
+
+@pytest.fixture(scope="module")
+def detector():
+    from forensics.faces.detect import FaceDetector
+
+    return FaceDetector()
+
+
+def _follow(detector, frames, keyframe_every):
+    from forensics.faces.detect import FaceFollower
+
+    follower = FaceFollower(detector, keyframe_every)
+    found = []
+    for start in range(0, len(frames), 8):  # in chunks, as a scan decodes them
+        found += follower.detect(frames[start : start + 8])
+    return found, follower
+
+
+def _by_band(found):
+    """Per frame, {band: detection}: the top band is Grace Hopper, the bottom one the astronaut."""
+    return [{("top" if (d.box[1] + d.box[3]) / 2 < HEIGHT / 2 else "bottom"): d for d in faces} for faces in found]
+
+
+def test_following_faces_between_key_frames_finds_the_same_faces_in_the_same_places(detector, crossing_frames):
+    full, whole = _follow(detector, crossing_frames, 1)
+    fewer, follower = _follow(detector, crossing_frames, 4)
+    assert whole.full == FRAMES and whole.near == 0
+    assert follower.near >= FRAMES // 2, "frames between key frames are searched near the known faces"
+    assert follower.full + follower.near == FRAMES
+    for k, (a, b) in enumerate(zip(_by_band(full), _by_band(fewer))):
+        assert a.keys() == b.keys() == {"top", "bottom"}, f"frame {k}: {sorted(a)} against {sorted(b)}"
+        for band in a:
+            # landmarks agree within 3 px; MTCNN's boxes move more with the search window (its
+            # candidate grid starts elsewhere): within 12% of the face's side, up to 8 px here
+            side = a[band].box[2] - a[band].box[0]
+            assert np.abs(a[band].landmarks - b[band].landmarks).max() <= 3.0, f"frame {k}, {band}"
+            assert np.abs(a[band].box - b[band].box).max() <= 0.12 * side, f"frame {k}, {band}"
+
+
+def test_a_lost_face_sends_the_follower_back_to_the_whole_frame_and_a_new_one_waits_for_a_key_frame(detector):
+    tiles = _people()
+    alone, both = list(_frames({"real": tiles["real"]})), list(_frames(tiles))
+    empty = np.full_like(alone[0], 96)
+    picks = np.linspace(0, COUNT - 1, FRAMES).round().astype(int)
+    # sampled frames 0-1: Hopper alone; 2-3: nobody; 4-5: Hopper again; 6-11: the astronaut too
+    frames = [alone[i] if k < 2 or 4 <= k < 6 else empty if k < 4 else both[i] for k, i in enumerate(picks)]
+    found, follower = _follow(detector, frames, 4)
+    top, pair = ["top"], ["bottom", "top"]
+    # frame 2: Hopper lost, the whole frame searched, nobody; 3: nobody known, searched whole;
+    # 6-7: the astronaut has entered between key frames 4 and 8, where only Hopper is looked
+    # for; key frame 8 finds him, and from then on both are followed
+    assert [sorted(b) for b in _by_band(found)] == [top, top, [], [], top, top, top, top, pair, pair, pair, pair]
+    assert (follower.full, follower.near) == (5, 7)  # whole: 0, 2, 3, 4, 8
+
+
+def test_a_scan_that_follows_faces_between_key_frames_keeps_the_tracks_and_the_verdict(scanned, tmp_path):
+    media, faces = scanned
+    clip = _write(tmp_path / "both.mp4", _people())
+    out = tmp_path / "report.parquet"
+    run_scan([str(clip)], ScanConfig(frames=FRAMES, threads=1, keyframe_every=4), out, quiet=True, overwrite=True)
+    row = pq.read_table(out).to_pylist()[0]
+    followed = _person(pq.read_table(faces_path(out)).to_pandas().assign(name="both.mp4"), "both.mp4")
+    assert row["tracks"] == 2 and (followed.groupby("person").size() == FRAMES).all()
+    assert row["verdict"] == media["both.mp4"]["verdict"]
+    assert row["score"] == pytest.approx(media["both.mp4"]["score"], abs=0.05)
+    assert read_metadata(pq.read_schema(out))["config"]["keyframe_every"] == 4

@@ -15,6 +15,7 @@ import torch
 
 MIN_DETECT_SIDE = 48  # pixels: the short side of a frame is not shrunk below this for detection
 MIN_FRAME_SIDE = 20  # pixels: MTCNN's smallest face; a smaller frame is not searched
+REGION_SCALE = 2.5  # a tracked face is looked for again in a square this many face sides wide
 
 
 @dataclass
@@ -100,6 +101,41 @@ class FaceDetector:
                 results[i] = self._to_detections(b, p, pts, scale)
         return results
 
+    def detect_near(self, image: np.ndarray, boxes: np.ndarray) -> list[Detection] | None:
+        """Faces of an RGB ``uint8`` image looked for only around ``boxes`` (n, 4), where faces
+        were in the previous sampled frame: in a square :data:`REGION_SCALE` face sides wide
+        around each, shrunk as the whole frame would be (``detect_size``), so that MTCNN sees
+        the face at the same size as in a whole-frame search, on a fraction of the pixels.
+
+        Returns:
+            The faces found, in the image's pixels (a face found from two regions once), or
+            None when a region holds no face: a face was lost, and the caller looks at the
+            whole frame.
+        """
+        height, width = image.shape[:2]
+        scale = self._scale(height, width)
+        small = self._resize(image, scale)  # the very pixels a whole-frame search would see
+        found: list[Detection] = []
+        for box in np.asarray(boxes, np.float32).reshape(-1, 4) * scale:
+            side = min(REGION_SCALE * float(max(box[2] - box[0], box[3] - box[1])), *small.shape[:2])
+            cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+            x0 = int(round(min(max(cx - side / 2, 0), small.shape[1] - side)))
+            y0 = int(round(min(max(cy - side / 2, 0), small.shape[0] - side)))
+            region = small[y0 : y0 + int(side), x0 : x0 + int(side)]
+            if min(region.shape[:2]) < MIN_FRAME_SIDE:
+                return None
+            with torch.inference_mode():
+                b, p, pts = self._mtcnn.detect(region[None], landmarks=True)
+            if b[0] is None:
+                return None
+            offset = np.array([x0, y0], np.float32)
+            near = self._to_detections(np.asarray(b[0], np.float32) + np.tile(offset, 2), p[0],
+                                       np.asarray(pts[0], np.float32) + offset, scale)
+            if not near:
+                return None
+            found += near
+        return _distinct(found)
+
     @staticmethod
     def _resize(image: np.ndarray, scale: float) -> np.ndarray:
         if scale == 1.0:
@@ -120,3 +156,54 @@ class FaceDetector:
                 continue
             found.append(Detection(box=box, prob=float(prob), landmarks=pts))
         return found
+
+
+class FaceFollower:
+    """Faces of one video's sampled frames, in order, detected in full on key frames only.
+
+    Every ``keyframe_every``-th sampled frame (the first included) is searched whole, so that a
+    face that has just entered is found; on the frames between, each face of the previous
+    frame is looked for around where it was (:meth:`FaceDetector.detect_near`), and a frame
+    where a face is lost, or where the previous one had none, is searched whole.
+    ``keyframe_every=1`` searches every frame whole (batched), as a scan did before.
+
+    Attributes:
+        full: frames searched whole so far; ``near``: frames searched around known faces.
+    """
+
+    def __init__(self, detector: FaceDetector, keyframe_every: int = 1):
+        if keyframe_every < 1:
+            raise ValueError(f"keyframe_every must be >= 1, got {keyframe_every}")
+        self.detector, self.keyframe_every = detector, keyframe_every
+        self.position, self.full, self.near = 0, 0, 0
+        self._previous = np.zeros((0, 4), np.float32)
+
+    def detect(self, images: Sequence[np.ndarray]) -> list[list[Detection]]:
+        """Faces in each of the next sampled frames (RGB ``uint8``), in the frames' pixels."""
+        if self.keyframe_every == 1:
+            self.position, self.full = self.position + len(images), self.full + len(images)
+            return self.detector.detect(images)
+        results = []
+        for image in images:
+            found = None
+            if self.position % self.keyframe_every and len(self._previous):
+                found = self.detector.detect_near(image, self._previous)
+                self.near += found is not None
+            if found is None:
+                found = self.detector.detect([image])[0]
+                self.full += 1
+            self._previous = np.array([d.box for d in found], np.float32).reshape(-1, 4)
+            self.position += 1
+            results.append(found)
+        return results
+
+
+def _distinct(detections: list[Detection], max_iou: float = 0.5) -> list[Detection]:
+    """One detection per face: of boxes overlapping by more than ``max_iou``, the most probable."""
+    if len(detections) < 2:
+        return detections
+    from torchvision.ops import nms
+
+    boxes = torch.from_numpy(np.stack([d.box for d in detections]))
+    keep = nms(boxes, torch.tensor([d.prob for d in detections]), max_iou)
+    return [detections[i] for i in sorted(keep.tolist())]
