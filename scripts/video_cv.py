@@ -106,6 +106,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--video-frames", type=int, default=8, help="frames per video in training")
     parser.add_argument("--frames", type=int, default=32, help="frames per video in evaluation (the scan's default)")
     parser.add_argument("--baseline", type=Path, help="weights evaluated untouched on every fold")
+    parser.add_argument("--video-level", action="store_true",
+                        help="also scan each fold's validation videos and compare video-level calibrations "
+                             "(a temperature, and a logistic regression on track statistics) fitted on them")
     args = parser.parse_args(own)
     if not args.manifest.exists():
         print(f"no manifest at {args.manifest}: the shared videos lie beside the project (../shared/data/videos)",
@@ -141,6 +144,12 @@ def main(argv: list[str]) -> int:
             run([forensics, "evaluate", str(csv), "--weights", str(weights), "--split", "test",
                  "--frames", str(args.frames), "--json", str(result)], log)
         rows += _rows(result, set(test["abs"]), fold, "trained")
+        if args.video_level:
+            result = args.out / f"fold{fold}.valid.json"
+            if not result.exists():
+                run([forensics, "evaluate", str(csv), "--weights", str(weights), "--split", "valid",
+                     "--frames", str(args.frames), "--json", str(result)], log)
+            rows += _rows(result, set(rest.loc[rest.split == "valid", "abs"]), fold, "trained-valid")
         if args.baseline is not None:  # never trained on these videos: one evaluation of them all
             result = args.out / "baseline.eval.json"
             if not result.exists():
@@ -159,6 +168,9 @@ def main(argv: list[str]) -> int:
     scored.drop(columns=["face_scores", "face_tracks"]).to_csv(args.out / "scores.csv", index=False)
     summary = {"folds": {str(k): sorted(s for s, f in fold_of.items() if f == k) for k in range(args.folds)},
                "by_model": {}}
+    if args.video_level:
+        summary["video_level"] = compare_video_level(scored)
+        scored = scored[scored.model != "trained-valid"]
     for model, part in scored.groupby("model"):
         ok = part[part.status == "ok"]
         summary["by_model"][model] = {
@@ -193,6 +205,53 @@ def compare_aggregations(scored: pd.DataFrame) -> dict[str, dict[str, float | No
     return out
 
 
+def track_statistics(face_scores: list[float], face_tracks: list[int]) -> np.ndarray:
+    """Statistics of a video's most fake track, in logits: confident score, mean, max,
+    top-5 mean, standard deviation, and the log of its face count."""
+    from forensics.aggregate import media_score
+
+    scores, tracks = np.clip(np.array(face_scores, dtype=float), 1e-6, 1 - 1e-6), np.array(face_tracks)
+    _, by_track = media_score(scores, tracks, "confident")
+    worst = max(by_track, key=by_track.get)
+    logits = np.log(scores[tracks == worst] / (1 - scores[tracks == worst]))
+    confident = np.clip(by_track[worst], 1e-6, 1 - 1e-6)
+    return np.array([np.log(confident / (1 - confident)), logits.mean(), logits.max(),
+                     np.sort(logits)[-5:].mean(), logits.std(), np.log(len(logits))])
+
+
+def compare_video_level(scored: pd.DataFrame) -> dict[str, dict[str, float | None]]:
+    """Video-level decisions fitted on each fold's validation videos (scored by that fold's
+    network, as a scan scores) and applied to its held-out test videos: pooled AUC, accuracy
+    at 0.5 and ECE of the plain `confident` score, of a temperature on its logit, and of a
+    logistic regression on :func:`track_statistics`."""
+    from forensics.train.metrics import expected_calibration_error
+    from forensics.train.loop import fit_temperature
+
+    ok = scored[(scored.status == "ok") & scored.face_scores.notna()]
+    outcomes: dict[str, tuple[list, list]] = {k: ([], []) for k in ("confident", "temperature", "track-statistics")}
+    for fold, part in ok.groupby("fold"):
+        valid, test = part[part.model == "trained-valid"], part[part.model == "trained"]
+        if valid.label.nunique() < 2 or test.empty:
+            continue
+        fv = np.stack([track_statistics(f, t) for f, t in zip(valid.face_scores, valid.face_tracks)])
+        ft = np.stack([track_statistics(f, t) for f, t in zip(test.face_scores, test.face_tracks)])
+        temperature = fit_temperature(fv[:, 0], valid.label.to_numpy())
+        learnt = make_pipeline(StandardScaler(), LogisticRegression(C=0.3, max_iter=1000)).fit(fv, valid.label)
+        for name, probs in (("confident", 1 / (1 + np.exp(-ft[:, 0]))),
+                            ("temperature", 1 / (1 + np.exp(-ft[:, 0] / temperature))),
+                            ("track-statistics", learnt.predict_proba(ft)[:, 1])):
+            outcomes[name][0].extend(test.label.tolist())
+            outcomes[name][1].extend(probs.tolist())
+    out = {}
+    for name, (labels, probs) in outcomes.items():
+        if not labels:
+            continue
+        y, p = np.array(labels), np.array(probs)
+        out[name] = {"pooled_auc": auc(labels, probs), "accuracy": float(((p >= 0.5) == y).mean()),
+                     "ece": float(expected_calibration_error(y, p)), "videos": len(y)}
+    return out
+
+
 def print_table(summary: dict) -> None:
     models = list(summary["by_model"])
     print("| | " + " | ".join(models) + " |")
@@ -214,6 +273,9 @@ def print_table(summary: dict) -> None:
         n = summary["by_model"][models[0]]["per_source"][source]["n"]
         print(f"| {source} | {n} | " + " | ".join(cells) + " |")
     print()
+    for name, figures in summary.get("video_level", {}).items():
+        print(f"video level, {name}: pooled AUC {fmt(figures['pooled_auc'])}, accuracy {figures['accuracy']:.3f}, "
+              f"ECE {figures['ece']:.3f} ({figures['videos']} videos)")
     for model, by_strategy in summary.get("aggregation", {}).items():
         print(f"{model}: pooled AUC by track aggregation: "
               + ", ".join(f"{k} {fmt(v)}" for k, v in by_strategy.items()))
