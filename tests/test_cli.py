@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from forensics.cli import app
 from forensics.config import DEFAULT_MODEL
 from forensics.report.schema import read_metadata
-from forensics.models.weights import shipped_weights as shipped_weights_for
+from forensics.models.weights import sha256_file, shipped_weights as shipped_weights_for
 
 runner = CliRunner()
 
@@ -149,6 +149,18 @@ def test_weights_alone_pick_the_model_their_card_names(tmp_path, media_dir):
     assert meta["model"] == other and meta["crop_policy"]["size"] == 224
 
 
+def test_resnet50_scans_out_of_the_box_with_its_shipped_weights(tmp_path, media_dir):
+    """The founding papers' second scorer: `--model resnet50` needs no --weights."""
+    out = tmp_path / "r.parquet"
+    result = runner.invoke(app, ["scan", str(media_dir / "astronaut.jpg"), str(media_dir / "astronaut-manipulated.jpg"),
+                                 "--out", str(out), "--quiet", "--model", "resnet50"])
+    assert result.exit_code == 0, result.output
+    meta = read_metadata(pq.read_schema(out))
+    assert meta["model"] == "resnet50" and meta["weights_sha256"] == sha256_file(shipped_weights_for("resnet50"))
+    rows = pq.read_table(out).to_pylist()
+    assert [r["status"] for r in rows] == ["ok", "ok"] and all(0 <= r["score"] <= 1 for r in rows)
+
+
 @pytest.mark.parametrize("entry", ["console script", "module"])
 def test_console_script_and_module_entry_point(entry):
     # the `forensics` executable that the install put beside this Python, and `python -m forensics`
@@ -159,4 +171,5 @@ def test_console_script_and_module_entry_point(entry):
     assert result.returncode == 0, result.stderr
     assert "custom-cnn" in result.stdout and "custom-cnn.safetensors" in result.stdout
     assert "residual-mlp.safetensors" in result.stdout and f"{DEFAULT_MODEL} (default)" in result.stdout
+    assert "resnet50.safetensors" in result.stdout
     assert "efficientnet-lite0 ×2 + mirror" in result.stdout  # the shipped ensemble says what it is

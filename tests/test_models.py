@@ -80,10 +80,11 @@ def test_the_default_averages_two_members_over_each_crop_and_its_mirror(shipped_
 
 
 def test_every_shipped_weights_file_loads_with_its_card():
-    """The papers' custom-cnn and residual-mlp ship beside the default; every card verifies its sha256."""
+    """The papers' custom-cnn and ResNet50 and our residual-mlp ship beside the default; every card
+    verifies its sha256."""
     from forensics.models.weights import shipped_weights as find_shipped
 
-    for name in ("residual-mlp", "custom-cnn", "efficientnet-lite0"):
+    for name in ("residual-mlp", "custom-cnn", "resnet50", "efficientnet-lite0"):
         path = find_shipped(name)
         assert path is not None, name
         model, card = load_weights(path)

@@ -81,14 +81,20 @@ def list_shipped_cards() -> list[dict[str, Any]]:
     return cards
 
 
-def save_weights(model: nn.Module, path: str | os.PathLike[str], card: dict[str, Any]) -> dict[str, Any]:
+def save_weights(model: nn.Module, path: str | os.PathLike[str], card: dict[str, Any],
+                 half: bool = False) -> dict[str, Any]:
     """Write ``model``'s state as safetensors and its card (with the sha256 filled in) beside it.
 
-    Both files are written to temporary names first and renamed into place.
+    With ``half``, floating-point tensors are stored as float16 (half the file; they load back
+    into float32 parameters) and the card records ``"storage": "float16"``. Both files are
+    written to temporary names first and renamed into place.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if half:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+        card = dict(card, storage="float16")
     tmp = path.with_name(path.name + ".tmp")
     save_file(state, str(tmp), metadata={"model": str(card.get("model", ""))})
     os.replace(tmp, path)
