@@ -16,6 +16,7 @@ import torch
 MIN_DETECT_SIDE = 48  # pixels: the short side of a frame is not shrunk below this for detection
 MIN_FRAME_SIDE = 20  # pixels: MTCNN's smallest face; a smaller frame is not searched
 REGION_SCALE = 2.5  # a tracked face is looked for again in a square this many face sides wide
+MAX_REGION_SHARE = 0.4  # regions covering more of the frame than this: the whole frame is searched
 
 
 @dataclass
@@ -109,14 +110,19 @@ class FaceDetector:
 
         Returns:
             The faces found, in the image's pixels (a face found from two regions once), or
-            None when a region holds no face: a face was lost, and the caller looks at the
-            whole frame.
+            None when a region holds no face (a face was lost) or when the regions would cover
+            more than :data:`MAX_REGION_SHARE` of the frame: the caller searches the whole frame.
         """
         height, width = image.shape[:2]
         scale = self._scale(height, width)
         small = self._resize(image, scale)  # the very pixels a whole-frame search would see
         found: list[Detection] = []
-        for box in np.asarray(boxes, np.float32).reshape(-1, 4) * scale:
+        boxes = np.asarray(boxes, np.float32).reshape(-1, 4) * scale
+        sides = np.minimum(REGION_SCALE * np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]),
+                           min(small.shape[:2]))
+        if float((sides ** 2).sum()) > MAX_REGION_SHARE * small.shape[0] * small.shape[1]:
+            return None  # the regions are most of the frame: searching them saves nothing
+        for box in boxes:
             side = min(REGION_SCALE * float(max(box[2] - box[0], box[3] - box[1])), *small.shape[:2])
             cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
             x0 = int(round(min(max(cx - side / 2, 0), small.shape[1] - side)))
