@@ -84,7 +84,7 @@ def main(argv: list[str]) -> int:
 
     args.out.mkdir(parents=True, exist_ok=True)
     prepared, int8 = args.out / "float32.prepared.onnx", args.out / "int8.onnx"
-    quant_pre_process(str(scorer._onnx.path), str(prepared))
+    quant_pre_process(str(scorer._onnx.path), str(prepared), skip_symbolic_shape=True)
     quantize_static(str(prepared), str(int8), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                     weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8)
     options = ort.SessionOptions()
