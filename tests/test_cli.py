@@ -67,7 +67,6 @@ def test_report_metadata_makes_it_auditable(scanned, shipped_weights):
     out, _ = scanned
     meta = read_metadata(pq.read_schema(out / "report.parquet"))
     from forensics import __version__
-    from forensics.models.weights import sha256_file
 
     assert meta["version"] == __version__
     assert meta["model"] == DEFAULT_MODEL and meta["weights_sha256"] == sha256_file(shipped_weights)

