@@ -286,6 +286,10 @@ def train(
         0, "--video-frames", min=0,
         help="Train on DATA's videos too: this many frames sampled from each, the main person's faces cropped "
              "as a scan crops them; each video lands in one split whole. 0 (default): videos are left out."),
+    teacher: Optional[Path] = typer.Option(
+        None, "--teacher",
+        help="Distil these weights (e.g. the shipped ensemble): train to the teacher's score of each crop "
+             "instead of its label. Same crop policy as the student; not with --self-blend."),
 ) -> None:
     """Train a model on face crops made by the scan's own detect-and-crop code."""
     from forensics.models import get_model_spec
@@ -304,6 +308,8 @@ def train(
         raise _usage_error(f"{data}: no such file or folder")
     if splits is not None and not splits.is_file():
         raise _usage_error(f"--splits {splits}: no such file")
+    if teacher is not None and not teacher.is_file():
+        raise _usage_error(f"--teacher {teacher}: no such file")
     if no_augment or augment.strip() == "none":
         kinds: tuple[str, ...] = ()
     elif augment.strip() == "all":
@@ -314,7 +320,8 @@ def train(
         config = TrainConfig(model=model, epochs=epochs, batch_size=batch_size, lr=lr, warmup=warmup, patience=patience, select=select,
                              augment=kinds, margin=margin, seed=seed, threads=threads, device=device.value, max_steps=max_steps,
                              sources=list(source or []), pretrained=pretrained, self_blend=self_blend,
-                             splits=str(splits) if splits else None, video_frames=video_frames)
+                             splits=str(splits) if splits else None, video_frames=video_frames,
+                             teacher=str(teacher) if teacher else None)
         card = run_training(data, out, config, log=lambda line: err.print(line), cache_root=cache)
     except ValueError as exc:
         raise _usage_error(str(exc))

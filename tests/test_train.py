@@ -207,3 +207,53 @@ def test_warmup_rises_then_decays_and_defaults_on_for_pretrained_weights():
     assert TrainConfig("resnet50", pretrained="imagenet", warmup=0.0).effective_warmup == 0.0
     with pytest.raises(ValueError, match="warmup"):
         TrainConfig("custom-cnn", warmup=1.5)
+
+
+def test_distillation_targets_are_the_scans_scores_of_the_teacher(tmp_path, tiny_dataset, shipped_weights):
+    """The teacher is scored as a scan scores it (both members, crop and mirror), its temperature left out."""
+    from forensics.faces.align import CropPolicy
+    from forensics.score import FaceScorer
+    from forensics.train.data import CropCache
+    from forensics.train.loop import load_split_crops, teacher_targets
+
+    crops, _ = load_split_crops(assign_splits(load_samples(tiny_dataset), seed=0),
+                                CropCache(CropPolicy(size=224), tmp_path / "c"), log=lambda _: None)
+    train_x = crops["train"][0]
+    targets = teacher_targets(shipped_weights, train_x, CropPolicy(size=224))
+    scorer = FaceScorer(weights=shipped_weights, runtime="torch")
+    scanned = scorer.score(train_x).astype(np.float64)
+    untempered = 1 / (1 + np.exp(-np.log(scanned / (1 - scanned)) * scorer.card["temperature"]))
+    np.testing.assert_allclose(targets, untempered, rtol=0, atol=1e-4)
+    with pytest.raises(ValueError, match="crop policy"):
+        teacher_targets(shipped_weights, train_x, CropPolicy(size=224, margin=0.3))
+
+
+def test_train_with_a_teacher_learns_its_scores_and_records_it(tmp_path, tiny_dataset):
+    from forensics.models.weights import sha256_file, shipped_weights
+
+    teacher = shipped_weights("residual-mlp")  # the same crop policy as the student below
+    base = ["train", str(tiny_dataset), "--epochs", "1", "--batch-size", "7", "--no-augment", "--model", "residual-mlp",
+            "--cache", str(tmp_path / "c")]
+
+    def weights(name: str, *extra: str) -> dict:
+        out = tmp_path / f"{name}.safetensors"
+        result = CliRunner().invoke(app, base + ["--out", str(out), *extra])
+        assert result.exit_code == 0, result.output
+        model, card = load_weights(out)
+        return {"card": card, "state": model.state_dict()}
+
+    distilled, labelled = weights("distilled", "--teacher", str(teacher)), weights("labelled")
+    assert distilled["card"]["training"]["teacher"] == {"file": teacher.name, "sha256": sha256_file(teacher)}
+    assert labelled["card"]["training"]["teacher"] is None
+    # same seed, same batches: only the targets differ, so the weights do
+    assert any(not torch.equal(distilled["state"][k], labelled["state"][k]) for k in labelled["state"])
+
+    result = CliRunner().invoke(app, base + ["--out", str(tmp_path / "x.safetensors"), "--teacher", str(teacher),
+                                             "--self-blend", "mix"])
+    assert result.exit_code == 2 and "not both" in result.output
+    result = CliRunner().invoke(app, base + ["--out", str(tmp_path / "x.safetensors"), "--teacher", str(teacher),
+                                             "--margin", "0.3"])
+    assert result.exit_code == 2 and "crop policy" in result.output
+    result = CliRunner().invoke(app, base + ["--out", str(tmp_path / "x.safetensors"), "--teacher",
+                                             str(tiny_dataset / "real" / sorted(p.name for p in (tiny_dataset / "real").iterdir())[0])])
+    assert result.exit_code == 2 and "teacher" in result.output

@@ -26,7 +26,8 @@ from forensics import __version__
 from forensics.faces.align import CropPolicy
 from forensics.faces.detect import resolve_device
 from forensics.models.registry import build_model, get_model_spec
-from forensics.models.weights import recorded_command, save_weights, sha256_file
+from forensics.models.weights import (WeightsError, card_crop_policy, load_weights, recorded_command, save_weights,
+                                      sha256_file)
 from forensics.score import crops_to_tensor
 from forensics.train.codec import h264_keyframe
 from forensics.train.data import (SPLITS, CropCache, Sample, assign_splits, data_base, load_samples,
@@ -92,6 +93,12 @@ class TrainConfig:
             ``"only"`` trains on real faces and pseudo-fakes alone. Default None (off).
         video_frames: train on DATA's videos too, with this many frames sampled from each
             (see :mod:`forensics.train.data`); 0 (the default) leaves videos out.
+        teacher: distil these shipped weights (an ensemble with its test-time augmentation
+            counts as one teacher): every training crop's target is sigmoid of the teacher's
+            logit on that crop (before its temperature) instead of its label, so the student
+            learns the teacher's scores, not the labels. The teacher scores each crop once,
+            unaugmented, before the first epoch; its crop policy must be the student's.
+            Default None (train on the labels). Not with ``self_blend``.
     """
 
     model: str
@@ -113,6 +120,7 @@ class TrainConfig:
     splits: str | None = None
     self_blend: str | None = None
     video_frames: int = 0
+    teacher: str | None = None
 
     def __post_init__(self) -> None:
         self.augment = tuple(self.augment)
@@ -121,6 +129,8 @@ class TrainConfig:
             raise ValueError(f"warmup is a fraction of the steps in [0, 1), not {self.warmup}")
         if self.select not in SELECTIONS:
             raise ValueError(f"select must be one of {', '.join(SELECTIONS)}, not {self.select!r}")
+        if self.teacher and self.self_blend:
+            raise ValueError("a teacher has no score for self-blended pseudo-fakes: use --teacher or --self-blend, not both")
 
     @property
     def effective_warmup(self) -> float:
@@ -241,6 +251,21 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
 
     optimiser.step(closure)
     return float(log_t.exp().item())
+
+
+def teacher_targets(teacher: str | os.PathLike[str], crops: np.ndarray, policy: CropPolicy,
+                    device: torch.device | str = "cpu") -> np.ndarray:
+    """Float32 soft targets (n,) in [0, 1]: sigmoid of the ``teacher`` weights' logits on
+    ``uint8`` crops (n, S, S, 3), its ensemble and test-time augmentation included and its
+    temperature left out. Raises ValueError when the teacher was made for other crops."""
+    try:
+        model, card = load_weights(teacher)
+    except WeightsError as exc:
+        raise ValueError(f"teacher: {exc}") from None
+    if card_crop_policy(card) != policy:
+        raise ValueError(f"teacher {Path(teacher).name} scores {card_crop_policy(card)} crops, "
+                         f"the student trains on {policy}: distil into a model of the same crop policy")
+    return _sigmoid(predict_logits(model.to(device), crops, get_model_spec(card["model"]), device=device))
 
 
 CropsBySplit = dict[str, tuple[np.ndarray, list[Sample]]]
@@ -374,6 +399,10 @@ def train(
         train_x, train_s = train_x[keep], [s for s, k in zip(train_s, keep) if k]
     train_y = np.array([s.label for s in train_s], np.float32)
     train_lm = cache.landmarks_of(train_s) if config.self_blend else None
+    train_target = train_y
+    if config.teacher:
+        log(f"teacher {Path(config.teacher).name}: scoring {len(train_x)} training crops")
+        train_target = teacher_targets(config.teacher, train_x, policy, device).astype(np.float32)
     valid_y = np.array([s.label for s in valid_s])
 
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -407,15 +436,16 @@ def train(
         with Progress(transient=True, disable=not sys.stderr.isatty()) as progress:
             task = progress.add_task(f"epoch {epoch + 1}/{config.epochs}", total=steps_per_epoch)
             for idx in _batches(len(train_x), config.batch_size, rng):
-                pixels, labels = train_x[idx], train_y[idx]
+                pixels, labels, targets = train_x[idx], train_y[idx], train_target[idx]
                 if config.self_blend:
                     share = 0.5 if config.self_blend == "only" else 0.25
                     pixels, labels = self_blend_batch(pixels, labels, policy, rng, share, train_lm[idx])
+                    targets = labels
                 crops = torch.from_numpy(pixels).permute(0, 3, 1, 2)
                 if augment is not None:
                     crops = torch.stack([augment(c) for c in crops])
                 batch = crops_to_tensor(crops.permute(0, 2, 3, 1), spec, device)
-                target = torch.from_numpy(labels).to(device)
+                target = torch.from_numpy(targets).to(device)
                 with torch.autocast(device.type, torch.bfloat16, enabled=device.type == "cuda"):
                     logits = model(batch).float()
                 loss = loss_fn(logits, target)
@@ -424,7 +454,7 @@ def train(
                 optimiser.step()
                 scheduler.step()
                 losses.append(loss.item())
-                correct += int(((logits.detach() > 0).float() == target).sum())
+                correct += int(((logits.detach() > 0).cpu().numpy() == (labels > 0.5)).sum())
                 count += len(idx)
                 seen += len(idx)
                 steps += 1
@@ -484,6 +514,8 @@ def train(
             "config": dict(asdict(config), warmup=config.effective_warmup),
             "pretrained_sha256": sha256_file(config.pretrained)
             if config.pretrained and Path(config.pretrained).expanduser().is_file() else None,
+            "teacher": {"file": Path(config.teacher).name, "sha256": sha256_file(config.teacher)}
+            if config.teacher else None,
             "best_epoch": best["epoch"],
             "epochs_run": len(history),
             "train_seconds": round(train_seconds, 1),
