@@ -4,7 +4,8 @@ Each ``NAME=REPORT`` is a JSON report written by ``forensics evaluate --json`` o
 weights (checked by sha256). The card gains ``evaluation.NAME``: what was scored, how many
 media, and per source the counts, ROC AUC, accuracy at the card's threshold and confusion
 matrix; ``data_licences`` lists, for every source the weights were trained or evaluated on,
-the licence notes of the shared manifests (``licence`` column). Reports are summarised, never
+the licence notes of the shared manifests (``licence`` column); ``--why`` records why these
+weights are the default (``why_default``). Reports are summarised, never
 copied: no path of the machine that ran them enters the card.
 
     python scripts/card_evaluation.py weights/efficientnet-lite0.safetensors \\
@@ -64,6 +65,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("weights", type=Path)
     parser.add_argument("reports", nargs="+", help="NAME=REPORT.json from forensics evaluate --json")
     parser.add_argument("--note", action="append", default=[], help="NAME=text describing that evaluation")
+    parser.add_argument("--why", help="why these weights are the default, on held-out image and video figures together")
     args = parser.parse_args(argv)
     card_path = args.weights.with_suffix(".json")
     card = read_card(args.weights)
@@ -81,6 +83,8 @@ def main(argv: list[str]) -> int:
         for kind in ("images", "videos"):
             sources.update((evaluation[name].get(kind) or {}).get("per_source", {}))
     card["evaluation"] = evaluation
+    if args.why:
+        card["why_default"] = args.why
     card["data_licences"] = licences(sources)
     card_path.write_text(json.dumps(card, indent=2) + "\n")
     print(f"updated {card_path}: evaluation {', '.join(evaluation)}; licences of {len(sources)} sources")
