@@ -26,8 +26,8 @@ from forensics import __version__
 from forensics.faces.align import CropPolicy
 from forensics.faces.detect import resolve_device
 from forensics.models.registry import build_model, get_model_spec
-from forensics.models.weights import (WeightsError, card_crop_policy, load_weights, recorded_command, save_weights,
-                                      sha256_file)
+from forensics.models.weights import (WeightsError, card_crop_policy, load_weights, read_card, recorded_command,
+                                      save_weights, sha256_file)
 from forensics.score import crops_to_tensor
 from forensics.train.codec import h264_keyframe
 from forensics.train.data import (SPLITS, CropCache, Sample, assign_splits, data_base, load_samples,
@@ -253,18 +253,28 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     return float(log_t.exp().item())
 
 
-def teacher_targets(teacher: str | os.PathLike[str], crops: np.ndarray, policy: CropPolicy,
-                    device: torch.device | str = "cpu") -> np.ndarray:
-    """Float32 soft targets (n,) in [0, 1]: sigmoid of the ``teacher`` weights' logits on
-    ``uint8`` crops (n, S, S, 3), its ensemble and test-time augmentation included and its
-    temperature left out. Raises ValueError when the teacher was made for other crops."""
+def check_teacher(teacher: str | os.PathLike[str], policy: CropPolicy) -> None:
+    """Raise ValueError unless ``teacher`` has a model card and cuts ``policy``'s crops
+    (cheap: reads the card only, so a wrong teacher fails before any face is detected)."""
     try:
-        model, card = load_weights(teacher)
+        card = read_card(teacher)
     except WeightsError as exc:
         raise ValueError(f"teacher: {exc}") from None
     if card_crop_policy(card) != policy:
         raise ValueError(f"teacher {Path(teacher).name} scores {card_crop_policy(card)} crops, "
                          f"the student trains on {policy}: distil into a model of the same crop policy")
+
+
+def teacher_targets(teacher: str | os.PathLike[str], crops: np.ndarray, policy: CropPolicy,
+                    device: torch.device | str = "cpu") -> np.ndarray:
+    """Float32 soft targets (n,) in [0, 1]: sigmoid of the ``teacher`` weights' logits on
+    ``uint8`` crops (n, S, S, 3), its ensemble and test-time augmentation included and its
+    temperature left out. Raises ValueError when the teacher was made for other crops."""
+    check_teacher(teacher, policy)
+    try:
+        model, card = load_weights(teacher)
+    except WeightsError as exc:
+        raise ValueError(f"teacher: {exc}") from None
     return _sigmoid(predict_logits(model.to(device), crops, get_model_spec(card["model"]), device=device))
 
 
@@ -381,6 +391,8 @@ def train(
     # built first: missing pretrained weights fail before minutes of face detection, and the
     # initialisation does not depend on whether the detector had to be created
     model = build_model(config.model, pretrained=config.pretrained).to(device, memory_format=torch.channels_last)
+    if config.teacher:
+        check_teacher(config.teacher, policy)
 
     samples = load_samples(data, config.sources or None, videos=config.video_frames > 0)
     if config.splits:
