@@ -15,6 +15,11 @@ scores each crop alone with PyTorch. Figures are ratios against it, measured in 
 (the one-hour video's baseline would take most of an hour: it is skipped).
 
     python scripts/bench_scan.py [--threads N] [--photos DIR] [--json out.json] [--skip-baseline] [--skip-hour]
+                                 [--candidate WEIGHTS ...]
+
+``--candidate`` times other weights (a distilled student, another backbone) on the clip and the
+photos beside the default, with ONNX Runtime, in the same run: their figures are keyed by the
+file's stem, with their cost relative to the default's.
 
 The photos come from ../shared/data/faces/stylegan-ffhq when it is there, else they are
 generated from the astronaut picture.
@@ -164,6 +169,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--skip-hour", action="store_true", help="leave out the one-hour video's memory run")
+    parser.add_argument("--candidate", type=Path, action="append", default=[], metavar="WEIGHTS",
+                        help="also time these weights (.safetensors with their card) beside the default")
     args = parser.parse_args()
 
     config = ScanConfig(threads=args.threads)
@@ -178,14 +185,18 @@ def main() -> None:
             t = time.perf_counter()
             scanners[runtime] = Scanner(ScanConfig(threads=args.threads, runtime=runtime))
             figures[f"model_load_s_{runtime}"] = round(time.perf_counter() - t, 3)
+        for weights in args.candidate:
+            scanners[weights.stem] = Scanner(ScanConfig(threads=args.threads, runtime="onnx", weights=str(weights)))
         scanner = scanners["onnx"]
         figures["runtime"] = scanner.scorer.runtime
         timed_scan(scanner, [str(clip4)], config)  # warm-ups
-        timed_scan(scanners["torch"], [str(clip4)], config)
+        for name, one in scanners.items():
+            if name != "onnx":
+                timed_scan(one, [str(clip4)], one.config)
 
         for runtime, one in scanners.items():
             figures[f"clip_720p_4s_marginal_s_{runtime}"] = round(marginal_clip_s(one, clip4, one.config), 3)
-            figures[f"clip_720p_4s_stages_s_{runtime}"] = {k: round(v, 3) for k, v in stage_times(one, clip4, config).items()}
+            figures[f"clip_720p_4s_stages_s_{runtime}"] = {k: round(v, 3) for k, v in stage_times(one, clip4, one.config).items()}
         clip10_s, results = timed_scan(scanner, [str(clip10)], config)
         figures["clip_1080p_10s"] = {"seconds": round(clip10_s, 3), "frames_sampled": results[0].frames_sampled,
                                      "faces": results[0].faces_detected, "status": results[0].status}
@@ -195,6 +206,15 @@ def main() -> None:
             figures[f"photos_{runtime}"] = {"count": len(results), "seconds": round(photos_s, 2),
                                             "media_per_s": round(len(results) / photos_s, 1),
                                             "statuses": {s: sum(r.status == s for r in results) for s in ("ok", "no_face", "error")}}
+        for weights in args.candidate:
+            name = weights.stem
+            figures[f"candidate_{name}_vs_default"] = {
+                "clip_720p_4s_time_ratio": round(figures[f"clip_720p_4s_marginal_s_{name}"]
+                                                 / figures["clip_720p_4s_marginal_s_onnx"], 2),
+                "score_stage_ratio": round(figures[f"clip_720p_4s_stages_s_{name}"]["score"]
+                                           / figures["clip_720p_4s_stages_s_onnx"]["score"], 2),
+                "photos_rate_ratio": round(figures[f"photos_{name}"]["media_per_s"]
+                                           / figures["photos_onnx"]["media_per_s"], 2)}
         figures["peak_rss_mib_this_process"] = round(peak_rss_mib())
         if not args.skip_baseline:
             for name, clip in (("720p_4s", clip4), ("1080p_10s", clip10)):
