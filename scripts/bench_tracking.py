@@ -3,7 +3,8 @@ full detection of every sampled frame, and what each costs, in one run.
 
 For each video, the scan's sampled frames (32 by default) are decoded once, then faces are
 detected twice: in every frame whole (``--keyframe-every 1``, the scan's default) and with
-key frames every K frames and region searches between (``--keyframe-every K``). Reported:
+key frames every K frames and, between them, a search for faces of the key frame's size only
+(``--keyframe-every K``). Reported:
 the faces of the full detection found again (a box overlapping by IoU >= 0.5), faces found
 only by one, the largest box difference in original pixels, the tracks, the detection time
 of each, and the media score and verdict of a whole scan with each setting.

@@ -158,7 +158,7 @@ def test_following_faces_between_key_frames_finds_the_same_faces_in_the_same_pla
             assert np.abs(a[band].box - b[band].box).max() <= 0.12 * side, f"frame {k}, {band}"
 
 
-def test_a_lost_face_sends_the_follower_back_to_the_whole_frame_and_a_new_one_waits_for_a_key_frame(detector):
+def test_a_lost_face_sends_the_follower_back_to_a_full_search_and_a_new_face_is_found_between_key_frames(detector):
     tiles = _people()
     alone, both = list(_frames({"real": tiles["real"]})), list(_frames(tiles))
     empty = np.full_like(alone[0], 96)
@@ -167,11 +167,21 @@ def test_a_lost_face_sends_the_follower_back_to_the_whole_frame_and_a_new_one_wa
     frames = [alone[i] if k < 2 or 4 <= k < 6 else empty if k < 4 else both[i] for k, i in enumerate(picks)]
     found, follower = _follow(detector, frames, 4)
     top, pair = ["top"], ["bottom", "top"]
-    # frame 2: Hopper lost, the whole frame searched, nobody; 3: nobody known, searched whole;
-    # 6-7: the astronaut has entered between key frames 4 and 8, where only Hopper is looked
-    # for; key frame 8 finds him, and from then on both are followed
-    assert [sorted(b) for b in _by_band(found)] == [top, top, [], [], top, top, top, top, pair, pair, pair, pair]
-    assert (follower.full, follower.near) == (5, 7)  # whole: 0, 2, 3, 4, 8
+    # frames 2-3: Hopper lost, each searched again in full, nobody; 6-7: the astronaut enters
+    # between key frames 4 and 8; his face is as large as Hopper's, so the search for faces of
+    # the key frame's size finds him at once
+    assert [sorted(b) for b in _by_band(found)] == [top, top, [], [], top, top, pair, pair, pair, pair, pair, pair]
+    assert (follower.full, follower.near) == (5, 7)  # in full: key frames 0, 4, 8 and frames 2, 3
+
+
+def test_a_search_for_large_faces_only_skips_small_ones(detector, crossing_frames):
+    frame = crossing_frames[0]
+    faces = detector.detect([frame])[0]
+    assert len(faces) == 2
+    side = max(float(d.box[2] - d.box[0]) for d in faces)
+    assert len(detector.detect([frame], min_face=side)[0]) == 2, "faces of the size asked for are found"
+    assert detector.detect([frame], min_face=4 * side) == [[]], "faces a quarter of the size asked for are not"
+    assert len(detector.detect([frame])[0]) == 2, "the next search looks for every size again"
 
 
 def test_a_scan_that_follows_faces_between_key_frames_keeps_the_tracks_and_the_verdict(scanned, tmp_path):

@@ -15,8 +15,8 @@ import torch
 
 MIN_DETECT_SIDE = 48  # pixels: the short side of a frame is not shrunk below this for detection
 MIN_FRAME_SIDE = 20  # pixels: MTCNN's smallest face; a smaller frame is not searched
-REGION_SCALE = 2.5  # a tracked face is looked for again in a square this many face sides wide
-MAX_REGION_SHARE = 0.4  # regions covering more of the frame than this: the whole frame is searched
+MTCNN_MIN_FACE = 20  # pixels of the detection image: the smallest face MTCNN's image pyramid looks for
+FOLLOW_FACE_SHARE = 0.7  # between key frames, faces under this share of the key frame's smallest are not looked for
 
 
 @dataclass
@@ -69,7 +69,8 @@ class FaceDetector:
         self.detect_size = detect_size
         self.min_prob = min_prob
         self.min_face_px = min_face_px
-        self._mtcnn = MTCNN(keep_all=True, select_largest=False, post_process=False, device=self.device)
+        self._mtcnn = MTCNN(min_face_size=MTCNN_MIN_FACE, keep_all=True, select_largest=False, post_process=False,
+                           device=self.device)
 
     def _scale(self, height: int, width: int) -> float:
         longest = max(height, width)
@@ -82,8 +83,15 @@ class FaceDetector:
         """True when a frame this size cannot hold a face of ``min_face_px`` (it is not searched)."""
         return min(height, width) < max(self.min_face_px, MIN_FRAME_SIDE)
 
-    def detect(self, images: Sequence[np.ndarray]) -> list[list[Detection]]:
+    def detect(self, images: Sequence[np.ndarray], min_face: float = 0.0) -> list[list[Detection]]:
         """Faces in each RGB ``uint8`` image; frames of one batch may differ in size.
+
+        Args:
+            images: the frames.
+            min_face: the smallest face side (original pixels) to look for. Larger values stop
+                MTCNN's image pyramid sooner: fewer, smaller levels, a faster search (faces a
+                little smaller are still found; much smaller ones are not). Default 0: MTCNN's
+                smallest, 20 pixels of the detection image.
 
         Frames too small to hold a face (:meth:`too_small`) give no detections.
         """
@@ -96,50 +104,15 @@ class FaceDetector:
         for shape, members in groups.items():
             scale = self._scale(shape[0], shape[1])
             batch = [self._resize(images[i], scale) for i in members]
-            with torch.inference_mode():
-                boxes, probs, points = self._mtcnn.detect(np.stack(batch), landmarks=True)
+            self._mtcnn.min_face_size = max(MTCNN_MIN_FACE, int(min_face * scale))
+            try:
+                with torch.inference_mode():
+                    boxes, probs, points = self._mtcnn.detect(np.stack(batch), landmarks=True)
+            finally:
+                self._mtcnn.min_face_size = MTCNN_MIN_FACE
             for i, b, p, pts in zip(members, boxes, probs, points):
                 results[i] = self._to_detections(b, p, pts, scale)
         return results
-
-    def detect_near(self, image: np.ndarray, boxes: np.ndarray) -> list[Detection] | None:
-        """Faces of an RGB ``uint8`` image looked for only around ``boxes`` (n, 4), where faces
-        were in the previous sampled frame: in a square :data:`REGION_SCALE` face sides wide
-        around each, shrunk as the whole frame would be (``detect_size``), so that MTCNN sees
-        the face at the same size as in a whole-frame search, on a fraction of the pixels.
-
-        Returns:
-            The faces found, in the image's pixels (a face found from two regions once), or
-            None when a region holds no face (a face was lost) or when the regions would cover
-            more than :data:`MAX_REGION_SHARE` of the frame: the caller searches the whole frame.
-        """
-        height, width = image.shape[:2]
-        scale = self._scale(height, width)
-        small = self._resize(image, scale)  # the very pixels a whole-frame search would see
-        found: list[Detection] = []
-        boxes = np.asarray(boxes, np.float32).reshape(-1, 4) * scale
-        sides = np.minimum(REGION_SCALE * np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]),
-                           min(small.shape[:2]))
-        if float((sides ** 2).sum()) > MAX_REGION_SHARE * small.shape[0] * small.shape[1]:
-            return None  # the regions are most of the frame: searching them saves nothing
-        for box, side in zip(boxes, sides.tolist()):
-            cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-            x0 = int(round(min(max(cx - side / 2, 0), small.shape[1] - side)))
-            y0 = int(round(min(max(cy - side / 2, 0), small.shape[0] - side)))
-            region = small[y0 : y0 + int(side), x0 : x0 + int(side)]
-            if min(region.shape[:2]) < MIN_FRAME_SIDE:
-                return None
-            with torch.inference_mode():
-                b, p, pts = self._mtcnn.detect(region[None], landmarks=True)
-            if b[0] is None:
-                return None
-            offset = np.array([x0, y0], np.float32)
-            near = self._to_detections(np.asarray(b[0], np.float32) + np.tile(offset, 2), p[0],
-                                       np.asarray(pts[0], np.float32) + offset, scale)
-            if not near:
-                return None
-            found += near
-        return _distinct(found)
 
     @staticmethod
     def _resize(image: np.ndarray, scale: float) -> np.ndarray:
@@ -164,16 +137,20 @@ class FaceDetector:
 
 
 class FaceFollower:
-    """Faces of one video's sampled frames, in order, detected in full on key frames only.
+    """Faces of one video's sampled frames, in order, searched in full on key frames only.
 
-    Every ``keyframe_every``-th sampled frame (the first included) is searched whole, so that a
-    face that has just entered is found; on the frames between, each face of the previous
-    frame is looked for around where it was (:meth:`FaceDetector.detect_near`), and a frame
-    where a face is lost, or where the previous one had none, is searched whole.
-    ``keyframe_every=1`` searches every frame whole (batched), as a scan did before.
+    Every ``keyframe_every``-th sampled frame (the first included) is searched for faces of
+    every size, so that a face that has just entered is found. The frames between are searched
+    whole too, but only for faces at least :data:`FOLLOW_FACE_SHARE` times the side of the
+    smallest face of their key frame: MTCNN's image pyramid stops sooner, which is most of its
+    cost, and frames keep being searched in batches. A frame where fewer faces turn up than its
+    key frame had (a face lost, or shrunk) is searched again in full, and so are the frames after
+    a key frame without faces. A face much smaller than the key frame's that enters between key
+    frames is found at the next key frame. ``keyframe_every=1`` searches every frame in full.
 
     Attributes:
-        full: frames searched whole so far; ``near``: frames searched around known faces.
+        full: frames searched in full so far; ``near``: frames searched for the key frame's
+            faces only.
     """
 
     def __init__(self, detector: FaceDetector, keyframe_every: int = 1):
@@ -181,34 +158,50 @@ class FaceFollower:
             raise ValueError(f"keyframe_every must be >= 1, got {keyframe_every}")
         self.detector, self.keyframe_every = detector, keyframe_every
         self.position, self.full, self.near = 0, 0, 0
-        self._previous = np.zeros((0, 4), np.float32)
+        self._key: list[Detection] = []  # the faces of the latest key frame
 
     def detect(self, images: Sequence[np.ndarray]) -> list[list[Detection]]:
         """Faces in each of the next sampled frames (RGB ``uint8``), in the frames' pixels."""
-        if self.keyframe_every == 1:
-            self.position, self.full = self.position + len(images), self.full + len(images)
-            return self.detector.detect(images)
-        results = []
-        for image in images:
-            found = None
-            if self.position % self.keyframe_every and len(self._previous):
-                found = self.detector.detect_near(image, self._previous)
-                self.near += found is not None
-            if found is None:
-                found = self.detector.detect([image])[0]
-                self.full += 1
-            self._previous = np.array([d.box for d in found], np.float32).reshape(-1, 4)
-            self.position += 1
-            results.append(found)
+        results: list[list[Detection] | None] = [None] * len(images)
+        keys = [i for i in range(len(images)) if (self.position + i) % self.keyframe_every == 0]
+        for i, found in zip(keys, self._search(images, keys)):
+            results[i] = found
+        # the frames after each key frame (or, before the first, after the previous chunk's)
+        runs: list[tuple[list[Detection], list[int]]] = []
+        key = self._key
+        for i in range(len(images)):
+            if i in keys:
+                key = results[i]
+                runs.append((key, []))
+            elif not runs:
+                runs.append((key, [i]))
+            else:
+                runs[-1][1].append(i)
+        again = []
+        for key, members in runs:
+            if not members:
+                continue
+            if not key:
+                again += members
+                continue
+            smallest = min(min(d.box[2] - d.box[0], d.box[3] - d.box[1]) for d in key)
+            for i, found in zip(members, self._search(images, members, FOLLOW_FACE_SHARE * float(smallest))):
+                results[i] = found
+                if len(found) < len(key):
+                    again.append(i)
+                else:
+                    self.near += 1
+        again.sort()
+        for i, found in zip(again, self._search(images, again)):
+            results[i] = found
+        if keys:
+            self._key = results[keys[-1]]
+        self.position += len(images)
         return results
 
-
-def _distinct(detections: list[Detection], max_iou: float = 0.5) -> list[Detection]:
-    """One detection per face: of boxes overlapping by more than ``max_iou``, the most probable."""
-    if len(detections) < 2:
-        return detections
-    from torchvision.ops import nms
-
-    boxes = torch.from_numpy(np.stack([d.box for d in detections]))
-    keep = nms(boxes, torch.tensor([d.prob for d in detections]), max_iou)
-    return [detections[i] for i in sorted(keep.tolist())]
+    def _search(self, images: Sequence[np.ndarray], which: list[int], min_face: float = 0.0) -> list[list[Detection]]:
+        if not which:
+            return []
+        if not min_face:
+            self.full += len(which)
+        return self.detector.detect([images[i] for i in which], min_face)
