@@ -15,11 +15,12 @@ scores each crop alone with PyTorch. Figures are ratios against it, measured in 
 (the one-hour video's baseline would take most of an hour: it is skipped).
 
     python scripts/bench_scan.py [--threads N] [--photos DIR] [--json out.json] [--skip-baseline] [--skip-hour]
-                                 [--candidate WEIGHTS ...]
+                                 [--candidate WEIGHTS ...] [--keyframe-every K]
 
 ``--candidate`` times other weights (a distilled student, another backbone) on the clip and the
 photos beside the default, with ONNX Runtime, in the same run: their figures are keyed by the
-file's stem, with their cost relative to the default's.
+file's stem, with their cost relative to the default's. ``--keyframe-every K`` times the
+default with faces searched in full on every K-th sampled frame only (key ``keyframe<K>``).
 
 The photos come from ../shared/data/faces/stylegan-ffhq when it is there, else they are
 generated from the astronaut picture.
@@ -44,6 +45,7 @@ import torch
 from forensics.config import ScanConfig
 from forensics.engines.local import Scanner, scan_local
 from forensics.faces.align import crop_face
+from forensics.faces.detect import FaceFollower
 from forensics.media.decode import Video, sample_indices
 from forensics.media.discover import discover
 from forensics.samples import astronaut, manipulated, write_clip, write_image
@@ -109,8 +111,9 @@ def stage_times(scanner: Scanner, clip: Path, config: ScanConfig) -> dict[str, f
     times["decode"] = time.perf_counter() - t
     t = time.perf_counter()
     detections = []
+    follower = FaceFollower(scanner.detector, config.keyframe_every)
     for start in range(0, len(frames), config.detect_batch):
-        detections += scanner.detector.detect([f.image for f in frames[start : start + config.detect_batch]])
+        detections += follower.detect([f.image for f in frames[start : start + config.detect_batch]])
     times["detect"] = time.perf_counter() - t
     t = time.perf_counter()
     crops = np.stack([crop_face(f.image, d.box, d.landmarks, scanner.crop_policy)
@@ -171,6 +174,8 @@ def main() -> None:
     parser.add_argument("--skip-hour", action="store_true", help="leave out the one-hour video's memory run")
     parser.add_argument("--candidate", type=Path, action="append", default=[], metavar="WEIGHTS",
                         help="also time these weights (.safetensors with their card) beside the default")
+    parser.add_argument("--keyframe-every", type=int, default=None, metavar="K",
+                        help="also time the default with key frames every K sampled frames")
     args = parser.parse_args()
 
     config = ScanConfig(threads=args.threads)
@@ -185,8 +190,13 @@ def main() -> None:
             t = time.perf_counter()
             scanners[runtime] = Scanner(ScanConfig(threads=args.threads, runtime=runtime))
             figures[f"model_load_s_{runtime}"] = round(time.perf_counter() - t, 3)
-        for weights in args.candidate:
-            scanners[weights.stem] = Scanner(ScanConfig(threads=args.threads, runtime="onnx", weights=str(weights)))
+        variants = {weights.stem: ScanConfig(threads=args.threads, runtime="onnx", weights=str(weights))
+                    for weights in args.candidate}
+        if args.keyframe_every:
+            variants[f"keyframe{args.keyframe_every}"] = ScanConfig(threads=args.threads, runtime="onnx",
+                                                                    keyframe_every=args.keyframe_every)
+        for name, variant in variants.items():
+            scanners[name] = Scanner(variant)
         scanner = scanners["onnx"]
         figures["runtime"] = scanner.scorer.runtime
         timed_scan(scanner, [str(clip4)], config)  # warm-ups
@@ -206,9 +216,8 @@ def main() -> None:
             figures[f"photos_{runtime}"] = {"count": len(results), "seconds": round(photos_s, 2),
                                             "media_per_s": round(len(results) / photos_s, 1),
                                             "statuses": {s: sum(r.status == s for r in results) for s in ("ok", "no_face", "error")}}
-        for weights in args.candidate:
-            name = weights.stem
-            figures[f"candidate_{name}_vs_default"] = {
+        for name in variants:
+            figures[f"{name}_vs_default"] = {
                 "clip_720p_4s_time_ratio": round(figures[f"clip_720p_4s_marginal_s_{name}"]
                                                  / figures["clip_720p_4s_marginal_s_onnx"], 2),
                 "score_stage_ratio": round(figures[f"clip_720p_4s_stages_s_{name}"]["score"]
