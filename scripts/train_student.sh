@@ -9,8 +9,9 @@
 # (`--teacher`, computed once on the unaugmented crop) and the schedule is EPOCHS cosine epochs
 # (default 6; the teacher's members ran 10). The best epoch is still chosen by validation AUC
 # against the labels. The shared videos are not trained on: they stay the held-out video test.
-# About 1 h 30 min on 2 cores (the teacher scores the training crops once with PyTorch, about 20 min;
-# then ~9 min per epoch, evaluations 12 min).
+# About 1 h 15 min on 2 cores (the teacher scores the training crops once, about 5 min with ONNX
+# Runtime (it took 20 min with PyTorch, before the scan's scorer was used); then ~9 min per epoch,
+# evaluations 12 min).
 # Results in runs/student/student.{images,videos,clips}.eval.json.
 #
 #     bash scripts/train_student.sh

@@ -26,9 +26,9 @@ from forensics import __version__
 from forensics.faces.align import CropPolicy
 from forensics.faces.detect import resolve_device
 from forensics.models.registry import build_model, get_model_spec
-from forensics.models.weights import (WeightsError, card_crop_policy, load_weights, read_card, recorded_command,
+from forensics.models.weights import (WeightsError, card_crop_policy, read_card, recorded_command,
                                       save_weights, sha256_file)
-from forensics.score import crops_to_tensor
+from forensics.score import FaceScorer, crops_to_tensor
 from forensics.train.codec import h264_keyframe
 from forensics.train.data import (SPLITS, CropCache, Sample, assign_splits, data_base, load_samples,
                                   reuse_splits, save_splits)
@@ -269,13 +269,15 @@ def teacher_targets(teacher: str | os.PathLike[str], crops: np.ndarray, policy: 
                     device: torch.device | str = "cpu") -> np.ndarray:
     """Float32 soft targets (n,) in [0, 1]: sigmoid of the ``teacher`` weights' logits on
     ``uint8`` crops (n, S, S, 3), its ensemble and test-time augmentation included and its
-    temperature left out. Raises ValueError when the teacher was made for other crops."""
+    temperature left out. The scan's own scorer computes them (ONNX Runtime on a CPU, as a scan
+    runs). Raises ValueError when the teacher was made for other crops."""
     check_teacher(teacher, policy)
     try:
-        model, card = load_weights(teacher)
+        scorer = FaceScorer(weights=teacher, device=device)
     except WeightsError as exc:
         raise ValueError(f"teacher: {exc}") from None
-    return _sigmoid(predict_logits(model.to(device), crops, get_model_spec(card["model"]), device=device))
+    scorer.temperature = 1.0  # targets are the teacher's scores before calibration
+    return scorer.score(crops)
 
 
 CropsBySplit = dict[str, tuple[np.ndarray, list[Sample]]]
