@@ -164,17 +164,14 @@ class FaceFollower:
         """Faces in each of the next sampled frames (RGB ``uint8``), in the frames' pixels."""
         results: list[list[Detection] | None] = [None] * len(images)
         keys = [i for i in range(len(images)) if (self.position + i) % self.keyframe_every == 0]
-        for i, found in zip(keys, self._search(images, keys)):
-            results[i] = found
-        # the frames after each key frame (or, before the first, after the previous chunk's)
-        runs: list[tuple[list[Detection], list[int]]] = []
-        key = self._key
+        at_key = dict(zip(keys, self._search(images, keys)))
+        # each key frame's faces with the frames after it; the chunk's first frames follow the
+        # previous chunk's last key frame
+        runs: list[tuple[list[Detection], list[int]]] = [(self._key, [])]
         for i in range(len(images)):
-            if i in keys:
-                key = results[i]
-                runs.append((key, []))
-            elif not runs:
-                runs.append((key, [i]))
+            if i in at_key:
+                results[i] = at_key[i]
+                runs.append((at_key[i], []))
             else:
                 runs[-1][1].append(i)
         again = []
@@ -191,11 +188,9 @@ class FaceFollower:
                     again.append(i)
                 else:
                     self.near += 1
-        again.sort()
         for i, found in zip(again, self._search(images, again)):
             results[i] = found
-        if keys:
-            self._key = results[keys[-1]]
+        self._key = runs[-1][0]
         self.position += len(images)
         return results
 
