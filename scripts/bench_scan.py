@@ -10,9 +10,10 @@ Workloads (the default model, models loaded once, a warm-up first):
   its own process (the scan and its decoding worker), so that their ratio shows whether
   memory stays flat with length.
 
-The naive baseline reads every frame with OpenCV, runs MTCNN on each frame at full size and
-scores each crop alone with PyTorch. Figures are ratios against it, measured in the same run
-(the one-hour video's baseline would take most of an hour: it is skipped).
+The naive baseline reads every frame with OpenCV, runs facenet-pytorch's MTCNN as it ships on
+each frame at full size and scores each crop alone with PyTorch. Figures are ratios against it,
+measured in the same run (the one-hour video's baseline would take most of an hour: it is
+skipped).
 
     python scripts/bench_scan.py [--threads N] [--photos DIR] [--json out.json] [--skip-baseline] [--skip-hour]
                                  [--candidate WEIGHTS ...] [--keyframe-every K]
@@ -126,10 +127,10 @@ def stage_times(scanner: Scanner, clip: Path, config: ScanConfig) -> dict[str, f
 
 
 def naive_baseline(scanner: Scanner, clip: Path) -> tuple[float, int]:
-    """Every frame with OpenCV, MTCNN at full size per frame, one crop per forward pass."""
-    from forensics.faces.detect import FaceDetector
+    """Every frame with OpenCV, facenet-pytorch's MTCNN at full size per frame, one crop per forward pass."""
+    from facenet_pytorch import MTCNN
 
-    detector = FaceDetector(scanner.device, detect_size=0)
+    mtcnn = MTCNN(keep_all=True, post_process=False, device=scanner.device)
     started = time.perf_counter()
     capture = cv2.VideoCapture(str(clip))
     count = 0
@@ -138,8 +139,10 @@ def naive_baseline(scanner: Scanner, clip: Path) -> tuple[float, int]:
         if not ok:
             break
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        for face in detector.detect([rgb])[0]:
-            scanner.scorer.score(crop_face(rgb, face.box, face.landmarks, scanner.crop_policy)[None])
+        boxes, probs, points = mtcnn.detect(rgb, landmarks=True)
+        for box, prob, landmarks in zip(*((boxes, probs, points) if boxes is not None else ((), (), ()))):
+            if prob >= 0.9:
+                scanner.scorer.score(crop_face(rgb, box, landmarks, scanner.crop_policy)[None])
         count += 1
     capture.release()
     return time.perf_counter() - started, count

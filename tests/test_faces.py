@@ -122,3 +122,49 @@ def test_two_faces_walking_past_each_other_keep_their_tracks():
     # listed in the other order in some frames: the ids follow the boxes, not the order
     frames[4], frames[6] = frames[4][::-1].copy(), frames[6][::-1].copy()
     assert [x.tolist() for x in link_tracks(frames)] == [[0, 1], [0, 1], [0, 1], [0], [1, 0], [0, 1], [1, 0]]
+
+
+def test_candidates_are_resampled_as_torch_area_interpolation_does():
+    import torch
+    from torch.nn.functional import interpolate
+
+    from forensics.faces.mtcnn import resample_boxes, summed_area
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (2, 90, 130, 3), dtype=np.uint8)
+    table = summed_area(images, torch.device("cpu"))
+    # boxes larger and smaller than the output (a shrink and an enlargement), at the borders too
+    boxes = np.array([[0, 90, 0, 130, 0], [5, 37, 12, 29, 1], [60, 90, 3, 130, 1], [1, 70, 40, 41, 0]])
+    y0, y1, x0, x1, which = (torch.as_tensor(c, dtype=torch.int64) for c in boxes.T)
+    got = resample_boxes(table, which, y0, y1, x0, x1, 24)
+    pixels = torch.as_tensor(images).permute(0, 3, 1, 2).float()
+    for k, (a, b, c, d, i) in enumerate(boxes):
+        expected = interpolate(pixels[i : i + 1, :, a:b, c:d], size=(24, 24), mode="area")[0]
+        torch.testing.assert_close(got[k], expected, atol=1e-4, rtol=0)
+
+
+def test_detection_matches_facenet_pytorchs_own_mtcnn(astronaut, tmp_path):
+    """The batched candidate resampling changes no face: same boxes, probabilities and landmarks
+    as facenet-pytorch's MTCNN.detect on a still, a group and a clip's frames."""
+    from facenet_pytorch import MTCNN
+
+    from forensics.samples import grace_hopper, write_clip
+
+    reference = MTCNN(min_face_size=20, keep_all=True, post_process=False, device="cpu")
+    group = np.concatenate([astronaut, cv2.resize(grace_hopper(), astronaut.shape[1::-1])], axis=1)
+    clip = Video(str(write_clip(tmp_path / "clip.mp4", [astronaut], seconds=1.0, fps=10.0, size=(480, 270),
+                                face_height=200)))
+    frames = [f.image for chunk in clip.frames(sample_indices(clip.info.frame_count, clip.info.fps, 6), 6) for f in chunk]
+    batches = [[astronaut], [group], [astronaut, cv2.flip(astronaut, 1), np.full_like(astronaut, 128)], frames]
+    for batch in batches:
+        ours = FaceDetector("cpu", detect_size=0, min_prob=0.0, min_face_px=0).detect(batch)
+        boxes, probs, points = reference.detect(np.stack(batch), landmarks=True)
+        for found, b, p, pts in zip(ours, boxes, probs, points):
+            if b is None:
+                assert found == []
+                continue
+            assert len(found) == len(b)
+            np.testing.assert_allclose(np.stack([d.box for d in found]), np.array(b, dtype=np.float64), atol=1e-3)
+            np.testing.assert_allclose([d.prob for d in found], np.array(p, dtype=np.float64), atol=1e-5)
+            np.testing.assert_allclose(np.stack([d.landmarks for d in found]), np.array(pts, dtype=np.float64), atol=1e-3)
+    assert sum(len(f) for f in FaceDetector("cpu", detect_size=0).detect([group])) == 2
