@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import cv2
 import numpy as np
@@ -23,7 +23,7 @@ import numpy as np
 from forensics.aggregate import media_score, verdict
 from forensics.config import ScanConfig
 from forensics.faces.align import CropPolicy, crop_face
-from forensics.faces.detect import FaceDetector, FaceFollower
+from forensics.faces.detect import Detection, FaceDetector, FaceFollower
 from forensics.faces.track import link_tracks
 from forensics.media.decode import DecodeError, Frame, MediaInfo
 from forensics.media.discover import MediaItem
@@ -129,8 +129,12 @@ def extract(
     detector: FaceDetector,
     policy: CropPolicy,
     config: ScanConfig,
+    faces: Sequence[list[Detection]] | None = None,
 ) -> Extraction:
     """Detect, crop and track the faces of a media item's sampled frames.
+
+    ``faces``, when given, are the faces of each sampled frame in order, already searched with
+    ``detector`` (the embedded engine searches several photos in one call); None searches here.
 
     Frames are dropped as soon as their faces are cropped; only the crops and up to
     ``PREVIEW_FRAMES`` downscaled previews are kept. Boxes and landmarks are reported in the
@@ -148,10 +152,13 @@ def extract(
     small, small_size = 0, (0, 0)  # frames too small to hold a face, and their size
     follower = FaceFollower(detector, config.keyframe_every)
     for chunk in chunks:
-        try:
-            detections = follower.detect([frame.image for frame in chunk])
-        except Exception as exc:
-            raise stage_error("face detection", exc) from exc
+        if faces is not None:
+            detections = faces[position : position + len(chunk)]
+        else:
+            try:
+                detections = follower.detect([frame.image for frame in chunk])
+            except Exception as exc:
+                raise stage_error("face detection", exc) from exc
         for frame, found in zip(chunk, detections):
             if detector.too_small(*frame.image.shape[:2]):
                 small, small_size = small + 1, frame.image.shape[:2]

