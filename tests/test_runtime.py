@@ -6,10 +6,13 @@ from __future__ import annotations
 import shutil
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
 from forensics.cli import app
+from forensics.report.schema import read_metadata
+from forensics.samples import write_image
 from forensics.models.runtime import RuntimeUnavailable, cache_folder
 from forensics.score import FaceScorer
 
@@ -43,7 +46,7 @@ def test_onnx_scores_equal_pytorch_scores(model, crops, tmp_path, monkeypatch):
     assert FaceScorer(model).runtime == "onnx" and exported[0].stat().st_mtime_ns == stamp
 
 
-def test_a_network_that_cannot_be_exported_runs_on_pytorch(tmp_path, monkeypatch):
+def test_a_network_that_cannot_be_exported_runs_on_pytorch(tmp_path, monkeypatch, astronaut):
     monkeypatch.setenv("FORENSICS_CACHE", str(tmp_path))
     scorer = FaceScorer("residual-mlp")  # torch.diff has no ONNX export
     assert scorer.runtime == "torch" and "could not be exported" in scorer.runtime_note
@@ -53,6 +56,14 @@ def test_a_network_that_cannot_be_exported_runs_on_pytorch(tmp_path, monkeypatch
     result = CliRunner().invoke(app, ["scan", str(tmp_path), "--model", "residual-mlp", "--runtime", "onnx",
                                       "--out", str(tmp_path / "r.parquet")])
     assert result.exit_code == 2 and "could not be exported" in result.output
+    # with the default runtime the scan goes on with PyTorch, says so, and the report records it
+    photos = tmp_path / "photos"
+    write_image(photos / "astronaut.jpg", astronaut)
+    out = tmp_path / "auto.parquet"
+    result = CliRunner().invoke(app, ["scan", str(photos), "--model", "residual-mlp", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "note: PyTorch runtime: the network could not be exported" in " ".join(result.output.split())
+    assert read_metadata(pq.read_schema(out))["runtime"] == "torch"
 
 
 def test_runtimes_that_disagree_fall_back_to_pytorch(tmp_path, monkeypatch, crops):

@@ -53,6 +53,9 @@ class Scanner:
             "weights_sha256": self.scorer.weights_sha256,
             "crop_policy": self.crop_policy.to_dict(),
             "device": str(self.device),
+            "runtime": self.scorer.runtime,
+            "precision": self.scorer.precision,
+            **({"runtime_note": self.scorer.runtime_note} if self.scorer.runtime_note else {}),
         }
 
 
