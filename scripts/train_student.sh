@@ -15,18 +15,26 @@
 # Results in runs/student/student.{images,videos,clips}.eval.json.
 #
 #     bash scripts/train_student.sh
+#
+# Variables: OUT (folder), EPOCHS, LR (default 5e-4) and PRETRAINED (default imagenet; a
+# checkpoint such as one member of the default, extracted as scripts/video_cv.py shows, starts
+# the student from that member instead):
+#
+#     OUT=runs/student-m0 PRETRAINED=runs/member0.safetensors EPOCHS=3 LR=2e-4 bash scripts/train_student.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data=../shared/data
 out="${OUT:-runs/student}"
 epochs="${EPOCHS:-6}"
+lr="${LR:-5e-4}"
+pretrained="${PRETRAINED:-imagenet}"
 teacher=weights/efficientnet-lite0.safetensors
 [ -f "$data/manifest.csv" ] || { echo "no manifest at $data (the shared data set lies beside the project)" >&2; exit 2; }
 mkdir -p "$out"
 weights="$out/student.safetensors"
 [ -f "$weights" ] || forensics train "$data/manifest.csv" --out "$weights" --model efficientnet-lite0 \
-  --pretrained imagenet --teacher "$teacher" --source lfw-faceswap --source stylegan-ffhq \
-  --splits weights/efficientnet-lite0.splits.csv --select macro --epochs "$epochs" --patience 4 --lr 5e-4 \
+  --pretrained "$pretrained" --teacher "$teacher" --source lfw-faceswap --source stylegan-ffhq \
+  --splits weights/efficientnet-lite0.splits.csv --select macro --epochs "$epochs" --patience 4 --lr "$lr" \
   --batch-size 32 --augment flip,downscale,jpeg,video --threads 2 --seed 0
 [ -f "$out/student.images.eval.json" ] || forensics evaluate "$data/manifest.csv" --weights "$weights" \
   --source lfw-faceswap --source stylegan-ffhq --source photoshop-ciplab --json "$out/student.images.eval.json" --threads 2

@@ -181,6 +181,7 @@ def test_a_search_for_large_faces_only_skips_small_ones(detector, crossing_frame
     side = max(float(d.box[2] - d.box[0]) for d in faces)
     assert len(detector.detect([frame], min_face=side)[0]) == 2, "faces of the size asked for are found"
     assert detector.detect([frame], min_face=4 * side) == [[]], "faces a quarter of the size asked for are not"
+    assert detector.detect([frame], min_face=10 * max(frame.shape)) == [[]], "a face larger than the frame: no search"
     assert len(detector.detect([frame])[0]) == 2, "the next search looks for every size again"
 
 

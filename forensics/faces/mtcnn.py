@@ -96,6 +96,8 @@ def detect_face(images: np.ndarray, minsize: int, pnet: nn.Module, rnet: nn.Modu
         scales.append(scale_i)
         scale_i = scale_i * factor
         minl = minl * factor
+    if not scales:  # the smallest face asked for is larger than the frame
+        return [np.zeros((0, 5), np.float32)] * batch_size, [np.zeros((0, 5, 2), np.float32)] * batch_size
 
     # First stage: P-net over the image pyramid
     boxes, image_inds, scale_picks = [], [], []
