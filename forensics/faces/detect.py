@@ -3,7 +3,8 @@
 Large frames are downscaled before detection (``detect_size``, longest side in pixels) and
 boxes and landmarks are mapped back to the original pixels. MTCNN's networks and thresholds are
 facenet-pytorch's; its search runs through :func:`forensics.faces.mtcnn.detect_face`, which gives
-the same faces with the candidates resampled in one pass (1.37x faster detection on 23 shared videos).
+the same faces with the candidates resampled in one pass (1.22x faster on 21 shared videos'
+frames, ``scripts/bench_detect.py``).
 """
 
 from __future__ import annotations
