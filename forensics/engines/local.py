@@ -53,10 +53,11 @@ class Scanner:
             "weights_sha256": self.scorer.weights_sha256,
             "crop_policy": self.crop_policy.to_dict(),
             "device": str(self.device),
-            "runtime": self.scorer.runtime,
-            "precision": self.scorer.precision,
-            **({"runtime_note": self.scorer.runtime_note} if self.scorer.runtime_note else {}),
         }
+
+    def notes(self) -> list[str]:
+        """What the user should know about how the models run, e.g. why ONNX Runtime is not used."""
+        return [self.scorer.runtime_note] if self.scorer.runtime_note else []
 
 
 @dataclass

@@ -170,6 +170,10 @@ class RayScan:
         """What the report's metadata records about the model (as ``Scanner.audit()``)."""
         return {**self._audit, "device": self.plan.device}
 
+    def notes(self) -> list[str]:
+        """As ``Scanner.notes()``; each actor loads its own models, so nothing is known here."""
+        return []
+
     def close(self) -> None:
         """Disconnect from Ray; a local instance this scan started is stopped."""
         if self._owns_connection:
