@@ -76,6 +76,21 @@ def _stage_input(table: torch.Tensor, boxes: torch.Tensor, image_inds: torch.Ten
     return (crops - 127.5) * 0.0078125, keep
 
 
+def _refine(table: torch.Tensor, boxes: torch.Tensor, image_inds: torch.Tensor, w: int, h: int, size: int,
+            net: nn.Module, threshold: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """One refining stage (R-net at 24 px, O-net at 48 px): the candidates that pass ``threshold``
+    with their new scores, their image indices, box regressions and landmarks ((10, k), O-net's
+    only; None for R-net)."""
+    im_data, keep = _stage_input(table, boxes, image_inds, w, h, size)
+    boxes, image_inds = boxes[keep], image_inds[keep]
+    out = [o.permute(1, 0) for o in fixed_batch_process(im_data, net)]
+    score = out[-1][1, :]
+    ipass = score > threshold
+    boxes = torch.cat((boxes[ipass, :4], score[ipass].unsqueeze(1)), dim=1)
+    landmarks = out[1][:, ipass] if len(out) == 3 else None
+    return boxes, image_inds[ipass], out[0][:, ipass].permute(1, 0), landmarks
+
+
 def detect_face(images: np.ndarray, minsize: int, pnet: nn.Module, rnet: nn.Module, onet: nn.Module,
                 threshold: list[float], factor: float, device: torch.device) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """facenet-pytorch's ``detect_face`` for a batch of same-size RGB frames (n, H, W, 3) ``uint8``.
@@ -133,16 +148,7 @@ def detect_face(images: np.ndarray, minsize: int, pnet: nn.Module, rnet: nn.Modu
 
     # Second stage: R-net on 24x24 crops of the candidates
     if len(boxes) > 0:
-        im_data, keep = _stage_input(table, boxes, image_inds, w, h, 24)
-        boxes, image_inds = boxes[keep], image_inds[keep]
-        out = fixed_batch_process(im_data, rnet)
-        out0 = out[0].permute(1, 0)
-        out1 = out[1].permute(1, 0)
-        score = out1[1, :]
-        ipass = score > threshold[1]
-        boxes = torch.cat((boxes[ipass, :4], score[ipass].unsqueeze(1)), dim=1)
-        image_inds = image_inds[ipass]
-        mv = out0[:, ipass].permute(1, 0)
+        boxes, image_inds, mv, _ = _refine(table, boxes, image_inds, w, h, 24, rnet, threshold[1])
         pick = batched_nms(boxes[:, :4], boxes[:, 4], image_inds, 0.7)
         boxes, image_inds, mv = boxes[pick], image_inds[pick], mv[pick]
         boxes = bbreg(boxes, mv)
@@ -151,19 +157,7 @@ def detect_face(images: np.ndarray, minsize: int, pnet: nn.Module, rnet: nn.Modu
     # Third stage: O-net on 48x48 crops, with landmarks
     points = torch.zeros(0, 5, 2, device=device)
     if len(boxes) > 0:
-        im_data, keep = _stage_input(table, boxes, image_inds, w, h, 48)
-        boxes, image_inds = boxes[keep], image_inds[keep]
-        out = fixed_batch_process(im_data, onet)
-        out0 = out[0].permute(1, 0)
-        out1 = out[1].permute(1, 0)
-        out2 = out[2].permute(1, 0)
-        score = out2[1, :]
-        points = out1
-        ipass = score > threshold[2]
-        points = points[:, ipass]
-        boxes = torch.cat((boxes[ipass, :4], score[ipass].unsqueeze(1)), dim=1)
-        image_inds = image_inds[ipass]
-        mv = out0[:, ipass].permute(1, 0)
+        boxes, image_inds, mv, points = _refine(table, boxes, image_inds, w, h, 48, onet, threshold[2])
 
         w_i = boxes[:, 2] - boxes[:, 0] + 1
         h_i = boxes[:, 3] - boxes[:, 1] + 1
