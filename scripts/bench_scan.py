@@ -16,7 +16,11 @@ measured in the same run (the one-hour video's baseline would take most of an ho
 skipped).
 
     python scripts/bench_scan.py [--threads N] [--photos DIR] [--json out.json] [--skip-baseline] [--skip-hour]
-                                 [--candidate WEIGHTS ...] [--keyframe-every K]
+                                 [--candidate WEIGHTS ...] [--keyframe-every K] [--repeat 3]
+
+The clip and photo workloads run ``--repeat`` rounds, each round every scanner in turn, and
+their figures are the medians over the rounds (this shared 2-core machine drifts by up to a
+fifth between runs; one run each put the same default at 5.4 s and at 3.8 s on the clip).
 
 ``--candidate`` times other weights (a distilled student, another backbone) on the clip and the
 photos beside the default, with ONNX Runtime, in the same run: their figures are keyed by the
@@ -33,6 +37,7 @@ import argparse
 import json
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -173,6 +178,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     parser.add_argument("--photos", type=Path, default=None, help="folder of face photos (default: see above)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="rounds of the clip and photo workloads; figures are their medians (default 3)")
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--skip-hour", action="store_true", help="leave out the one-hour video's memory run")
     parser.add_argument("--candidate", type=Path, action="append", default=[], metavar="WEIGHTS",
@@ -207,16 +214,30 @@ def main() -> None:
             if name != "onnx":
                 timed_scan(one, [str(clip4)], one.config)
 
+        # Rounds: every scanner once per round, so that this machine's drifts (up to a fifth
+        # between runs) fall on all of them alike; the figure is the median over the rounds.
+        clip_runs: dict[str, list[float]] = {name: [] for name in scanners}
+        for _ in range(args.repeat):
+            for runtime, one in scanners.items():
+                clip_runs[runtime].append(marginal_clip_s(one, clip4, one.config))
         for runtime, one in scanners.items():
-            figures[f"clip_720p_4s_marginal_s_{runtime}"] = round(marginal_clip_s(one, clip4, one.config), 3)
+            figures[f"clip_720p_4s_marginal_s_{runtime}"] = round(statistics.median(clip_runs[runtime]), 3)
+            figures[f"clip_720p_4s_marginal_s_{runtime}_runs"] = [round(s, 3) for s in clip_runs[runtime]]
             figures[f"clip_720p_4s_stages_s_{runtime}"] = {k: round(v, 3) for k, v in stage_times(one, clip4, one.config).items()}
-        clip10_s, results = timed_scan(scanner, [str(clip10)], config)
-        figures["clip_1080p_10s"] = {"seconds": round(clip10_s, 3), "frames_sampled": results[0].frames_sampled,
+        clip10_runs = [timed_scan(scanner, [str(clip10)], config) for _ in range(args.repeat)]
+        clip10_s, results = statistics.median(s for s, _ in clip10_runs), clip10_runs[0][1]
+        figures["clip_1080p_10s"] = {"seconds": round(clip10_s, 3), "runs": [round(s, 3) for s, _ in clip10_runs],
+                                     "frames_sampled": results[0].frames_sampled,
                                      "faces": results[0].faces_detected, "status": results[0].status}
         photo_paths = sorted(str(p) for p in Path(photos).iterdir())
-        for runtime, one in scanners.items():
-            photos_s, results = timed_scan(one, photo_paths, one.config)
+        photo_runs: dict[str, list[tuple[float, list]]] = {name: [] for name in scanners}
+        for _ in range(args.repeat):
+            for runtime, one in scanners.items():
+                photo_runs[runtime].append(timed_scan(one, photo_paths, one.config))
+        for runtime, runs in photo_runs.items():
+            photos_s, results = statistics.median(s for s, _ in runs), runs[0][1]
             figures[f"photos_{runtime}"] = {"count": len(results), "seconds": round(photos_s, 2),
+                                            "runs_s": [round(s, 2) for s, _ in runs],
                                             "media_per_s": round(len(results) / photos_s, 1),
                                             "statuses": {s: sum(r.status == s for r in results) for s in ("ok", "no_face", "error")}}
         for name in variants:
