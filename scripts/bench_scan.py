@@ -19,8 +19,8 @@ skipped).
                                  [--candidate WEIGHTS ...] [--keyframe-every K] [--repeat 3]
 
 The clip and photo workloads run ``--repeat`` rounds, each round every scanner in turn, and
-their figures are the medians over the rounds (this shared 2-core machine drifts by up to a
-fifth between runs; one run each put the same default at 5.4 s and at 3.8 s on the clip).
+their figures are the medians over the rounds (this shared 2-core machine drifts by as much as
+40% between runs; one run each put the same default at 5.4 s and at 3.8 s on the clip).
 
 ``--candidate`` times other weights (a distilled student, another backbone) on the clip and the
 photos beside the default, with ONNX Runtime, in the same run: their figures are keyed by the
@@ -214,7 +214,7 @@ def main() -> None:
             if name != "onnx":
                 timed_scan(one, [str(clip4)], one.config)
 
-        # Rounds: every scanner once per round, so that this machine's drifts (up to a fifth
+        # Rounds: every scanner once per round, so that this machine's drifts (as much as 40%
         # between runs) fall on all of them alike; the figure is the median over the rounds.
         clip_runs: dict[str, list[float]] = {name: [] for name in scanners}
         for _ in range(args.repeat):
