@@ -20,7 +20,7 @@ skipped).
 
 The clip and photo workloads run ``--repeat`` rounds, each round every scanner in turn, and
 their figures are the medians over the rounds (this shared 2-core machine drifts by as much as
-40% between runs; one run each put the same default at 5.4 s and at 3.8 s on the clip).
+40% between runs: two single runs ten minutes apart put the same default at 5.6 s and 3.8 s on the clip).
 
 ``--candidate`` times other weights (a distilled student, another backbone) on the clip and the
 photos beside the default, with ONNX Runtime, in the same run: their figures are keyed by the
