@@ -81,7 +81,7 @@ def scan(
     max_frames: int = typer.Option(2000, "--max-frames", min=1, help="Cap on frames per video with --fps."),
     detect_size: int = typer.Option(640, "--detect-size", min=0, help="Longest side (px) frames are shrunk to for detection; 0 = full size."),
     min_face_prob: float = typer.Option(0.9, "--min-face-prob", min=0.0, max=1.0, help="Drop detections below this MTCNN probability."),
-    keyframe_every: int = typer.Option(1, "--keyframe-every", min=1, help="Search every k-th sampled frame for faces of every size and, between, only for faces about as large as the key frame's (1 = every frame in full)."),
+    keyframe_every: int = typer.Option(1, "--keyframe-every", min=1, help="Search every k-th sampled frame whole for faces of every size and, between, follow the faces already found (a frame where one is lost is searched whole; 1 = every frame whole)."),
     model: Optional[str] = typer.Option(None, "--model", help=f"Registered model (see `forensics models`); default: the one the --weights card names, else {DEFAULT_MODEL}."),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Weights (.safetensors with a .json card); default: the model's shipped weights."),
     threshold: float = typer.Option(0.5, "--threshold", min=0.0, max=1.0, help="Score at or above which a media is 'fake'."),

@@ -45,10 +45,10 @@ class ScanConfig:
         min_face_prob: MTCNN probability below which a detection is dropped (default 0.9).
         min_face_px: faces whose box is smaller than this many pixels (shorter side, in the
             original frame) are dropped (default 24).
-        keyframe_every: in videos, every k-th sampled frame is searched for faces of every
-            size; on the frames between, only faces at least 0.7 times the key frame's smallest
-            are looked for, and a frame where fewer turn up is searched again in full
-            (:class:`forensics.faces.detect.FaceFollower`). Default 1: every frame in full.
+        keyframe_every: in videos, every k-th sampled frame is searched whole for faces of
+            every size; on the frames between, the previous frame's faces are followed with
+            MTCNN's last stage alone, and a frame where one is lost is searched whole
+            (:class:`forensics.faces.detect.FaceFollower`). Default 1: every frame searched whole.
         model: registered model name; None (the default) takes the one the weights' card
             names, or :data:`DEFAULT_MODEL` (``efficientnet-lite0``) with the shipped weights.
         weights: path to a ``.safetensors`` file; None takes the model's shipped weights.

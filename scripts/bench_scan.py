@@ -24,8 +24,9 @@ their figures are the medians over the rounds (this shared 2-core machine drifts
 
 ``--candidate`` times other weights (a distilled student, another backbone) on the clip and the
 photos beside the default, with ONNX Runtime, in the same run: their figures are keyed by the
-file's stem, with their cost relative to the default's. ``--keyframe-every K`` times the
-default with faces searched in full on every K-th sampled frame only (key ``keyframe<K>``).
+file's stem, with their cost relative to the default's. ``--keyframe-every K`` also times the
+default with faces searched whole on every K-th sampled frame and followed between (key
+``keyframe<K>``).
 
 The photos come from ../shared/data/faces/stylegan-ffhq when it is there, else they are
 generated from the astronaut picture.

@@ -3,7 +3,7 @@ full detection of every sampled frame, and what each costs, in one run.
 
 For each video, the scan's sampled frames (32 by default) are decoded once, then faces are
 detected twice: in every frame whole (``--keyframe-every 1``, the scan's default) and with
-key frames every K frames and, between them, a search for faces of the key frame's size only
+key frames every K frames and, between them, the faces found followed
 (``--keyframe-every K``). Reported:
 the faces of the full detection found again (a box overlapping by IoU >= 0.5), faces found
 only by one, the largest box difference in original pixels, the tracks, the detection time

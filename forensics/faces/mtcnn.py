@@ -7,6 +7,9 @@ of the detection time. :func:`resample_boxes` gives the same area averages for a
 at once from each frame's summed-area table (the same bins as ``torch``'s area interpolation,
 exact in float64, so the networks see the same inputs). The rest of :func:`detect_face` is
 facenet-pytorch 2.5.3's (MIT licence, Copyright (c) 2019 Timothy Esler), with its own helpers.
+
+:func:`follow_faces` runs the last stage (O-net) alone on faces already found, to follow them
+into the next sampled frame of a video without searching it.
 """
 
 from __future__ import annotations
@@ -91,12 +94,22 @@ def _refine(table: torch.Tensor, boxes: torch.Tensor, image_inds: torch.Tensor, 
     return boxes, image_inds[ipass], out[0][:, ipass].permute(1, 0), landmarks
 
 
+def _landmarks(boxes: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """O-net's landmarks (10, k), relative to its input boxes (k, 4+), as pixels (k, 5, 2)."""
+    w_i = boxes[:, 2] - boxes[:, 0] + 1
+    h_i = boxes[:, 3] - boxes[:, 1] + 1
+    points_x = w_i.repeat(5, 1) * points[:5, :] + boxes[:, 0].repeat(5, 1) - 1
+    points_y = h_i.repeat(5, 1) * points[5:10, :] + boxes[:, 1].repeat(5, 1) - 1
+    return torch.stack((points_x, points_y)).permute(2, 1, 0)
+
+
 def detect_face(images: np.ndarray, minsize: int, pnet: nn.Module, rnet: nn.Module, onet: nn.Module,
                 threshold: list[float], factor: float, device: torch.device) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """facenet-pytorch's ``detect_face`` for a batch of same-size RGB frames (n, H, W, 3) ``uint8``.
 
     Returns:
-        per frame, its boxes (k, 5: x1, y1, x2, y2, probability) and landmarks (k, 5, 2), float32.
+        per frame, its boxes (k, 9: x1, y1, x2, y2, probability, then the square window O-net
+        looked at, x1, y1, x2, y2) and landmarks (k, 5, 2), float32.
     """
     images = np.ascontiguousarray(images)
     imgs = torch.as_tensor(images, device=device).permute(0, 3, 1, 2).float()
@@ -112,7 +125,7 @@ def detect_face(images: np.ndarray, minsize: int, pnet: nn.Module, rnet: nn.Modu
         scale_i = scale_i * factor
         minl = minl * factor
     if not scales:  # the smallest face asked for is larger than the frame
-        return [np.zeros((0, 5), np.float32)] * batch_size, [np.zeros((0, 5, 2), np.float32)] * batch_size
+        return [np.zeros((0, 9), np.float32)] * batch_size, [np.zeros((0, 5, 2), np.float32)] * batch_size
 
     # First stage: P-net over the image pyramid
     boxes, image_inds, scale_picks = [], [], []
@@ -158,18 +171,71 @@ def detect_face(images: np.ndarray, minsize: int, pnet: nn.Module, rnet: nn.Modu
     points = torch.zeros(0, 5, 2, device=device)
     if len(boxes) > 0:
         boxes, image_inds, mv, points = _refine(table, boxes, image_inds, w, h, 48, onet, threshold[2])
-
-        w_i = boxes[:, 2] - boxes[:, 0] + 1
-        h_i = boxes[:, 3] - boxes[:, 1] + 1
-        points_x = w_i.repeat(5, 1) * points[:5, :] + boxes[:, 0].repeat(5, 1) - 1
-        points_y = h_i.repeat(5, 1) * points[5:10, :] + boxes[:, 1].repeat(5, 1) - 1
-        points = torch.stack((points_x, points_y)).permute(2, 1, 0)
-        boxes = bbreg(boxes, mv)
+        points = _landmarks(boxes, points)
+        windows = boxes[:, :4].clone()
+        boxes = torch.cat((bbreg(boxes, mv), windows), dim=1)
         pick = batched_nms_numpy(boxes[:, :4], boxes[:, 4], image_inds, 0.7, "Min")
         boxes, image_inds, points = boxes[pick], image_inds[pick], points[pick]
+    else:
+        boxes = torch.zeros(0, 9, device=device)
 
     boxes = boxes.cpu().numpy()
     points = points.cpu().numpy()
     image_inds = image_inds.cpu().numpy()
     return ([boxes[image_inds == b].copy() for b in range(batch_size)],
             [points[image_inds == b].copy() for b in range(batch_size)])
+
+
+def _move(windows: torch.Tensor, before: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
+    """``windows`` moved and scaled as each face moved from box ``before`` to box ``after`` (k, 4 each)."""
+    def centre_side(b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return (b[:, :2] + b[:, 2:4]) / 2, ((b[:, 2] - b[:, 0]) + (b[:, 3] - b[:, 1]))[:, None] / 2
+
+    (cb, sb), (ca, sa), (cw, sw) = centre_side(before), centre_side(after), centre_side(windows)
+    zoom = sa / sb
+    centre, half = ca + (cw - cb) * zoom, sw * zoom / 2
+    return torch.cat((centre - half, centre + half), dim=1)
+
+
+def follow_faces(image: np.ndarray, boxes: np.ndarray, onet: nn.Module, threshold: float, device: torch.device,
+                 rounds: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """MTCNN's last stage alone on known faces: where are they in this RGB frame (H, W, 3) ``uint8``?
+
+    Each known face is a row of ``boxes`` (k, 9) as :func:`detect_face` gives them, in this
+    frame's pixels: its box in a nearby frame and the square window O-net looked at there. O-net
+    looks at that window again in this frame; where the face has moved, the window is moved and
+    scaled as its box did, and O-net looks again (``rounds`` looks in all, default 2). O-net's
+    output never becomes its input: regressions fed back on themselves drift (70 px over 7 frames
+    on a face cut by the frame's edge). A face whose probability falls to ``threshold`` or below is
+    dropped: it is lost. P-net's image pyramid and R-net, most of a search's cost, are not run.
+
+    Returns:
+        the faces' boxes (m, 9) and landmarks (m, 5, 2), float32, m <= k, as :func:`detect_face`.
+    """
+    h, w = image.shape[:2]
+    table = summed_area(image[None], device)
+    known = torch.as_tensor(np.asarray(boxes, np.float32).reshape(-1, 9), device=device)
+    found, points = [torch.zeros(0, 9, device=device)], [torch.zeros(0, 5, 2, device=device)]
+    for face in known:  # one at a time: a face's box does not depend on the others' (batch numerics)
+        before, window = face[None, :4], face[None, 5:9]
+        box = marks = None  # O-net's last answer: (1, 9) box and (1, 5, 2) landmarks, or (0, ...): lost
+        for _ in range(rounds):
+            if box is not None:  # look again with the window moved as the face moved
+                window, before = _move(window, before, box[:, :4]), box[:, :4]
+            candidate = torch.cat((window, torch.ones(1, 1, device=device)), dim=1)
+            box, _, mv, marks = _refine(table, candidate, torch.zeros(1, dtype=torch.int64, device=device),
+                                        w, h, 48, onet, threshold)
+            if not len(box):
+                break
+            window = box[:, :4].clone()
+            marks = _landmarks(box, marks)
+            box = torch.cat((bbreg(box, mv), window), dim=1)
+        if box is not None and len(box):
+            found.append(box)
+            points.append(marks)
+    found, points = torch.cat(found), torch.cat(points)
+    image_inds = torch.zeros(len(found), dtype=torch.int64, device=device)
+    if len(found) > 1:  # two known faces that O-net moved onto one face are one face
+        pick = batched_nms_numpy(found[:, :4], found[:, 4], image_inds, 0.7, "Min")
+        found, points = found[pick], points[pick]
+    return found.cpu().numpy().reshape(-1, 9), points.cpu().numpy().reshape(-1, 5, 2)
