@@ -117,8 +117,8 @@ class FaceDetector:
     def follow(self, image: np.ndarray, faces: Sequence[Detection]) -> list[Detection]:
         """Where ``faces`` (found in a nearby frame, in its pixels) are in this RGB ``uint8`` frame.
 
-        MTCNN's last stage alone, from each face's box (:func:`forensics.faces.mtcnn.follow_faces`):
-        boxes and landmarks as :meth:`detect` gives them. A face that has gone, or moved by more
+        MTCNN's last stage alone, looking again at the window where each face was found
+        (:func:`forensics.faces.mtcnn.follow_faces`): boxes and landmarks as :meth:`detect` gives them. A face that has gone, or moved by more
         than about a quarter to a third of its side, is missing from the list.
         """
         faces = [d for d in faces if d.window is not None]
