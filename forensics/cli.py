@@ -290,6 +290,14 @@ def train(
         None, "--teacher",
         help="Distil these weights (e.g. the shipped ensemble): train to the teacher's score of each crop "
              "instead of its label. Same crop policy as the student; not with --self-blend."),
+    teacher_view: str = typer.Option(
+        "crop", "--teacher-view",
+        help="What the teacher scores: 'crop' (each training crop once, unaugmented; default) or 'augmented' "
+             "(the augmented view the student sees, at every step; slower)."),
+    teacher_temperature: float = typer.Option(
+        1.0, "--teacher-temperature",
+        help="Divide the teacher's and the student's logits by this before the loss (default 1; above 1 "
+             "softens the targets); the loss is multiplied by its square."),
 ) -> None:
     """Train a model on face crops made by the scan's own detect-and-crop code."""
     from forensics.models import get_model_spec
@@ -321,7 +329,8 @@ def train(
                              augment=kinds, margin=margin, seed=seed, threads=threads, device=device.value, max_steps=max_steps,
                              sources=list(source or []), pretrained=pretrained, self_blend=self_blend,
                              splits=str(splits) if splits else None, video_frames=video_frames,
-                             teacher=str(teacher) if teacher else None)
+                             teacher=str(teacher) if teacher else None, teacher_view=teacher_view,
+                             teacher_temperature=teacher_temperature)
         card = run_training(data, out, config, log=lambda line: err.print(line), cache_root=cache)
     except ValueError as exc:
         raise _usage_error(str(exc))

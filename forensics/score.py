@@ -163,18 +163,21 @@ class FaceScorer:
         return heatmaps(self.network, self.spec, crops, self.device)
 
     def _forward(self, crops: np.ndarray) -> np.ndarray:
+        return torch.sigmoid(torch.from_numpy(self.logits(crops)) / self.temperature).numpy().astype(np.float32)
+
+    def logits(self, crops: np.ndarray) -> np.ndarray:
+        """The network's logits (n,) float32 for ``uint8`` crops (n, size, size, 3), before the
+        card's temperature (``score`` is sigmoid of these divided by it); not checked for NaN."""
         if len(crops) == 0:
             return np.zeros(0, dtype=np.float32)
-        scores = []
+        logits = []
         with torch.inference_mode():
             for start in range(0, len(crops), self.batch_size):
                 batch = crops_to_tensor(crops[start : start + self.batch_size], self.spec, self.device)
                 if self._onnx is not None:
-                    logits = torch.from_numpy(self._onnx(batch)).float() / self.temperature
-                else:
-                    half = self.precision == "float16"
-                    with torch.autocast("cuda", torch.float16) if half else contextlib.nullcontext():
-                        logits = self.network(batch)
-                    logits = logits.float() / self.temperature
-                scores.append(torch.sigmoid(logits).cpu().numpy())
-        return np.concatenate(scores).astype(np.float32)
+                    logits.append(self._onnx(batch).astype(np.float32))
+                    continue
+                half = self.precision == "float16"
+                with torch.autocast("cuda", torch.float16) if half else contextlib.nullcontext():
+                    logits.append(self.network(batch).float().cpu().numpy())
+        return np.concatenate(logits).astype(np.float32)

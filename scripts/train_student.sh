@@ -16,11 +16,15 @@
 #
 #     bash scripts/train_student.sh
 #
-# Variables: OUT (folder), EPOCHS, LR (default 5e-4) and PRETRAINED (default imagenet; a
-# checkpoint such as one member of the default, extracted as scripts/video_cv.py shows, starts
-# the student from that member instead):
+# Variables: OUT (folder), EPOCHS, LR (default 5e-4), PRETRAINED (default imagenet; a
+# checkpoint such as one member of the default, extracted by scripts/ensemble_member.py, starts
+# the student from that member instead), VIEW (the teacher's view: crop, the default, or
+# augmented: the teacher scores the augmented view the student sees, at every step; about 12
+# minutes per epoch instead of 9) and TAU (the distillation temperature, default 1):
 #
 #     OUT=runs/student-m0 PRETRAINED=runs/member0.safetensors EPOCHS=3 LR=2e-4 bash scripts/train_student.sh
+#     python scripts/ensemble_member.py weights/efficientnet-lite0.safetensors 0 --out runs/m0/m0.safetensors
+#     OUT=runs/student-ct PRETRAINED=runs/m0/m0.safetensors EPOCHS=5 LR=2e-4 VIEW=augmented TAU=2 bash scripts/train_student.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data=../shared/data
@@ -28,12 +32,14 @@ out="${OUT:-runs/student}"
 epochs="${EPOCHS:-6}"
 lr="${LR:-5e-4}"
 pretrained="${PRETRAINED:-imagenet}"
+view="${VIEW:-crop}"
+tau="${TAU:-1}"
 teacher=weights/efficientnet-lite0.safetensors
 [ -f "$data/manifest.csv" ] || { echo "no manifest at $data (the shared data set lies beside the project)" >&2; exit 2; }
 mkdir -p "$out"
 weights="$out/student.safetensors"
 [ -f "$weights" ] || forensics train "$data/manifest.csv" --out "$weights" --model efficientnet-lite0 \
-  --pretrained "$pretrained" --teacher "$teacher" --source lfw-faceswap --source stylegan-ffhq \
+  --pretrained "$pretrained" --teacher "$teacher" --teacher-view "$view" --teacher-temperature "$tau" --source lfw-faceswap --source stylegan-ffhq \
   --splits weights/efficientnet-lite0.splits.csv --select macro --epochs "$epochs" --patience 4 --lr "$lr" \
   --batch-size 32 --augment flip,downscale,jpeg,video --threads 2 --seed 0
 [ -f "$out/student.images.eval.json" ] || forensics evaluate "$data/manifest.csv" --weights "$weights" \

@@ -243,7 +243,8 @@ def test_train_with_a_teacher_learns_its_scores_and_records_it(tmp_path, tiny_da
         return {"card": card, "state": model.state_dict()}
 
     distilled, labelled = weights("distilled", "--teacher", str(teacher)), weights("labelled")
-    assert distilled["card"]["training"]["teacher"] == {"file": teacher.name, "sha256": sha256_file(teacher)}
+    assert distilled["card"]["training"]["teacher"] == {"file": teacher.name, "sha256": sha256_file(teacher),
+                                                        "view": "crop", "temperature": 1.0}
     assert labelled["card"]["training"]["teacher"] is None
     # same seed, same batches: only the targets differ, so the weights do
     assert any(not torch.equal(distilled["state"][k], labelled["state"][k]) for k in labelled["state"])
@@ -257,3 +258,33 @@ def test_train_with_a_teacher_learns_its_scores_and_records_it(tmp_path, tiny_da
     result = CliRunner().invoke(app, base + ["--out", str(tmp_path / "x.safetensors"), "--teacher",
                                              str(tiny_dataset / "real" / sorted(p.name for p in (tiny_dataset / "real").iterdir())[0])])
     assert result.exit_code == 2 and "teacher" in result.output
+    result = CliRunner().invoke(app, base + ["--out", str(tmp_path / "x.safetensors"), "--teacher", str(teacher),
+                                             "--teacher-view", "sometimes"])
+    assert result.exit_code == 2 and "teacher_view" in result.output
+
+
+def test_a_teacher_scoring_the_augmented_view_teaches_what_the_student_sees(tmp_path, tiny_dataset):
+    """Without augmentation the view is the crop, so both teacher views give the same training
+    loss; with JPEG re-compression the teacher scores what the student sees, so the loss
+    differs; the card says which view and temperature taught the student."""
+    import pandas as pd
+
+    from forensics.models.weights import shipped_weights
+
+    teacher = shipped_weights("residual-mlp")
+    base = ["train", str(tiny_dataset), "--epochs", "1", "--batch-size", "7", "--model", "residual-mlp",
+            "--cache", str(tmp_path / "c"), "--teacher", str(teacher), "--teacher-temperature", "2"]
+
+    def train_loss(name: str, *extra: str) -> float:
+        out = tmp_path / f"{name}.safetensors"
+        result = CliRunner().invoke(app, base + ["--out", str(out), *extra])
+        assert result.exit_code == 0, result.output
+        card = load_weights(out)[1]["training"]["teacher"]
+        assert card["view"] == ("augmented" if "augmented" in extra else "crop") and card["temperature"] == 2.0
+        return float(pd.read_csv(out.with_suffix(".history.csv"))["train_loss"].iloc[0])
+
+    assert train_loss("plain-view", "--no-augment", "--teacher-view", "augmented") == \
+        pytest.approx(train_loss("plain-crop", "--no-augment"), abs=1e-5)
+    jpeg_view = train_loss("jpeg-view", "--augment", "jpeg", "--teacher-view", "augmented")
+    jpeg_crop = train_loss("jpeg-crop", "--augment", "jpeg")
+    assert abs(jpeg_view - jpeg_crop) > 1e-3

@@ -28,7 +28,7 @@ from forensics.faces.detect import resolve_device
 from forensics.models.registry import build_model, get_model_spec
 from forensics.models.weights import (WeightsError, card_crop_policy, read_card, recorded_command,
                                       save_weights, sha256_file)
-from forensics.score import FaceScorer, crops_to_tensor
+from forensics.score import FaceScorer, check_finite, crops_to_tensor
 from forensics.train.codec import h264_keyframe
 from forensics.train.data import (SPLITS, CropCache, Sample, assign_splits, data_base, load_samples,
                                   reuse_splits, save_splits)
@@ -45,6 +45,9 @@ crop as an H.264 keyframe at CRF 18-36, see :func:`forensics.train.codec.h264_ke
 
 SELECTIONS: tuple[str, ...] = ("pooled", "macro")
 """How the best epoch is chosen: by the pooled validation AUC or the mean per-source one."""
+
+TEACHER_VIEWS: tuple[str, ...] = ("crop", "augmented")
+"""What a teacher scores: each training crop once, unaugmented, or each augmented view at every step."""
 
 MIN_SOURCE_CROPS = 20
 """Crops of each class a source needs in the validation split to count in the macro AUC."""
@@ -99,6 +102,13 @@ class TrainConfig:
             learns the teacher's scores, not the labels. The teacher scores each crop once,
             unaugmented, before the first epoch; its crop policy must be the student's.
             Default None (train on the labels). Not with ``self_blend``.
+        teacher_view: ``"crop"`` (the default): the teacher scores each training crop once,
+            unaugmented, as above. ``"augmented"``: it scores the very view the student sees,
+            at every step (augmentations included; slower, as the teacher runs every epoch),
+            so the student is taught on the images it learns from.
+        teacher_temperature: the teacher's logits and the student's are both divided by this
+            before the loss (default 1: the teacher's scores as they are; above 1 softens the
+            targets), and the loss is multiplied by its square, as knowledge distillation does.
     """
 
     model: str
@@ -121,6 +131,8 @@ class TrainConfig:
     self_blend: str | None = None
     video_frames: int = 0
     teacher: str | None = None
+    teacher_view: str = "crop"
+    teacher_temperature: float = 1.0
 
     def __post_init__(self) -> None:
         self.augment = tuple(self.augment)
@@ -131,6 +143,10 @@ class TrainConfig:
             raise ValueError(f"select must be one of {', '.join(SELECTIONS)}, not {self.select!r}")
         if self.teacher and self.self_blend:
             raise ValueError("a teacher has no score for self-blended pseudo-fakes: use --teacher or --self-blend, not both")
+        if self.teacher_view not in TEACHER_VIEWS:
+            raise ValueError(f"teacher_view must be one of {', '.join(TEACHER_VIEWS)}, not {self.teacher_view!r}")
+        if not self.teacher_temperature > 0:
+            raise ValueError(f"teacher_temperature must be above 0, not {self.teacher_temperature}")
 
     @property
     def effective_warmup(self) -> float:
@@ -265,19 +281,30 @@ def check_teacher(teacher: str | os.PathLike[str], policy: CropPolicy) -> None:
                          f"the student trains on {policy}: distil into a model of the same crop policy")
 
 
+class Teacher:
+    """The ``teacher`` weights, loaded once, scoring crops as the scan's own scorer does (ONNX
+    Runtime on a CPU), its ensemble and test-time augmentation included and its temperature left
+    out. Raises ValueError when the teacher was made for other crops than ``policy``'s."""
+
+    def __init__(self, teacher: str | os.PathLike[str], policy: CropPolicy, device: torch.device | str = "cpu"):
+        check_teacher(teacher, policy)
+        try:
+            self.scorer = FaceScorer(weights=teacher, device=device)
+        except WeightsError as exc:
+            raise ValueError(f"teacher: {exc}") from None
+
+    def logits(self, crops: np.ndarray) -> np.ndarray:
+        """Float32 logits (n,) of ``uint8`` crops (n, S, S, 3), before the teacher's temperature."""
+        logits = self.scorer.logits(crops)
+        check_finite(logits, self.scorer.weights_path, f"{len(crops)} training crop(s)")
+        return logits
+
+
 def teacher_targets(teacher: str | os.PathLike[str], crops: np.ndarray, policy: CropPolicy,
                     device: torch.device | str = "cpu") -> np.ndarray:
     """Float32 soft targets (n,) in [0, 1]: sigmoid of the ``teacher`` weights' logits on
-    ``uint8`` crops (n, S, S, 3), its ensemble and test-time augmentation included and its
-    temperature left out. The scan's own scorer computes them (ONNX Runtime on a CPU, as a scan
-    runs). Raises ValueError when the teacher was made for other crops."""
-    check_teacher(teacher, policy)
-    try:
-        scorer = FaceScorer(weights=teacher, device=device)
-    except WeightsError as exc:
-        raise ValueError(f"teacher: {exc}") from None
-    scorer.temperature = 1.0  # targets are the teacher's scores before calibration
-    return scorer.score(crops)
+    ``uint8`` crops (n, S, S, 3) (see :class:`Teacher`)."""
+    return _sigmoid(Teacher(teacher, policy, device).logits(crops)).astype(np.float32)
 
 
 CropsBySplit = dict[str, tuple[np.ndarray, list[Sample]]]
@@ -414,9 +441,11 @@ def train(
     train_y = np.array([s.label for s in train_s], np.float32)
     train_lm = cache.landmarks_of(train_s) if config.self_blend else None
     train_target = train_y
-    if config.teacher:
+    teacher = Teacher(config.teacher, policy, device) if config.teacher else None
+    tau = config.teacher_temperature
+    if teacher is not None and config.teacher_view == "crop":
         log(f"teacher {Path(config.teacher).name}: scoring {len(train_x)} training crops")
-        train_target = teacher_targets(config.teacher, train_x, policy, device).astype(np.float32)
+        train_target = _sigmoid(teacher.logits(train_x) / tau).astype(np.float32)
     valid_y = np.array([s.label for s in valid_s])
 
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -442,6 +471,9 @@ def train(
         rng = np.random.default_rng(config.seed + start_epoch)
         log(f"resuming from {ckpt_path} at epoch {start_epoch}")
     loss_fn = nn.BCEWithLogitsLoss()
+    # face detection draws from torch's generator when crops are not cached yet: seed dropout
+    # here so that a run trains the same weights whether or not its crops were cached
+    torch.manual_seed(config.seed + start_epoch)
     started = time.perf_counter()
     seen = 0
     for epoch in range(start_epoch, config.epochs):
@@ -458,11 +490,13 @@ def train(
                 crops = torch.from_numpy(pixels).permute(0, 3, 1, 2)
                 if augment is not None:
                     crops = torch.stack([augment(c) for c in crops])
+                if teacher is not None and config.teacher_view == "augmented":
+                    targets = _sigmoid(teacher.logits(crops.permute(0, 2, 3, 1).numpy()) / tau).astype(np.float32)
                 batch = crops_to_tensor(crops.permute(0, 2, 3, 1), spec, device)
                 target = torch.from_numpy(targets).to(device)
                 with torch.autocast(device.type, torch.bfloat16, enabled=device.type == "cuda"):
                     logits = model(batch).float()
-                loss = loss_fn(logits, target)
+                loss = loss_fn(logits / tau, target) * tau**2 if teacher is not None else loss_fn(logits, target)
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()
                 optimiser.step()
@@ -528,7 +562,8 @@ def train(
             "config": dict(asdict(config), warmup=config.effective_warmup),
             "pretrained_sha256": sha256_file(config.pretrained)
             if config.pretrained and Path(config.pretrained).expanduser().is_file() else None,
-            "teacher": {"file": Path(config.teacher).name, "sha256": sha256_file(config.teacher)}
+            "teacher": {"file": Path(config.teacher).name, "sha256": sha256_file(config.teacher),
+                        "view": config.teacher_view, "temperature": config.teacher_temperature}
             if config.teacher else None,
             "best_epoch": best["epoch"],
             "epochs_run": len(history),
