@@ -175,7 +175,7 @@ class FaceScorer:
             for start in range(0, len(crops), self.batch_size):
                 batch = crops_to_tensor(crops[start : start + self.batch_size], self.spec, self.device)
                 if self._onnx is not None:
-                    logits.append(self._onnx(batch).astype(np.float32))
+                    logits.append(self._onnx(batch))
                     continue
                 half = self.precision == "float16"
                 with torch.autocast("cuda", torch.float16) if half else contextlib.nullcontext():

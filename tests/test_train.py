@@ -214,18 +214,18 @@ def test_distillation_targets_are_the_scans_scores_of_the_teacher(tmp_path, tiny
     from forensics.faces.align import CropPolicy
     from forensics.score import FaceScorer
     from forensics.train.data import CropCache
-    from forensics.train.loop import load_split_crops, teacher_targets
+    from forensics.train.loop import Teacher, load_split_crops
 
     crops, _ = load_split_crops(assign_splits(load_samples(tiny_dataset), seed=0),
                                 CropCache(CropPolicy(size=224), tmp_path / "c"), log=lambda _: None)
     train_x = crops["train"][0]
-    targets = teacher_targets(shipped_weights, train_x, CropPolicy(size=224))
+    targets = Teacher(shipped_weights, CropPolicy(size=224)).targets(train_x)
     scorer = FaceScorer(weights=shipped_weights, runtime="torch")
     scanned = scorer.score(train_x).astype(np.float64)
     untempered = 1 / (1 + np.exp(-np.log(scanned / (1 - scanned)) * scorer.card["temperature"]))
     np.testing.assert_allclose(targets, untempered, rtol=0, atol=1e-4)
     with pytest.raises(ValueError, match="crop policy"):
-        teacher_targets(shipped_weights, train_x, CropPolicy(size=224, margin=0.3))
+        Teacher(shipped_weights, CropPolicy(size=224, margin=0.3))
 
 
 def test_train_with_a_teacher_learns_its_scores_and_records_it(tmp_path, tiny_dataset):

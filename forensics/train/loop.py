@@ -293,18 +293,12 @@ class Teacher:
         except WeightsError as exc:
             raise ValueError(f"teacher: {exc}") from None
 
-    def logits(self, crops: np.ndarray) -> np.ndarray:
-        """Float32 logits (n,) of ``uint8`` crops (n, S, S, 3), before the teacher's temperature."""
+    def targets(self, crops: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+        """Float32 soft targets (n,) in [0, 1] for ``uint8`` crops (n, S, S, 3): sigmoid of the
+        teacher's logits (before its own temperature) divided by ``temperature`` (default 1)."""
         logits = self.scorer.logits(crops)
         check_finite(logits, self.scorer.weights_path, f"{len(crops)} training crop(s)")
-        return logits
-
-
-def teacher_targets(teacher: str | os.PathLike[str], crops: np.ndarray, policy: CropPolicy,
-                    device: torch.device | str = "cpu") -> np.ndarray:
-    """Float32 soft targets (n,) in [0, 1]: sigmoid of the ``teacher`` weights' logits on
-    ``uint8`` crops (n, S, S, 3) (see :class:`Teacher`)."""
-    return _sigmoid(Teacher(teacher, policy, device).logits(crops)).astype(np.float32)
+        return _sigmoid(logits / temperature).astype(np.float32)
 
 
 CropsBySplit = dict[str, tuple[np.ndarray, list[Sample]]]
@@ -445,7 +439,7 @@ def train(
     tau = config.teacher_temperature
     if teacher is not None and config.teacher_view == "crop":
         log(f"teacher {Path(config.teacher).name}: scoring {len(train_x)} training crops")
-        train_target = _sigmoid(teacher.logits(train_x) / tau).astype(np.float32)
+        train_target = teacher.targets(train_x, tau)
     valid_y = np.array([s.label for s in valid_s])
 
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -471,8 +465,8 @@ def train(
         rng = np.random.default_rng(config.seed + start_epoch)
         log(f"resuming from {ckpt_path} at epoch {start_epoch}")
     loss_fn = nn.BCEWithLogitsLoss()
-    # face detection draws from torch's generator when crops are not cached yet: seed dropout
-    # here so that a run trains the same weights whether or not its crops were cached
+    # building the face detector (only when crops are not cached yet) draws from torch's
+    # generator: seed dropout here, so a run trains the same weights either way
     torch.manual_seed(config.seed + start_epoch)
     started = time.perf_counter()
     seen = 0
@@ -490,13 +484,14 @@ def train(
                 crops = torch.from_numpy(pixels).permute(0, 3, 1, 2)
                 if augment is not None:
                     crops = torch.stack([augment(c) for c in crops])
+                view = crops.permute(0, 2, 3, 1)
                 if teacher is not None and config.teacher_view == "augmented":
-                    targets = _sigmoid(teacher.logits(crops.permute(0, 2, 3, 1).numpy()) / tau).astype(np.float32)
-                batch = crops_to_tensor(crops.permute(0, 2, 3, 1), spec, device)
+                    targets = teacher.targets(view.numpy(), tau)
+                batch = crops_to_tensor(view, spec, device)
                 target = torch.from_numpy(targets).to(device)
                 with torch.autocast(device.type, torch.bfloat16, enabled=device.type == "cuda"):
                     logits = model(batch).float()
-                loss = loss_fn(logits / tau, target) * tau**2 if teacher is not None else loss_fn(logits, target)
+                loss = loss_fn(logits / tau, target) * tau**2  # tau is 1 without a teacher
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()
                 optimiser.step()
