@@ -11,7 +11,7 @@
 Results have exactly the report's columns (:data:`forensics.report.schema.MEDIA_SCHEMA` and
 ``FACE_SCHEMA``), and each media is also a :class:`forensics.result.MediaResult`. Nothing is
 written to disk unless the config names a thumbnails folder. ``forensics scan`` runs the same
-engine (:func:`forensics.engines.local.scan_local`) and adds the journal, the Parquet files and
+engine (:class:`forensics.engines.local.LocalEngine`) and adds the journal, the Parquet files and
 the terminal summary.
 """
 
@@ -28,9 +28,9 @@ import pyarrow as pa
 from forensics.config import ScanConfig
 from forensics.media.decode import Frame, MediaInfo
 from forensics.media.discover import MediaItem, discover
-from forensics.pipeline import Extraction, StageError, extract, finish
+from forensics.pipeline import StageError, extract
 from forensics.report.schema import FACE_SCHEMA, MEDIA_SCHEMA
-from forensics.result import MediaResult
+from forensics.result import Extraction, MediaResult
 
 
 @dataclass
@@ -67,19 +67,19 @@ class Scanner:
     """
 
     def __init__(self, config: ScanConfig | None = None, **settings: Any):
-        from forensics.engines.local import Scanner as Models
+        from forensics.engines.local import LocalEngine
 
         if config is not None and settings:
             raise TypeError("give a ScanConfig or its settings as keywords, not both")
         self.config = config or ScanConfig(**settings)
         if self.config.engine != "local":
             raise ValueError("the Python API runs the embedded engine; use `forensics scan --engine ray` for Ray")
-        self._models = Models(self.config)
+        self._engine = LocalEngine(self.config)
 
     @property
     def model(self) -> dict[str, Any]:
         """The model, weights path and sha256, crop policy and device (as a report's metadata records)."""
-        return self._models.audit()
+        return self._engine.audit()
 
     def scan(self, paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> ScanResults:
         """Scan files and folders (folders recursively), as ``forensics scan`` does.
@@ -89,12 +89,10 @@ class Scanner:
         Raises:
             BrokenModelError: the classifier gave non-finite scores; no result can be trusted.
         """
-        from forensics.engines.local import scan_local
-
         if isinstance(paths, (str, os.PathLike)):
             paths = [paths]
         found = discover([os.fspath(p) for p in paths])
-        return ScanResults(list(scan_local(found.items, self.config, self._models)), found.skipped)
+        return ScanResults(list(self._engine.scan(found.items)), found.skipped)
 
     def scan_frames(self, frames: Sequence[np.ndarray], fps: float | None = None, name: str = "<frames>",
                     timestamps: Sequence[float] | None = None) -> MediaResult:
@@ -125,13 +123,11 @@ class Scanner:
         chunks = ([Frame(i, float(times[i]), frames[i]) for i in range(s, min(s + batch, len(frames)))]
                   for s in range(0, len(frames), batch))
         started = time.perf_counter()
-        scores = None
         try:
-            x = extract(item, info, len(frames), chunks, self._models.detector, self._models.crop_policy, self.config)
-            scores = self._models.scorer.score(x.crops) if x.crops is not None else None
+            x = extract(item, info, len(frames), chunks, self._engine.detector, self._engine.crop_policy, self.config)
         except StageError as exc:
             x = Extraction(item=item, info=info, error=str(exc))
-        return finish(x, scores, self.config, time.perf_counter() - started, self._models.scorer.heatmaps)
+        return self._engine.scan_extraction(x, time.perf_counter() - started)
 
     def scan_image(self, image: np.ndarray, name: str = "<image>") -> MediaResult:
         """Scan one in-memory RGB ``uint8`` picture (height, width, 3)."""

@@ -109,11 +109,11 @@ def scan(
     import signal
 
     from forensics.config import ScanConfig
+    from forensics.engines.ray import RayScanError
     from forensics.models.weights import WeightsError
     from forensics.report.journal import JournalError
-    from forensics.engines.ray import RayScanError
     from forensics.report.schema import faces_path
-    from forensics.scan import run_scan
+    from forensics.runner import run_scan
     from forensics.score import BrokenModelError
 
     if html is not None and html.resolve() in {out.resolve(), faces_path(out).resolve()}:
@@ -275,6 +275,14 @@ def train(
     max_steps: Optional[int] = typer.Option(None, "--max-steps", min=1, help="Stop after this many steps (smoke tests)."),
     cache: Optional[Path] = typer.Option(None, "--cache", help="Face-crop cache folder (default ~/.cache/forensics/crops)."),
     self_blend: Optional[str] = typer.Option(None, "--self-blend", help="Pseudo-fakes from real faces: 'mix' (with the real fakes) or 'only'."),
+    blend_regions: str = typer.Option(
+        "forehead,face,inner", "--blend-regions",
+        help="Face regions the pseudo-fakes' masks cover, drawn uniformly (forehead, face, inner, lower, mouth); "
+             "default the SBI paper's three."),
+    blend_degrade: float = typer.Option(
+        0.0, "--blend-degrade", min=0.0, max=1.0,
+        help="Probability that a pseudo-fake's pasted copy is degraded as a generator's output (downscaled 2-4x "
+             "and back, blurred, JPEG). Default 0."),
     splits: Optional[Path] = typer.Option(
         None, "--splits",
         help="Reuse the train/valid/test assignment of an earlier run's <weights>.splits.csv (e.g. for ensemble members)."),
@@ -301,7 +309,8 @@ def train(
 ) -> None:
     """Train a model on face crops made by the scan's own detect-and-crop code."""
     from forensics.models import get_model_spec
-    from forensics.train.loop import AUGMENTATIONS, TrainConfig, train as run_training
+    from forensics.train.loop import AUGMENTATIONS, TrainConfig
+    from forensics.train.loop import train as run_training
 
     try:
         spec = get_model_spec(model)
@@ -328,6 +337,8 @@ def train(
         config = TrainConfig(model=model, epochs=epochs, batch_size=batch_size, lr=lr, warmup=warmup, patience=patience, select=select,
                              augment=kinds, margin=margin, seed=seed, threads=threads, device=device.value, max_steps=max_steps,
                              sources=list(source or []), pretrained=pretrained, self_blend=self_blend,
+                             blend_regions=tuple(r.strip() for r in blend_regions.split(",") if r.strip()),
+                             blend_degrade=blend_degrade,
                              splits=str(splits) if splits else None, video_frames=video_frames,
                              teacher=str(teacher) if teacher else None, teacher_view=teacher_view,
                              teacher_temperature=teacher_temperature)
@@ -392,7 +403,8 @@ def evaluate(
     import json
 
     from forensics.models.weights import WeightsError
-    from forensics.train.evaluate import evaluate as run_evaluation, print_tables
+    from forensics.train.evaluate import evaluate as run_evaluation
+    from forensics.train.evaluate import print_tables
 
     if not data.exists():
         raise _usage_error(f"{data}: no such file or folder")

@@ -22,8 +22,7 @@ import torch
 from torch import nn
 
 from forensics.models.ensemble import FlipMean, LogitMean
-from forensics.models.registry import ModelSpec
-from forensics.score import crops_to_tensor
+from forensics.models.registry import ModelSpec, crops_to_tensor
 
 OCCLUSION_GRID = 8
 """Cells per side of the occlusion map, for networks without a usable gradient."""

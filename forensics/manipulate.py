@@ -88,13 +88,18 @@ def blend_face(image: np.ndarray, box: np.ndarray, params: BlendParams = BlendPa
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
+OUTLINES: tuple[str, ...] = ("forehead", "face", "inner", "lower", "mouth")
+"""The face regions :func:`face_outline` draws, largest first."""
+
+
 def face_outline(landmarks: np.ndarray, rng: np.random.Generator | None = None, kind: str | None = None) -> np.ndarray:
     """Points around the face, (n, 2) float32, extrapolated from five landmarks (left eye,
     right eye, nose, left and right mouth corner) in the face's own frame.
 
-    ``kind`` is ``forehead`` (the whole face with the forehead), ``face`` (brows to chin) or
-    ``inner`` (eyes, nose and mouth with a margin); None draws one from ``rng``, as
-    Self-Blended Images choose among landmark subsets.
+    ``kind`` is ``forehead`` (the whole face with the forehead), ``face`` (brows to chin),
+    ``inner`` (eyes, nose and mouth with a margin), ``lower`` (below the eyes: nose, mouth
+    and jaw, what lip-sync tools paste) or ``mouth`` (the mouth and its surround); None draws
+    one of the first three from ``rng``, as Self-Blended Images choose among landmark subsets.
     """
     left_eye, right_eye, nose, mouth_l, mouth_r = (np.asarray(p, np.float64) for p in landmarks)
     eyes, mouth = (left_eye + right_eye) / 2, (mouth_l + mouth_r) / 2
@@ -110,7 +115,15 @@ def face_outline(landmarks: np.ndarray, rng: np.random.Generator | None = None, 
 
     if kind is None:
         kind = str((rng or np.random.default_rng()).choice(["forehead", "face", "inner"], p=[0.35, 0.4, 0.25]))
-    if kind == "inner":
+    if kind not in OUTLINES:
+        raise ValueError(f"unknown face region {kind!r}; choose from {', '.join(OUTLINES)}")
+    if kind == "lower":
+        points = [at(left_eye, -0.6, 0.45), at(right_eye, 0.6, 0.45), at(right_eye, 0.62, 0.8),
+                  at(mouth_r, 0.35, 0.45), at(mouth, 0, 0.75), at(mouth_l, -0.35, 0.45), at(left_eye, -0.62, 0.8)]
+    elif kind == "mouth":
+        points = [at(nose, -0.45, 0.25), at(nose, 0.45, 0.25), at(mouth_r, 0.22, 0.0), at(mouth_r, 0.12, 0.35),
+                  at(mouth, 0, 0.45), at(mouth_l, -0.12, 0.35), at(mouth_l, -0.22, 0.0)]
+    elif kind == "inner":
         points = [at(left_eye, -0.35, -0.35), at(right_eye, 0.35, -0.35), at(right_eye, 0.45, 0.3),
                   at(mouth_r, 0.2, 0.1), at(mouth, 0, 0.4), at(mouth_l, -0.2, 0.1), at(left_eye, -0.45, 0.3)]
     else:

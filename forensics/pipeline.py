@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable, Sequence
 
 import cv2
@@ -28,10 +27,9 @@ from forensics.faces.track import link_tracks
 from forensics.media.decode import DecodeError, Frame, MediaInfo
 from forensics.media.discover import MediaItem
 from forensics.media.worker import DecodeWorker, OpenedMedia, Sampling
-from forensics.result import FaceRecord, MediaResult
+from forensics.result import Extraction, FaceRecord, MediaResult, Preview
 
 if TYPE_CHECKING:
-    from forensics.report.evidence import Heatmapper
     from forensics.score import FaceScorer
 
 PREVIEW_FRAMES = 16  # frames kept, downscaled, for a video's contact sheet
@@ -46,42 +44,6 @@ def stage_error(stage: str, exc: BaseException) -> StageError:
     """``exc``, raised while ``stage`` ran on one media, as that media's error."""
     text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
     return StageError(f"{stage} failed: {type(exc).__name__}{': ' + text if text else ''}")
-
-
-@dataclass
-class Preview:
-    """A downscaled copy of a sampled frame, for the thumbnail."""
-
-    frame_index: int
-    timestamp_s: float
-    image: np.ndarray
-    scale: float  # preview pixels per original pixel
-
-
-@dataclass
-class Extraction:
-    """Everything known about one media item before its faces are scored.
-
-    Face arrays are aligned: face ``i`` has ``boxes[i]``, ``crops[i]``, ``track_ids[i]``...
-    """
-
-    item: MediaItem
-    sha256: str | None = None
-    size_bytes: int | None = None
-    info: MediaInfo | None = None
-    error: str | None = None
-    frame_indices: list[int] = field(default_factory=list)
-    frame_times: list[float] = field(default_factory=list)
-    face_frames: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    face_times: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float64))
-    boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
-    probs: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
-    landmarks: np.ndarray = field(default_factory=lambda: np.zeros((0, 5, 2), np.float32))
-    track_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    crops: np.ndarray | None = None
-    previews: list[Preview] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    elapsed_s: float = 0.0
 
 
 def file_facts(path: str) -> tuple[str, int]:
@@ -142,8 +104,20 @@ def extract(
 
     Raises:
         DecodeError: from ``chunks``.
-        StageError: detection, cropping or tracking failed on this item.
+        StageError: detection, cropping or tracking failed on this item, or anything else
+            went wrong while extracting it (an unexpected error is this media's, not the scan's).
     """
+    try:
+        return _extract(item, info, frame_count, chunks, detector, policy, config, faces)
+    except (DecodeError, StageError):
+        raise
+    except Exception as exc:
+        raise stage_error("face extraction", exc) from exc
+
+
+def _extract(item: MediaItem, info: MediaInfo, frame_count: int, chunks: Iterable[list[Frame]],
+             detector: FaceDetector, policy: CropPolicy, config: ScanConfig,
+             faces: Sequence[list[Detection]] | None) -> Extraction:
     out = Extraction(item=item, info=info)
     keep = set(np.linspace(0, frame_count - 1, min(PREVIEW_FRAMES, frame_count)).round().astype(int).tolist())
     boxes_per_frame: list[np.ndarray] = []
@@ -251,18 +225,17 @@ def score_extractions(scorer: "FaceScorer", media: list[Extraction]) -> dict[int
         return out
 
 
-def finish(extraction: Extraction, scores: np.ndarray | None, config: ScanConfig, elapsed_s: float = 0.0,
-           heatmapper: "Heatmapper | None" = None) -> MediaResult:
-    """Aggregate face scores into the media's score and verdict; build its report rows; draw
-    the thumbnail and keep the most fake crops when the config names a thumbnails folder.
+def finish(extraction: Extraction, scores: np.ndarray | None, config: ScanConfig, elapsed_s: float = 0.0) -> MediaResult:
+    """Aggregate face scores into the media's score and verdict, and build its report rows.
+
+    Pictures (thumbnail, evidence crops, heatmaps) are the engines' to draw, after this
+    (:func:`forensics.engines.base.score_and_finish`).
 
     Args:
         extraction: the item's faces and frames.
         scores: P(fake) of each crop (same order as the extraction's faces).
-        config: the scan's configuration (aggregation, threshold, thumbnails folder).
+        config: the scan's configuration (aggregation, threshold).
         elapsed_s: seconds spent on the item so far (added to the extraction's own time).
-        heatmapper: the classifier's heatmaps (``FaceScorer.heatmaps``), used when
-            ``config.heatmaps`` is on.
     """
     x = extraction
     result = MediaResult(path=x.item.path, kind=x.item.kind, status="error", sha256=x.sha256, size_bytes=x.size_bytes)
@@ -271,41 +244,26 @@ def finish(extraction: Extraction, scores: np.ndarray | None, config: ScanConfig
         result.fps, result.duration_s = x.info.fps, x.info.duration_s
     result.frames_sampled = len(x.frame_indices)
     result.warnings = list(x.warnings)
+    result.elapsed_s = x.elapsed_s + elapsed_s
     if x.error is not None:
         result.error = x.error
-        result.elapsed_s = x.elapsed_s + elapsed_s
         return result
     scores = np.zeros(0) if scores is None else np.asarray(scores, np.float64)
     result.faces_detected = len(scores)
     if len(scores) == 0:
         result.status = "no_face"
-    else:
-        min_faces = config.min_track_faces if x.item.kind == "video" else 1
-        try:
-            score, tracks = media_score(scores, x.track_ids, config.aggregate, config.topk, min_faces)
-        except Exception as exc:
-            result.error = str(stage_error("aggregation", exc))
-            result.elapsed_s = x.elapsed_s + elapsed_s
-            return result
-        result.status, result.score, result.verdict = "ok", score, verdict(score, config.threshold)
-        result.tracks = len(tracks)
-        result.faces = [
-            FaceRecord(int(x.face_frames[i]), float(x.face_times[i]), int(x.track_ids[i]), x.boxes[i],
-                       float(x.probs[i]), x.landmarks[i], float(scores[i]))
-            for i in range(len(scores))
-        ]
-    if config.thumbnails:
-        from forensics.report.evidence import write_evidence
-        from forensics.report.thumbnails import write_thumbnail
-
-        try:
-            result.thumbnail = write_thumbnail(x, scores, config.thumbnails, config.threshold)
-            if len(scores) and config.evidence_faces and x.sha256 is not None:
-                result.warnings += write_evidence(x.crops, scores, x.sha256, config.thumbnails, config.evidence_faces,
-                                                  heatmapper if config.heatmaps else None)
-        except OSError as exc:  # a full disk must not lose the verdict
-            result.warnings.append(f"thumbnail not written: {exc.strerror or exc}")
-        except Exception as exc:  # nor a picture that cannot be drawn
-            result.warnings.append(str(stage_error("thumbnail drawing", exc)))
-    result.elapsed_s = x.elapsed_s + elapsed_s
+        return result
+    min_faces = config.min_track_faces if x.item.kind == "video" else 1
+    try:
+        score, tracks = media_score(scores, x.track_ids, config.aggregate, config.topk, min_faces)
+    except Exception as exc:
+        result.error = str(stage_error("aggregation", exc))
+        return result
+    result.status, result.score, result.verdict = "ok", score, verdict(score, config.threshold)
+    result.tracks = len(tracks)
+    result.faces = [
+        FaceRecord(int(x.face_frames[i]), float(x.face_times[i]), int(x.track_ids[i]), x.boxes[i],
+                   float(x.probs[i]), x.landmarks[i], float(scores[i]))
+        for i in range(len(scores))
+    ]
     return result

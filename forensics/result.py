@@ -7,6 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from forensics.media.decode import MediaInfo
+from forensics.media.discover import MediaItem
+
 
 def printable(text: str | None) -> str | None:
     """``text`` safe to store as UTF-8: bytes of a non-UTF-8 file name come back escaped (``\\xe9``).
@@ -112,3 +115,39 @@ class MediaResult:
             }
             for f in self.faces
         ]
+
+
+@dataclass
+class Preview:
+    """A downscaled copy of a sampled frame, for the thumbnail."""
+
+    frame_index: int
+    timestamp_s: float
+    image: np.ndarray
+    scale: float  # preview pixels per original pixel
+
+
+@dataclass
+class Extraction:
+    """Everything known about one media item before its faces are scored.
+
+    Face arrays are aligned: face ``i`` has ``boxes[i]``, ``crops[i]``, ``track_ids[i]``...
+    """
+
+    item: MediaItem
+    sha256: str | None = None
+    size_bytes: int | None = None
+    info: MediaInfo | None = None
+    error: str | None = None
+    frame_indices: list[int] = field(default_factory=list)
+    frame_times: list[float] = field(default_factory=list)
+    face_frames: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    face_times: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float64))
+    boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
+    probs: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    landmarks: np.ndarray = field(default_factory=lambda: np.zeros((0, 5, 2), np.float32))
+    track_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    crops: np.ndarray | None = None
+    previews: list[Preview] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    elapsed_s: float = 0.0

@@ -11,10 +11,20 @@ import torch
 
 from forensics.config import DEFAULT_MODEL
 from forensics.faces.align import CropPolicy
-from forensics.models.registry import ModelSpec, get_model_spec
-from forensics.models.runtime import AGREEMENT, RUNTIMES, OnnxNetwork, RuntimeUnavailable
-from forensics.models.weights import WeightsError, card_crop_policy, load_weights, shipped_weights, to_device
-
+from forensics.models.registry import crops_to_tensor, get_model_spec
+from forensics.models.runtime import (
+    AGREEMENT,
+    RUNTIMES,
+    OnnxNetwork,
+    RuntimeUnavailable,
+)
+from forensics.models.weights import (
+    WeightsError,
+    card_crop_policy,
+    load_weights,
+    shipped_weights,
+    to_device,
+)
 
 HALF_AGREEMENT = 2e-3
 """Largest difference in P(fake) on the load-time test crops for float16 to be used on a GPU."""
@@ -35,27 +45,6 @@ def check_finite(scores: np.ndarray, weights_path: str, what: str) -> None:
         raise BrokenModelError(
             f"the model gave {bad} non-finite score(s) (NaN or infinite) on {what}: the weights {weights_path} "
             "are broken (a diverged training run?); no verdict can be trusted, so the scan stopped")
-
-
-def crops_to_tensor(crops: np.ndarray | torch.Tensor, spec: ModelSpec, device: torch.device | str = "cpu") -> torch.Tensor:
-    """Model input from ``uint8`` crops of shape (n, size, size, 3).
-
-    Pixels are scaled to [0, 1], converted to grayscale when the model takes one channel,
-    then normalised with the spec's mean and std (on ``device``: a GPU receives the ``uint8``
-    crops, from pinned memory). Returns (n, C, size, size) float32, channels-last in memory.
-    """
-    batch = torch.as_tensor(crops)
-    if torch.device(device).type == "cuda" and batch.device.type == "cpu":
-        batch = batch.pin_memory()  # lets the copy below run asynchronously
-    batch = batch.to(device, non_blocking=True)
-    batch = batch.permute(0, 3, 1, 2).float().div_(255.0)
-    if spec.grayscale:
-        weights = torch.tensor([0.299, 0.587, 0.114], device=batch.device).view(1, 3, 1, 1)
-        batch = (batch * weights).sum(dim=1, keepdim=True)
-    mean = torch.tensor(spec.mean[: batch.shape[1]], device=batch.device).view(1, -1, 1, 1)
-    std = torch.tensor(spec.std[: batch.shape[1]], device=batch.device).view(1, -1, 1, 1)
-    batch = (batch - mean) / std
-    return batch.contiguous(memory_format=torch.channels_last)
 
 
 class FaceScorer:

@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from forensics.models.weights import WeightsError
-    from forensics.scan import run_scan
+    from forensics.runner import run_scan
 
     try:
         overrides = dict(parse_setting(s) for s in args.settings)

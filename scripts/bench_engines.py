@@ -55,13 +55,13 @@ def make_media(folder: Path, photos: int, clips: int) -> Path:
 
 
 def run_local(items, config: ScanConfig) -> dict:
-    from forensics.engines.local import Scanner, scan_local
+    from forensics.engines.local import LocalEngine
 
     started = time.perf_counter()
-    scanner = Scanner(config)
+    scanner = LocalEngine(config)
     loaded = time.perf_counter()
     results, arrivals = [], []
-    for result in scan_local(items, config, scanner):
+    for result in scanner.scan(items):
         arrivals.append(time.perf_counter())
         results.append(result)
     done = time.perf_counter()
@@ -70,10 +70,10 @@ def run_local(items, config: ScanConfig) -> dict:
 
 
 def run_ray(items, config: ScanConfig, workers: int | None) -> dict:
-    from forensics.engines.ray import RayScan
+    from forensics.engines.ray import RayEngine
 
     started = time.perf_counter()
-    runner = RayScan(config, workers=workers)
+    runner = RayEngine(config, workers=workers)
     connected = time.perf_counter()
     results, arrivals = [], []
     for result in runner.scan(items):
@@ -116,7 +116,7 @@ def stream_check(folder: Path, count: int, weights: str | None) -> dict:
     """Scan ``count`` 128x128 face photos with the Ray engine; peak memory while it runs."""
     import ray
 
-    from forensics.engines.ray import RayScan
+    from forensics.engines.ray import RayEngine
 
     face = cv2.resize(astronaut()[0:256, 128:384], (128, 128), interpolation=cv2.INTER_AREA)
     write_image(folder / "face.jpg", face)
@@ -144,7 +144,7 @@ def stream_check(folder: Path, count: int, weights: str | None) -> dict:
             samples.append((round(driver), round(tree)))
 
     started = time.perf_counter()
-    runner = RayScan(ScanConfig(frames=8, weights=weights, engine="ray"))
+    runner = RayEngine(ScanConfig(frames=8, weights=weights, engine="ray"))
     watcher = threading.Thread(target=sample, daemon=True)
     watcher.start()
     statuses: dict[str, int] = {}

@@ -50,7 +50,7 @@ import numpy as np
 import torch
 
 from forensics.config import ScanConfig
-from forensics.engines.local import Scanner, scan_local
+from forensics.engines.local import LocalEngine
 from forensics.faces.align import crop_face
 from forensics.faces.detect import FaceFollower
 from forensics.media.decode import Video, sample_indices
@@ -77,10 +77,10 @@ def peak_rss_of_scan(clip: Path, threads: int | None) -> dict[str, float]:
     its children's (the decoding worker; an upper bound, for the same reason)."""
     code = ("import json, re, resource, sys\n"
             "from forensics.config import ScanConfig\n"
-            "from forensics.engines.local import Scanner, scan_local\n"
+            "from forensics.engines.local import LocalEngine\n"
             "from forensics.media.discover import discover\n"
             f"config = ScanConfig(threads={threads!r})\n"
-            "result = list(scan_local(discover([sys.argv[1]]).items, config, Scanner(config)))[0]\n"
+            "result = list(LocalEngine(config).scan(discover([sys.argv[1]]).items))[0]\n"
             "hwm = int(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1))\n"
             "print(json.dumps({'scan_mib': hwm / 1024,\n"
             "                  'worker_mib': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,\n"
@@ -108,7 +108,7 @@ def photo_folder(folder: Path, wanted: int = 200) -> Path:
     return out
 
 
-def stage_times(scanner: Scanner, clip: Path, config: ScanConfig) -> dict[str, float]:
+def stage_times(scanner: LocalEngine, clip: Path, config: ScanConfig) -> dict[str, float]:
     """Seconds per stage for one pass over the clip, stages run one after another."""
     times = {}
     t = time.perf_counter()
@@ -132,7 +132,7 @@ def stage_times(scanner: Scanner, clip: Path, config: ScanConfig) -> dict[str, f
     return times
 
 
-def naive_baseline(scanner: Scanner, clip: Path) -> tuple[float, int]:
+def naive_baseline(scanner: LocalEngine, clip: Path) -> tuple[float, int]:
     """Every frame with OpenCV, facenet-pytorch's MTCNN at full size per frame, one crop per forward pass."""
     from facenet_pytorch import MTCNN
 
@@ -154,14 +154,14 @@ def naive_baseline(scanner: Scanner, clip: Path) -> tuple[float, int]:
     return time.perf_counter() - started, count
 
 
-def timed_scan(scanner: Scanner, paths: list[str], config: ScanConfig) -> tuple[float, list]:
+def timed_scan(scanner: LocalEngine, paths: list[str], config: ScanConfig) -> tuple[float, list]:
     items = discover(paths).items
     started = time.perf_counter()
-    results = list(scan_local(items, config, scanner))
+    results = list(scanner.scan(items))
     return time.perf_counter() - started, results
 
 
-def marginal_clip_s(scanner: Scanner, clip: Path, config: ScanConfig, copies: int = 5) -> float:
+def marginal_clip_s(scanner: LocalEngine, clip: Path, config: ScanConfig, copies: int = 5) -> float:
     """Seconds per clip when a folder of ``copies`` copies is scanned (after a warm-up)."""
     folder = clip.parent / f"{clip.stem}-x{copies}"
     folder.mkdir(exist_ok=True)
@@ -199,7 +199,7 @@ def main() -> None:
         scanners = {}
         for runtime in ("onnx", "torch"):
             t = time.perf_counter()
-            scanners[runtime] = Scanner(ScanConfig(threads=args.threads, runtime=runtime))
+            scanners[runtime] = LocalEngine(ScanConfig(threads=args.threads, runtime=runtime))
             figures[f"model_load_s_{runtime}"] = round(time.perf_counter() - t, 3)
         variants = {weights.stem: ScanConfig(threads=args.threads, runtime="onnx", weights=str(weights))
                     for weights in args.candidate}
@@ -207,7 +207,7 @@ def main() -> None:
             variants[f"keyframe{args.keyframe_every}"] = ScanConfig(threads=args.threads, runtime="onnx",
                                                                     keyframe_every=args.keyframe_every)
         for name, variant in variants.items():
-            scanners[name] = Scanner(variant)
+            scanners[name] = LocalEngine(variant)
         scanner = scanners["onnx"]
         figures["runtime"] = scanner.scorer.runtime
         timed_scan(scanner, [str(clip4)], config)  # warm-ups

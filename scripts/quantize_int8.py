@@ -25,8 +25,9 @@ import pandas as pd
 import torch
 from sklearn.metrics import roc_auc_score
 
+from forensics.models.registry import crops_to_tensor
 from forensics.models.weights import shipped_weights
-from forensics.score import FaceScorer, crops_to_tensor
+from forensics.score import FaceScorer
 from forensics.train.data import CropCache, load_samples
 
 
@@ -53,7 +54,12 @@ def main(argv: list[str]) -> int:
         print(f"no shared data at {args.data}: this measurement needs ../shared/data", file=sys.stderr)
         return 2
     import onnxruntime as ort
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     torch.set_num_threads(args.threads)

@@ -63,7 +63,7 @@ def compute_crop_scores(weights: Path) -> dict[str, float]:
 def sample_scores(out_dir: Path) -> dict[str, float | None]:
     """Media score of each file of ``examples/media`` in a default scan with the shipped default."""
     from forensics.config import ScanConfig
-    from forensics.scan import run_scan
+    from forensics.runner import run_scan
 
     outcome = run_scan([str(EXAMPLES)], ScanConfig(frames=SAMPLE_SCAN_FRAMES), out_dir / "samples.parquet", quiet=True)
     return {Path(row["path"]).name: row["score"] for row in outcome.media.to_pylist()}

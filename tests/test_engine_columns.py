@@ -7,13 +7,18 @@ import numpy as np
 import pytest
 
 from forensics.engines.columns import (
-    batch_rows, extraction_to_row, media_item_row, result_to_row, row_media_item, row_to_extraction, row_to_result,
+    batch_rows,
+    extraction_to_row,
+    media_item_row,
+    result_to_row,
+    row_media_item,
+    row_to_extraction,
+    row_to_result,
     rows_batch,
 )
 from forensics.media.decode import MediaInfo
 from forensics.media.discover import MediaItem
-from forensics.pipeline import Extraction, Preview
-from forensics.result import FaceRecord, MediaResult
+from forensics.result import Extraction, FaceRecord, MediaResult, Preview
 
 
 def _video_extraction(faces: int = 3) -> Extraction:

@@ -12,9 +12,15 @@ from typer.testing import CliRunner
 from forensics.cli import app
 from forensics.models import get_model_spec
 from forensics.models.ensemble import FlipMean, LogitMean
-from forensics.models.weights import WeightsError, card_crop_policy, load_weights, save_weights
+from forensics.models.registry import crops_to_tensor
+from forensics.models.weights import (
+    WeightsError,
+    card_crop_policy,
+    load_weights,
+    save_weights,
+)
 from forensics.samples import make_face_dataset
-from forensics.score import FaceScorer, crops_to_tensor
+from forensics.score import FaceScorer
 from forensics.train.data import CropCache
 
 runner = CliRunner()

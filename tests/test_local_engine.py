@@ -6,17 +6,23 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from tolerances import BOX_ATOL_PX, SCORE_ATOL
 
 from forensics.config import ScanConfig
 from forensics.engines import local
-from forensics.engines.local import Scanner, _decode_messages, _Opened, _photos_searched_together, scan_local
+from forensics.engines.local import (
+    LocalEngine,
+    _decode_messages,
+    _Opened,
+    _photos_searched_together,
+)
 from forensics.media.discover import discover
 from forensics.media.worker import DecodeWorker
 
 
 @pytest.fixture(scope="module")
-def scanner() -> Scanner:
-    return Scanner(ScanConfig(threads=2))
+def scanner() -> LocalEngine:
+    return LocalEngine(ScanConfig(threads=2))
 
 
 @pytest.fixture(scope="module")
@@ -54,21 +60,21 @@ def test_photos_carry_the_faces_they_would_have_alone(mixed, scanner, monkeypatc
         alone = scanner.detector.detect([frames[0].image])
         assert len(message.faces) == 1 and len(message.faces[0]) == len(alone[0])
         for a, b in zip(message.faces[0], alone[0]):
-            np.testing.assert_allclose(a.box, b.box, atol=1e-3)
+            np.testing.assert_allclose(a.box, b.box, atol=BOX_ATOL_PX)
         searched += 1
     assert searched == 4  # astronaut, manipulated, no-face picture, half-size copy
 
 
 def test_a_folder_scan_scores_each_photo_as_alone(mixed, scanner):
-    together = {r.path: r for r in scan_local(mixed, scanner.config, scanner)}
+    together = {r.path: r for r in scanner.scan(mixed)}
     assert len(together) == len(mixed)
     for item in mixed:
         if item.kind != "image":
             continue
-        alone = next(iter(scan_local([item], scanner.config, scanner)))
+        alone = next(iter(scanner.scan([item])))
         mine = together[alone.path]
         assert (mine.status, mine.faces_detected, mine.error) == (alone.status, alone.faces_detected, alone.error)
         if alone.score is not None:
-            assert mine.score == pytest.approx(alone.score, abs=1e-5)
+            assert mine.score == pytest.approx(alone.score, abs=SCORE_ATOL)
     assert [r.status for r in together.values() if r.path.endswith("c-broken.jpg")] == ["error"]
     assert sum(r.status == "error" for r in together.values()) == 1

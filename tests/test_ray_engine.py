@@ -18,22 +18,20 @@ import time
 import uuid
 from pathlib import Path
 
-import numpy as np
 import pyarrow.parquet as pq
 import pytest
-
+from tolerances import SCORE_ATOL, assert_same_picture, assert_same_table
 from typer.testing import CliRunner
 
 from forensics.cli import app
 from forensics.config import ScanConfig
 from forensics.media.discover import discover
 from forensics.report.schema import faces_path, read_metadata
-from forensics.scan import run_scan
+from forensics.runner import run_scan
 
 REPO = Path(__file__).resolve().parents[1]
 RAY_CLI = str(Path(sys.executable).with_name("ray"))  # the `ray` command of this environment
 JOB_TIMEOUT_S = 150
-SCORE_TOLERANCE = 1e-5
 
 pytestmark = pytest.mark.slow
 
@@ -111,23 +109,13 @@ def _config(weights: Path, thumbnails: Path, engine: str) -> ScanConfig:
 
 
 def _assert_same_report(ray_out: Path, local_out: Path) -> None:
-    """Same rows in the same order, same columns and values; scores within 1e-5."""
+    """Same rows in the same order, same columns; discrete values equal, floats within tests/tolerances.py."""
     for ray_path, local_path in ((ray_out, local_out), (faces_path(ray_out), faces_path(local_out))):
         got, want = pq.read_table(ray_path), pq.read_table(local_path)
-        assert got.schema.names == want.schema.names
-        assert got.num_rows == want.num_rows
-        for name in want.schema.names:
-            if name == "elapsed_s":
-                continue
-            a, b = got.column(name).to_pylist(), want.column(name).to_pylist()
-            if name == "score":
-                assert [x is None for x in a] == [x is None for x in b]
-                np.testing.assert_allclose([x for x in a if x is not None], [x for x in b if x is not None],
-                                           rtol=0, atol=SCORE_TOLERANCE)
-            elif name == "thumbnail":  # same file names; the folder may differ
-                assert [x and Path(x).name for x in a] == [x and Path(x).name for x in b]
-            else:
-                assert a == b, f"column {name} of {ray_path.name} differs"
+        assert_same_table(got, want, ray_path.name, skip=("elapsed_s", "thumbnail"))
+        if "thumbnail" in want.schema.names:  # same file names; the folder may differ
+            names = [[x and Path(x).name for x in t.column("thumbnail").to_pylist()] for t in (got, want)]
+            assert names[0] == names[1]
 
 
 @pytest.fixture(scope="module")
@@ -145,11 +133,11 @@ def test_without_an_address_a_local_instance_listens_on_loopback_only(local_refe
                                                                         tmp_path):
     import ray
 
-    from forensics.engines.ray import RayScan
+    from forensics.engines.ray import RayEngine
 
     _, local = local_reference
     before = _listeners()
-    runner = RayScan(_config(test_weights, tmp_path / "thumbs", "ray"))
+    runner = RayEngine(_config(test_weights, tmp_path / "thumbs", "ray"))
     try:
         opened = _listeners() - before
         items = discover([str(media_dir / "astronaut.jpg"), str(media_dir / "coffee-no-face.jpg")]).items
@@ -164,7 +152,7 @@ def test_without_an_address_a_local_instance_listens_on_loopback_only(local_refe
     for result in results:
         assert result.status == want[result.path]["status"]
         assert (result.score is None) == (want[result.path]["score"] is None)
-        assert result.score is None or abs(result.score - want[result.path]["score"]) <= SCORE_TOLERANCE
+        assert result.score is None or abs(result.score - want[result.path]["score"]) <= SCORE_ATOL
 
 
 def test_an_unreachable_cluster_is_a_usage_error(tmp_path, media_dir, test_weights):
@@ -202,23 +190,23 @@ def test_cli_ray_report_equals_local_on_two_nodes(ray_cluster, local_reference, 
     meta_ray.pop("created"), meta_local.pop("created")
     assert meta_ray == meta_local
 
-    # the same thumbnails: same names, same pixels (rewritten by the Ray scan into the same folder)
+    # the same thumbnails: same names, the same pictures (rewritten by the Ray scan into the same folder)
     names = sorted(p.name for p in (out / "thumbs").iterdir())
     assert names == sorted(p.name for p in (out / "thumbs-local").iterdir()) and len(names) >= 6
     for name in names:
-        assert (out / "thumbs" / name).read_bytes() == (out / "thumbs-local" / name).read_bytes(), name
+        assert_same_picture(out / "thumbs" / name, out / "thumbs-local" / name, name)
 
 
 def test_killed_worker_is_retried_and_the_report_is_complete(ray_cluster, local_reference, media_dir, bad_dir,
                                                              test_weights, tmp_path):
-    from forensics.engines.ray import RayScan
+    from forensics.engines.ray import RayEngine
 
     cluster, _ = ray_cluster
     _, local = local_reference
     # the inputs twice over, so that work remains when the worker dies
     items = discover([str(media_dir), str(bad_dir)]).items * 2
     expected = local.media.column("status").to_pylist() * 2
-    runner = RayScan(_config(test_weights, tmp_path / "thumbs", "ray"), ray_address=cluster.address,
+    runner = RayEngine(_config(test_weights, tmp_path / "thumbs", "ray"), ray_address=cluster.address,
                      media_per_batch=1)
     killed: list[int] = []
     results = []
@@ -263,11 +251,11 @@ def test_a_batch_that_fails_every_retry_fails_the_scan_and_keeps_the_journal(ray
                                                                               tmp_path):
     """No retries allowed: the extract actor killed mid-scan fails the scan, with a reason and
     exit 5; the media finished before are in the journal, and --resume finishes the scan."""
-    from forensics.engines.ray import RayScan, RayScanError
+    from forensics.engines.ray import RayEngine, RayScanError
 
     cluster, _ = ray_cluster
     items = discover([str(media_dir)]).items * 2
-    runner = RayScan(_config(test_weights, tmp_path / "thumbs", "ray"), ray_address=cluster.address,
+    runner = RayEngine(_config(test_weights, tmp_path / "thumbs", "ray"), ray_address=cluster.address,
                      media_per_batch=1, max_task_retries=0)
     done = []
     with pytest.raises(RayScanError, match="the Ray scan failed: .+; no report was written"):
@@ -285,14 +273,14 @@ def test_an_actor_with_other_weights_refuses_to_score(ray_cluster, media_dir, te
     report is written."""
     import torch
 
-    from forensics.engines.ray import RayScan, RayScanError
+    from forensics.engines.ray import RayEngine, RayScanError
     from forensics.models.registry import build_model
     from forensics.models.weights import card_path, read_card, save_weights
 
     weights = tmp_path / "w.safetensors"
     shutil.copy(test_weights, weights)
     shutil.copy(card_path(test_weights), card_path(weights))
-    runner = RayScan(_config(weights, tmp_path / "thumbs", "ray"), ray_address=ray_cluster[0].address)
+    runner = RayEngine(_config(weights, tmp_path / "thumbs", "ray"), ray_address=ray_cluster[0].address)
     torch.manual_seed(1)
     save_weights(build_model("custom-cnn"), weights, {k: read_card(test_weights)[k] for k in ("model", "crop_policy")})
     items = discover([str(media_dir / "astronaut.jpg")]).items
@@ -304,16 +292,16 @@ def test_rows_of_a_retried_batch_are_reported_once_in_input_order(media_dir, tes
     """Rows arrive out of order, and a retried batch delivers some of them again: each media
     once, in input order, and the duplicates counted; a media that never came is an error."""
     from forensics.engines.columns import result_to_row
-    from forensics.engines.local import scan_local
-    from forensics.engines.ray import RayScan, RayScanError
+    from forensics.engines.local import LocalEngine
+    from forensics.engines.ray import RayEngine, RayScanError
 
     names = ["astronaut.jpg", "astronaut-manipulated.jpg", "coffee-no-face.jpg", "astronaut-clip.mp4"]
     items = discover([str(media_dir / name) for name in names]).items
-    results = list(scan_local(items, _config(test_weights, tmp_path / "thumbs", "local")))
+    results = list(LocalEngine(_config(test_weights, tmp_path / "thumbs", "local")).scan(items))
     rows = [{**result_to_row(i, r), "extract_worker": "n/1", "score_worker": "n/2"} for i, r in enumerate(results)]
     arrived = [rows[2], rows[0], rows[1], rows[0], rows[2], *rows[3:], rows[1]]
-    runner = RayScan.__new__(RayScan)  # only the driver's bookkeeping: no Ray needed
-    runner.workers_used, runner.duplicates_dropped = {"extract": set(), "score": set()}, 0
+    runner = RayEngine.__new__(RayEngine)  # only the driver's bookkeeping: no Ray needed
+    runner.workers_used, runner.duplicates_dropped, runner._notes = {"extract": set(), "score": set()}, 0, set()
     got = list(runner._in_input_order(arrived, items))
     assert [r.path for r in got] == [r.path for r in results]
     assert [r.score for r in got] == [r.score for r in results]

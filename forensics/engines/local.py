@@ -15,24 +15,24 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 import torch
 
 from forensics.config import ScanConfig
+from forensics.engines.base import ProgressCallback, score_and_finish
 from forensics.faces.detect import Detection, FaceDetector, resolve_device
 from forensics.media.decode import DecodeError, Frame
 from forensics.media.discover import MediaItem
 from forensics.media.worker import DecodeWorker
-from forensics.pipeline import Extraction, StageError, extract, file_facts, finish, open_frames, score_extractions
-from forensics.result import MediaResult
+from forensics.pipeline import StageError, extract, file_facts, open_frames
+from forensics.result import Extraction, MediaResult
 from forensics.score import FaceScorer
 
-ProgressCallback = Callable[[str, int], None]  # (event "frames" | "media", count)
 
-
-class Scanner:
-    """The models of a scan, loaded once: MTCNN and the face classifier with its weights."""
+class LocalEngine:
+    """The embedded engine: MTCNN and the face classifier with its weights, loaded once in
+    this process, for any number of scans (:class:`~forensics.engines.base.Engine`)."""
 
     def __init__(self, config: ScanConfig):
         self.config = config
@@ -58,6 +58,42 @@ class Scanner:
     def notes(self) -> list[str]:
         """What the user should know about how the models run, e.g. why ONNX Runtime is not used."""
         return [self.scorer.runtime_note] if self.scorer.runtime_note else []
+
+    def scan(self, items: Iterable[MediaItem], progress: ProgressCallback | None = None) -> Iterator[MediaResult]:
+        """Scan media items in order, yielding one result per item.
+
+        Crops of consecutive media are scored together, in passes of about ``config.batch_size``
+        crops (a folder of photos, one face each, would otherwise run one tiny pass per photo);
+        a media waits for at most :data:`MAX_WAITING` others before its result is yielded.
+
+        Raises:
+            BrokenModelError: the classifier gave a score that is not a number; the scan stops.
+        """
+        config, notify = self.config, progress or (lambda event, n: None)
+        with DecodeWorker(config.timeout_per_media) as worker:
+            messages = _photos_searched_together(_prefetch(_decode_messages(items, config, worker), depth=2),
+                                                 self.detector)
+            waiting: list[tuple[Extraction, float]] = []  # extracted, not yet scored: (extraction, seconds so far)
+            for opened in messages:
+                assert isinstance(opened, _Opened)
+                waiting.append(_extract_one(opened, messages, self, notify))
+                crops = sum(len(x.crops) for x, _ in waiting if x.crops is not None)
+                if crops >= config.batch_size or len(waiting) >= MAX_WAITING:
+                    yield from self._score_and_finish(waiting, notify)
+                    waiting = []
+            yield from self._score_and_finish(waiting, notify)
+
+    def scan_extraction(self, extraction: Extraction, elapsed_s: float = 0.0) -> MediaResult:
+        """Score and finish one media extracted elsewhere (e.g. from in-memory frames)."""
+        return score_and_finish([(extraction, elapsed_s)], self.scorer, self.config)[0]
+
+    def close(self) -> None:
+        """Nothing to release: each scan's decoding worker ends with the scan."""
+
+    def _score_and_finish(self, waiting: list[tuple[Extraction, float]], notify: ProgressCallback) -> Iterator[MediaResult]:
+        for result in score_and_finish(waiting, self.scorer, self.config):
+            yield result
+            notify("media", 1)
 
 
 @dataclass
@@ -194,42 +230,11 @@ def _photos_searched_together(messages: Iterator[Any], detector: FaceDetector) -
     yield from release()
 
 
-def scan_local(
-    items: Iterable[MediaItem],
-    config: ScanConfig,
-    scanner: Scanner | None = None,
-    progress: ProgressCallback | None = None,
-) -> Iterator[MediaResult]:
-    """Scan media items in order, yielding one result per item.
-
-    Crops of consecutive media are scored together, in passes of about ``config.batch_size``
-    crops (a folder of photos, one face each, would otherwise run one tiny pass per photo);
-    a media waits for at most :data:`MAX_WAITING` others before its result is yielded.
-
-    Raises:
-        BrokenModelError: the classifier gave a score that is not a number; the scan stops.
-    """
-    scanner = scanner or Scanner(config)
-    notify = progress or (lambda event, n: None)
-    with DecodeWorker(config.timeout_per_media) as worker:
-        messages = _photos_searched_together(_prefetch(_decode_messages(items, config, worker), depth=2),
-                                             scanner.detector)
-        waiting: list[tuple[Extraction, float]] = []  # extracted, not yet scored: (extraction, seconds so far)
-        for opened in messages:
-            assert isinstance(opened, _Opened)
-            waiting.append(_extract_one(opened, messages, scanner, config, notify))
-            crops = sum(len(x.crops) for x, _ in waiting if x.crops is not None)
-            if crops >= config.batch_size or len(waiting) >= MAX_WAITING:
-                yield from _score_and_finish(waiting, scanner, config, notify)
-                waiting = []
-        yield from _score_and_finish(waiting, scanner, config, notify)
-
-
 MAX_WAITING = 16
 """Media whose crops may wait to be scored together (a bound on latency and memory)."""
 
 
-def _extract_one(opened: _Opened, messages: Iterator[Any], scanner: Scanner, config: ScanConfig,
+def _extract_one(opened: _Opened, messages: Iterator[Any], engine: LocalEngine,
                  notify: ProgressCallback) -> tuple[Extraction, float]:
     """Detect and crop one item whose chunks come next in ``messages``; its seconds so far."""
     if opened.error is not None:
@@ -248,8 +253,8 @@ def _extract_one(opened: _Opened, messages: Iterator[Any], scanner: Scanner, con
             yield message
 
     try:
-        x = extract(opened.item, opened.info, opened.frame_count, chunks(), scanner.detector,
-                    scanner.crop_policy, config, opened.faces)
+        x = extract(opened.item, opened.info, opened.frame_count, chunks(), engine.detector,
+                    engine.crop_policy, engine.config, opened.faces)
     except (DecodeError, StageError) as exc:
         x = Extraction(item=opened.item, info=opened.info, error=str(exc))
     if not end:  # extraction stopped early: skip the item's remaining chunks
@@ -259,20 +264,3 @@ def _extract_one(opened: _Opened, messages: Iterator[Any], scanner: Scanner, con
     x.sha256, x.size_bytes = opened.sha256, opened.size_bytes
     x.warnings = list(opened.warnings) + x.warnings
     return x, time.perf_counter() - opened.started
-
-
-def _score_and_finish(waiting: list[tuple[Extraction, float]], scanner: Scanner, config: ScanConfig,
-                      notify: ProgressCallback) -> Iterator[MediaResult]:
-    """Score the waiting media's crops in one pass, then finish each (in order)."""
-    started = time.perf_counter()
-    scores = score_extractions(scanner.scorer, [x for x, _ in waiting])
-    score_s = time.perf_counter() - started
-    total = max(1, sum(len(s) for s in scores.values() if s is not None))
-    for x, elapsed in waiting:
-        mine = scores.get(id(x))
-        share = score_s * (len(mine) if mine is not None else 0) / total  # the pass's time, by crop count
-        started = time.perf_counter()
-        result = finish(x, mine, config, elapsed + share, scanner.scorer.heatmaps)
-        result.elapsed_s += time.perf_counter() - started
-        yield result
-        notify("media", 1)

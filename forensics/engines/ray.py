@@ -29,14 +29,13 @@ import re
 import socket
 import warnings
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 from forensics.config import ScanConfig, available_cores
+from forensics.engines.base import ProgressCallback
 from forensics.engines.columns import media_item_row, row_to_result
 from forensics.media.discover import MediaItem
 from forensics.result import MediaResult
-
-ProgressCallback = Callable[[str, int], None]  # (event "frames" | "media", count)
 
 
 class RayScanError(RuntimeError):
@@ -114,8 +113,9 @@ def plan_pools(resources: dict[str, float], config: ScanConfig, workers: int | N
     return PoolPlan(extract, scorers, reserved, gpus_per_worker, threads)
 
 
-class RayScan:
-    """A scan on Ray: connects (or starts a local instance), plans actor pools, runs.
+class RayEngine:
+    """The Ray engine (:class:`~forensics.engines.base.Engine`): connects to a cluster (or starts a
+    local instance), plans actor pools, runs the pipeline's stages in Ray Data.
 
     Args:
         config: the scan's configuration; ``config.threads`` is the CPUs (and torch threads)
@@ -165,14 +165,16 @@ class RayScan:
             raise
         self.workers_used: dict[str, set[str]] = {"extract": set(), "score": set()}
         self.duplicates_dropped = 0
+        self._notes: set[str] = set()
 
     def audit(self) -> dict[str, Any]:
-        """What the report's metadata records about the model (as ``Scanner.audit()``)."""
+        """What the report's metadata records about the model (as ``LocalEngine.audit()``)."""
         return {**self._audit, "device": self.plan.device}
 
     def notes(self) -> list[str]:
-        """As ``Scanner.notes()``; each actor loads its own models, so nothing is known here."""
-        return []
+        """What the scoring actors said about how their models run (e.g. ONNX Runtime or float16
+        unavailable), gathered from the results that came back so far: each actor loads its own."""
+        return sorted(self._notes)
 
     def close(self) -> None:
         """Disconnect from Ray; a local instance this scan started is stopped."""
@@ -183,7 +185,7 @@ class RayScan:
             self._owns_connection = False
         self._loopback.close()
 
-    def __enter__(self) -> "RayScan":
+    def __enter__(self) -> "RayEngine":
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -267,6 +269,8 @@ class RayScan:
                 continue
             self.workers_used["extract"].add(str(row["extract_worker"]))
             self.workers_used["score"].add(str(row["score_worker"]))
+            if row.get("score_note"):
+                self._notes.add(str(row["score_note"]))
             pending[index] = row_to_result(row)
             notify("frames", pending[index].frames_sampled)
             notify("media", 1)

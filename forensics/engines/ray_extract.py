@@ -14,10 +14,16 @@ from typing import Any
 import numpy as np
 
 from forensics.config import ScanConfig
-from forensics.engines.columns import batch_rows, extraction_to_row, row_media_item, rows_batch
+from forensics.engines.columns import (
+    batch_rows,
+    extraction_to_row,
+    row_media_item,
+    rows_batch,
+)
 from forensics.faces.align import CropPolicy
 from forensics.media.worker import DecodeWorker
-from forensics.pipeline import Extraction, extract_item
+from forensics.pipeline import extract_item, stage_error
+from forensics.result import Extraction
 
 
 def use_threads(threads: int) -> None:
@@ -44,10 +50,12 @@ def enter_workdir(workdir: str | None) -> None:
 
 
 def worker_name() -> str:
-    """``<node id>/<pid>`` of this Ray worker process: which machine and process did the work."""
+    """``<node id>/<pid>`` of this Ray worker process: which machine and process did the work
+    (``local/<pid>`` outside Ray, where a test runs a stage in its own process)."""
     import ray
 
-    return f"{ray.get_runtime_context().get_node_id()}/{os.getpid()}"
+    node = ray.get_runtime_context().get_node_id() if ray.is_initialized() else "local"
+    return f"{node}/{os.getpid()}"
 
 
 class ExtractStage:
@@ -80,7 +88,7 @@ class ExtractStage:
             try:
                 x = extract_item(item, self.detector, self.policy, self.config, self.decoder)
             except Exception as exc:  # a bug or a library crash on one file must not fail the job
-                x = Extraction(item=item, error=f"internal error while extracting faces: {type(exc).__name__}: {exc}")
+                x = Extraction(item=item, error=str(stage_error("face extraction", exc)))
             out = extraction_to_row(int(row["index"]), x)
             out["extract_worker"] = self.worker
             rows.append(out)

@@ -1,5 +1,5 @@
-"""Ray Data stage 2: score the crops (``FaceScorer.score``) and finish each media
-(``pipeline.finish``: aggregate, thumbnail, report row) on an actor.
+"""Ray Data stage 2: score the crops and finish each media on an actor, with the step every
+engine shares (:func:`forensics.engines.base.score_and_finish`: score, aggregate, draw).
 
 One actor holds one classifier with its weights, loaded once. Each call takes a batch of
 extraction rows, scores all their crops together (``batch_size`` crops per forward pass),
@@ -9,16 +9,18 @@ cluster-wide groupby. Thumbnails are written by this actor, to the scan's thumbn
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from forensics.config import ScanConfig
-from forensics.engines.columns import batch_rows, result_to_row, row_to_extraction, rows_batch
+from forensics.engines.base import score_and_finish
+from forensics.engines.columns import (
+    batch_rows,
+    result_to_row,
+    row_to_extraction,
+    rows_batch,
+)
 from forensics.engines.ray_extract import enter_workdir, use_threads, worker_name
 from forensics.models.weights import WeightsError
-from forensics.pipeline import Extraction, finish, score_extractions
-from forensics.result import MediaResult
 from forensics.score import FaceScorer
 
 
@@ -49,34 +51,12 @@ class ScoreStage:
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         rows = batch_rows(batch)
-        media = [row_to_extraction(row) for row in rows]
-        started = time.perf_counter()
-        scores = self._score([x for x in media if x.error is None])
-        # the batch's scoring time, shared out by crop count, adds to each media's elapsed_s
-        total_crops = max(1, sum(len(s) for s in scores.values()))
-        score_s = time.perf_counter() - started
+        media = [(row_to_extraction(row), 0.0) for row in rows]
         out = []
-        for row, x in zip(rows, media):
-            started = time.perf_counter()
-            mine = scores.get(id(x))
-            share = score_s * (len(mine) if mine is not None else 0) / total_crops
-            result = self._finish(x, mine, share)
-            result.elapsed_s += time.perf_counter() - started
+        for row, result in zip(rows, score_and_finish(media, self.scorer, self.config)):
             line = result_to_row(int(row["index"]), result)
             line["extract_worker"] = str(row["extract_worker"])
             line["score_worker"] = self.worker
+            line["score_note"] = self.scorer.runtime_note or ""
             out.append(line)
         return rows_batch(out)
-
-    def _score(self, media: list[Extraction]) -> dict[int, np.ndarray | None]:
-        """Scores of each extraction's crops (by ``id``); None where scoring failed."""
-        return score_extractions(self.scorer, media)
-
-    def _finish(self, x: Extraction, scores: np.ndarray | None, elapsed_s: float) -> MediaResult:
-        try:
-            return finish(x, scores, self.config, elapsed_s, self.scorer.heatmaps)
-        except Exception as exc:  # e.g. a thumbnail that cannot be drawn: the media is an error row
-            failed = Extraction(item=x.item, sha256=x.sha256, size_bytes=x.size_bytes, info=x.info,
-                                error=f"internal error while finishing: {type(exc).__name__}: {exc}",
-                                elapsed_s=x.elapsed_s)
-            return finish(failed, None, self.config, elapsed_s)

@@ -5,7 +5,7 @@ grayscale faces it reached 0.98 accuracy and 0.998 ROC AUC, the best of the arch
 
 Inputs: 224x224 scaled to [0, 1]; ``densenet121`` takes RGB normalised with the ImageNet mean
 and std, ``densenet121-gray`` one luminance channel (0.299 R + 0.587 G + 0.114 B, made by
-:func:`forensics.score.crops_to_tensor`) normalised with the luminance of those statistics.
+:func:`forensics.models.registry.crops_to_tensor`) normalised with the luminance of those statistics.
 """
 
 from __future__ import annotations
@@ -13,9 +13,17 @@ from __future__ import annotations
 import re
 
 from torch import nn
-from torchvision.models import DenseNet121_Weights, densenet121 as tv_densenet121
+from torchvision.models import DenseNet121_Weights
+from torchvision.models import densenet121 as tv_densenet121
 
-from forensics.models.pretrained import IMAGENET_MEAN, IMAGENET_STD, OneLogit, StateDict, init_pretrained, torchvision_urls
+from forensics.models.pretrained import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    OneLogit,
+    StateDict,
+    init_pretrained,
+    torchvision_urls,
+)
 from forensics.models.registry import register_model
 
 # luminance of the ImageNet statistics: 0.299, 0.587, 0.114 weights of R, G, B

@@ -1,7 +1,8 @@
 """A registry of classifier architectures, in the manner of torchvision's ``get_model``.
 
 Every model maps a face crop to one logit; ``sigmoid(logit)`` is P(fake). A spec declares
-its input size and normalisation so that the crop stage and the tensor conversion adapt.
+its input size and normalisation, and :func:`crops_to_tensor` turns crops into its input
+(the spec carries its preprocessing, as torchvision's weights carry their transforms).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import inspect
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
+import torch
 from torch import nn
 
 
@@ -36,6 +39,27 @@ class ModelSpec:
     grayscale: bool = False
     description: str = ""
     accepts_pretrained: bool = False
+
+
+def crops_to_tensor(crops: np.ndarray | torch.Tensor, spec: "ModelSpec", device: torch.device | str = "cpu") -> torch.Tensor:
+    """Model input from ``uint8`` crops of shape (n, size, size, 3).
+
+    Pixels are scaled to [0, 1], converted to grayscale when the model takes one channel,
+    then normalised with the spec's mean and std (on ``device``: a GPU receives the ``uint8``
+    crops, from pinned memory). Returns (n, C, size, size) float32, channels-last in memory.
+    """
+    batch = torch.as_tensor(crops)
+    if torch.device(device).type == "cuda" and batch.device.type == "cpu":
+        batch = batch.pin_memory()  # lets the copy below run asynchronously
+    batch = batch.to(device, non_blocking=True)
+    batch = batch.permute(0, 3, 1, 2).float().div_(255.0)
+    if spec.grayscale:
+        weights = torch.tensor([0.299, 0.587, 0.114], device=batch.device).view(1, 3, 1, 1)
+        batch = (batch * weights).sum(dim=1, keepdim=True)
+    mean = torch.tensor(spec.mean[: batch.shape[1]], device=batch.device).view(1, -1, 1, 1)
+    std = torch.tensor(spec.std[: batch.shape[1]], device=batch.device).view(1, -1, 1, 1)
+    batch = (batch - mean) / std
+    return batch.contiguous(memory_format=torch.channels_last)
 
 
 _MODELS: dict[str, ModelSpec] = {}

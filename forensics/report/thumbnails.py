@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 if TYPE_CHECKING:
-    from forensics.pipeline import Extraction
+    from forensics.result import Extraction
 
 SHEET_COLUMNS = 4
 PLOT_HEIGHT = 120

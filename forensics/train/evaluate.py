@@ -4,7 +4,7 @@ Images are scored on the face crop of their most probable face, made by the same
 :class:`~forensics.train.data.CropCache` (same detector settings, same crop policy as the
 model card) that training used, and scored with the card's temperature by
 :class:`~forensics.score.FaceScorer`, the scan's own scorer. Videos are scanned by the scan
-pipeline itself (:func:`forensics.engines.local.scan_local`: frame sampling, detection,
+pipeline itself (:class:`forensics.engines.local.LocalEngine`: frame sampling, detection,
 tracking and the configured aggregation), so their metrics are those of ``forensics scan``;
 videos with status ``error`` or ``no_face`` are counted, never scored.
 
@@ -34,8 +34,17 @@ import pandas as pd
 from forensics import __version__
 from forensics.media.discover import VIDEO_EXTENSIONS, discover
 from forensics.models.weights import WeightsError, card_crop_policy, read_card
-from forensics.train.data import (LABELS, SPLITS, CropCache, Sample, _label_from_parts, data_base, load_samples,
-                                  path_key, splits_file)
+from forensics.train.data import (
+    LABELS,
+    SPLITS,
+    CropCache,
+    Sample,
+    _label_from_parts,
+    data_base,
+    load_samples,
+    path_key,
+    splits_file,
+)
 from forensics.train.metrics import metrics_by_source
 
 LABEL_NAMES = ("real", "fake")
@@ -167,12 +176,12 @@ def evaluate_videos(videos: Sequence[Sample], weights: str | os.PathLike[str], c
     Rows with status ``error`` or ``no_face`` are counted, not scored.
     """
     from forensics.config import ScanConfig
-    from forensics.engines.local import Scanner, scan_local
+    from forensics.engines.local import LocalEngine
 
     config = ScanConfig(frames=frames, model=card["model"], weights=str(weights),
                         threshold=float(card.get("threshold", 0.5)), device=device, threads=threads,
                         batch_size=batch_size)
-    scanner = Scanner(config)
+    engine = LocalEngine(config)
     by_path = {s.path: s for s in videos}
     items = discover([s.path for s in videos]).items
 
@@ -181,7 +190,7 @@ def evaluate_videos(videos: Sequence[Sample], weights: str | os.PathLike[str], c
             progress(n)
 
     rows = []
-    for result in scan_local(items, config, scanner, progress=notify):
+    for result in engine.scan(items, progress=notify):
         sample = by_path[result.path]
         rows.append({"path": result.path, "label": sample.label, "source": sample.source, "split": sample.split,
                      "status": result.status, "score": result.score, "verdict": result.verdict,
@@ -207,7 +216,12 @@ def write_plots(rows: Sequence[dict[str, Any]], folder: str | os.PathLike[str], 
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from sklearn.metrics import ConfusionMatrixDisplay, PrecisionRecallDisplay, RocCurveDisplay, confusion_matrix
+    from sklearn.metrics import (
+        ConfusionMatrixDisplay,
+        PrecisionRecallDisplay,
+        RocCurveDisplay,
+        confusion_matrix,
+    )
 
     scored = [r for r in rows if r.get("score") is not None]
     if not scored:

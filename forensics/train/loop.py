@@ -25,15 +25,28 @@ from torch import nn
 from forensics import __version__
 from forensics.faces.align import CropPolicy
 from forensics.faces.detect import resolve_device
-from forensics.models.registry import build_model, get_model_spec
-from forensics.models.weights import (WeightsError, card_crop_policy, read_card, recorded_command,
-                                      save_weights, sha256_file)
-from forensics.score import FaceScorer, check_finite, crops_to_tensor
+from forensics.models.registry import build_model, crops_to_tensor, get_model_spec
+from forensics.models.weights import (
+    WeightsError,
+    card_crop_policy,
+    read_card,
+    recorded_command,
+    save_weights,
+    sha256_file,
+)
+from forensics.score import FaceScorer, check_finite
 from forensics.train.codec import h264_keyframe
-from forensics.train.data import (SPLITS, CropCache, Sample, assign_splits, data_base, load_samples,
-                                  reuse_splits, save_splits)
+from forensics.train.data import (
+    SPLITS,
+    CropCache,
+    Sample,
+    assign_splits,
+    data_base,
+    load_samples,
+    reuse_splits,
+    save_splits,
+)
 from forensics.train.metrics import metrics_by_source
-
 
 AUGMENTATIONS: tuple[str, ...] = ("flip", "affine", "colour", "downscale", "blur", "jpeg", "video")
 """Augmentations by name, each switchable: the papers' horizontal ``flip``, ``affine`` (rotation
@@ -94,6 +107,12 @@ class TrainConfig:
             the face blended with a colour-, frequency- and geometry-jittered copy of itself
             through a soft landmark-derived mask, see :mod:`forensics.train.sbi`) to the real fakes;
             ``"only"`` trains on real faces and pseudo-fakes alone. Default None (off).
+        blend_regions: the face regions the pseudo-fakes' masks cover (names of
+            :data:`forensics.manipulate.OUTLINES`); default the paper's ``forehead``,
+            ``face``, ``inner``. Add ``lower`` and ``mouth`` for lip-sync-like pastes.
+        blend_degrade: probability that a pseudo-fake's pasted copy is degraded as a face
+            generator's output is (downscaled 2-4x and back, blurred, JPEG; see
+            :func:`forensics.train.sbi.degrade_as_generated`). Default 0.
         video_frames: train on DATA's videos too, with this many frames sampled from each
             (see :mod:`forensics.train.data`); 0 (the default) leaves videos out.
         teacher: distil these shipped weights (an ensemble with its test-time augmentation
@@ -129,6 +148,8 @@ class TrainConfig:
     pretrained: str | None = None
     splits: str | None = None
     self_blend: str | None = None
+    blend_regions: tuple[str, ...] = ("forehead", "face", "inner")
+    blend_degrade: float = 0.0
     video_frames: int = 0
     teacher: str | None = None
     teacher_view: str = "crop"
@@ -137,6 +158,11 @@ class TrainConfig:
     def __post_init__(self) -> None:
         self.augment = tuple(self.augment)
         _check_augmentations(self.augment)
+        self.blend_regions = tuple(self.blend_regions)
+        if self.self_blend:
+            from forensics.train.sbi import SelfBlend
+
+            SelfBlend(CropPolicy(), self.blend_regions, self.blend_degrade)  # raises on unknown regions
         if self.warmup is not None and not 0.0 <= self.warmup < 1.0:
             raise ValueError(f"warmup is a fraction of the steps in [0, 1), not {self.warmup}")
         if self.select not in SELECTIONS:
@@ -219,15 +245,17 @@ def augmenter(seed: int, kinds: Sequence[str] = AUGMENTATIONS) -> Callable[[torc
 
 
 def self_blend_batch(crops: np.ndarray, labels: np.ndarray, policy: CropPolicy, rng: np.random.Generator,
-                     share: float = 0.5, landmarks: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                     share: float = 0.5, landmarks: np.ndarray | None = None,
+                     regions: Sequence[str] | None = None, degrade: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Turn a ``share`` of the real crops of a batch into self-blended pseudo-fakes (label 1).
 
     ``landmarks`` (n, 5, 2) are each crop's five landmarks in crop pixels (NaN where unknown:
-    a template for the policy stands in); see :mod:`forensics.train.sbi`.
+    a template for the policy stands in); ``regions`` and ``degrade`` are
+    :class:`forensics.train.sbi.SelfBlend`'s (default: the paper's masks, no degradation).
     """
-    from forensics.train.sbi import SelfBlend
+    from forensics.train.sbi import PAPER_REGIONS, SelfBlend
 
-    blend = SelfBlend(policy)
+    blend = SelfBlend(policy, tuple(regions or PAPER_REGIONS), degrade)
     crops, labels = crops.copy(), labels.copy()
     for i in np.flatnonzero(labels == 0):
         if rng.random() < share:
@@ -479,7 +507,8 @@ def train(
                 pixels, labels, targets = train_x[idx], train_y[idx], train_target[idx]
                 if config.self_blend:
                     share = 0.5 if config.self_blend == "only" else 0.25
-                    pixels, labels = self_blend_batch(pixels, labels, policy, rng, share, train_lm[idx])
+                    pixels, labels = self_blend_batch(pixels, labels, policy, rng, share, train_lm[idx],
+                                                      config.blend_regions, config.blend_degrade)
                     targets = labels
                 crops = torch.from_numpy(pixels).permute(0, 3, 1, 2)
                 if augment is not None:

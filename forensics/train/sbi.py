@@ -93,15 +93,54 @@ def _frequency_jitter(image: np.ndarray, rng: np.random.Generator) -> np.ndarray
     return np.clip(cv2.filter2D(image.astype(np.float32), -1, kernel), 0, 255).astype(np.uint8)
 
 
+def degrade_as_generated(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``image`` as a face generator's output looks once pasted into a larger frame: made at
+    a lower resolution (downscaled 2-4x and scaled back up, as 96-256 px swap and lip-sync
+    generators are), sometimes blurred (sigma 0.4-1.5 px), sometimes JPEG-coded (quality 40-90)."""
+    h, w = image.shape[:2]
+    factor = rng.uniform(2.0, 4.0)
+    small = cv2.resize(image, (max(8, round(w / factor)), max(8, round(h / factor))), interpolation=cv2.INTER_AREA)
+    up = (cv2.INTER_LINEAR, cv2.INTER_CUBIC)[int(rng.integers(2))]
+    out = cv2.resize(small, (w, h), interpolation=up)
+    if rng.random() < 0.3:
+        out = cv2.GaussianBlur(out, (0, 0), rng.uniform(0.4, 1.5))
+    if rng.random() < 0.3:
+        ok, code = cv2.imencode(".jpg", out[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(40, 91))])
+        if ok:
+            out = cv2.imdecode(code, cv2.IMREAD_COLOR)[..., ::-1]
+    return np.ascontiguousarray(out)
+
+
+PAPER_REGIONS: tuple[str, ...] = ("forehead", "face", "inner")
+"""The face regions of the paper's masks (landmark subsets), drawn 35/40/25%."""
+
+
 @dataclass
 class SelfBlend:
     """Makes SBI pseudo-fakes of aligned face crops.
 
     Attributes:
         policy: the crops' policy (used for the landmark template when a crop's are unknown).
+        regions: the face regions a mask covers, drawn uniformly from these names of
+            :data:`forensics.manipulate.OUTLINES`; the default (the paper's) draws
+            ``forehead``/``face``/``inner`` 35/40/25%. ``lower`` and ``mouth`` are what
+            lip-sync tools paste.
+        degrade: the probability that the pasted copy is also degraded as a generator's
+            output is (:func:`degrade_as_generated`); default 0 (the paper's recipe).
     """
 
     policy: CropPolicy
+    regions: tuple[str, ...] = PAPER_REGIONS
+    degrade: float = 0.0
+
+    def __post_init__(self) -> None:
+        from forensics.manipulate import OUTLINES
+
+        unknown = sorted(set(self.regions) - set(OUTLINES))
+        if unknown or not self.regions:
+            raise ValueError(f"unknown face region(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(OUTLINES)}")
+        if not 0.0 <= self.degrade <= 1.0:
+            raise ValueError(f"degrade is a probability in [0, 1], not {self.degrade}")
 
     def __call__(self, crop: np.ndarray, landmarks: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
         """A pseudo-fake of ``crop`` (``uint8`` (S, S, 3)); ``landmarks`` are its five, in crop pixels."""
@@ -115,7 +154,10 @@ class SelfBlend:
             source = jittered
         else:
             target = jittered
-        mask = hull_mask((h, w), face_outline(landmarks, rng))
+        if self.degrade and rng.random() < self.degrade:
+            source = degrade_as_generated(source, rng)
+        region = None if tuple(self.regions) == PAPER_REGIONS else str(rng.choice(list(self.regions)))
+        mask = hull_mask((h, w), face_outline(landmarks, rng, region))
         # move source and mask together (translate 3% / 1.5%, scale 0.95-1.05), then warp the mask alone
         scale = rng.uniform(0.95, 1 / 0.95)
         matrix = cv2.getRotationMatrix2D((w / 2, h / 2), 0.0, scale)

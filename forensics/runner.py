@@ -14,21 +14,28 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import pyarrow as pa
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from forensics import __version__
 from forensics.config import ScanConfig
+from forensics.engines import Engine, open_engine
 from forensics.media.discover import Discovery, discover
 from forensics.pipeline import file_facts
 from forensics.report.journal import Journal, journal_path
 from forensics.report.schema import MEDIA_SCHEMA, faces_path, read_metadata
 from forensics.report.summary import print_summary
 from forensics.report.writer import ReportWriter, remove_stale_temporaries
-from forensics.result import MediaResult, printable
+from forensics.result import printable
 
 
 class OutputError(ValueError):
@@ -148,39 +155,31 @@ def run_scan(
         console.print(f"note: replacing the journal of an interrupted scan, {journal_file} "
                       "(pass --resume to continue it instead)")
     journal = Journal.open(journal_file, resume)  # locked before the models load: fail fast
-    results: Iterable[MediaResult]
     try:
-        if config.engine == "ray":
-            from forensics.engines.ray import RayScan
+        engine = open_engine(config, **engine_options)
+        try:
+            metadata = report_metadata(config, engine.audit())
+            shown = set() if quiet else _show_notes(engine, console, set())
+            journal.begin(metadata)
+            todo = [item for item in found.items if not (resume and _unchanged(journal, item.path))]
+            resumed = len(found.items) - len(todo)
+            progress = Progress(
+                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                console=console, disable=quiet, transient=False,
+            )
+            with progress:
+                media_task = progress.add_task("media", total=len(found.items), completed=resumed)
+                frame_task = progress.add_task("frames", total=None)
 
-            runner = RayScan(config, **engine_options)
-        else:
-            from forensics.engines.local import Scanner, scan_local
+                def notify(event: str, count: int) -> None:
+                    progress.advance(media_task if event == "media" else frame_task, count)
 
-            runner = Scanner(config)
-        metadata = report_metadata(config, runner.audit())
-        for note in [] if quiet else runner.notes():  # e.g. ONNX Runtime unavailable: PyTorch scores instead
-            console.print(f"note: {note}")
-        journal.begin(metadata)
-        todo = [item for item in found.items if not (resume and _unchanged(journal, item.path))]
-        resumed = len(found.items) - len(todo)
-        progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=console, disable=quiet, transient=False,
-        )
-        with progress:
-            media_task = progress.add_task("media", total=len(found.items), completed=resumed)
-            frame_task = progress.add_task("frames", total=None)
-
-            def notify(event: str, count: int) -> None:
-                progress.advance(media_task if event == "media" else frame_task, count)
-
-            if config.engine == "ray":
-                results = runner.scan(todo, progress=notify)
-            else:
-                results = scan_local(todo, config, runner, progress=notify)
-            for result in results:
-                journal.add(result)
+                for result in engine.scan(todo, progress=notify):
+                    journal.add(result)
+        finally:
+            engine.close()
+        if not quiet:  # a cluster's actors report how their models ran as their results come back
+            _show_notes(engine, console, shown)
         rows = []
         with ReportWriter(out, metadata) as writer:
             for media_row, face_rows in journal.rows(item.path for item in found.items):
@@ -192,7 +191,7 @@ def run_scan(
     journal.close(delete=True)
     media = pa.Table.from_pylist(rows, schema=MEDIA_SCHEMA)
     elapsed = time.perf_counter() - started
-    nodes = frozenset(getattr(runner, "nodes_used", ()))
+    nodes = frozenset(getattr(engine, "nodes_used", ()))
     if not quiet:
         extra = {"report": f"{out} (+ faces), {len(rows)} media in {elapsed:.1f} s"}
         if resumed:
@@ -201,6 +200,15 @@ def run_scan(
             extra["engine"] = f"ray, {len(nodes)} node(s) did the work"
         print_summary(media, console, skipped=len(found.skipped), extra=extra)
     return ScanOutcome(media, found.skipped, elapsed, metadata, nodes, resumed)
+
+
+def _show_notes(engine: Engine, console: Console, shown: set[str]) -> set[str]:
+    """Print the engine's notes not yet shown (e.g. ONNX Runtime unavailable: PyTorch scores
+    instead); returns every note shown so far."""
+    for note in engine.notes():
+        if note not in shown:
+            console.print(f"note: {note}")
+    return shown | set(engine.notes())
 
 
 def _unchanged(journal: Journal, path: str) -> bool:
