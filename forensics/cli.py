@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 from forensics import __version__
-from forensics.config import DEFAULT_MODEL
+from forensics.config import AGGREGATE_STRATEGIES, DEFAULT_MODEL, DEVICES, ENGINES, PRESETS, RUNTIMES, ScanConfig
 
 app = typer.Typer(
     name="forensics",
@@ -29,22 +29,22 @@ EXIT_ENGINE_FAILED = 5
 EXIT_INTERRUPTED = 130
 
 
-class Aggregate(str, Enum):
-    confident = "confident"
-    mean = "mean"
-    max = "max"
-    topk = "topk"
+def _choices(name: str, values: tuple[str, ...]) -> type[Enum]:
+    """A typer choice type for one of ScanConfig's settings, with the config's own values."""
+    return Enum(name, {value: value for value in values}, type=str)
 
 
-class Device(str, Enum):
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
+Aggregate = _choices("Aggregate", AGGREGATE_STRATEGIES)
+Device = _choices("Device", DEVICES)
+Engine = _choices("Engine", ENGINES)
+Runtime = _choices("Runtime", RUNTIMES)
+Preset = _choices("Preset", tuple(PRESETS))
 
 
-class Engine(str, Enum):
-    local = "local"
-    ray = "ray"
+def _default(name: str) -> str:
+    """``(default: X)`` for a help text: ScanConfig's default of ``name``, the one source of them."""
+    value = ScanConfig.default(name)
+    return f"(default: {'none' if value is None else value}; or as the --preset sets it)"
 
 
 def _kept(out: Path) -> str:
@@ -76,25 +76,27 @@ def scan(
     thumbnails: Optional[Path] = typer.Option(None, "--thumbnails", help="Folder for annotated JPEG thumbnails and each media's most suspicious face crops."),
     html: Optional[Path] = typer.Option(None, "--html", help="Also write the HTML review here (thumbnails default to <html name>_files/ beside it)."),
     heatmaps: bool = typer.Option(False, "--heatmaps", help="Draw a Grad-CAM heatmap of each kept face crop (needs --thumbnails or --html)."),
-    frames: int = typer.Option(32, "--frames", min=1, help="Frames sampled per video, evenly spaced."),
+    preset: Preset = typer.Option("default", "--preset", help="Named settings: default, fast (8 frames, detection at 480 px) or thorough (2 frames/s, full-size detection, fainter faces); options and --set go over it."),
+    settings: Optional[List[str]] = typer.Option(None, "--set", metavar="KEY=VALUE", help="Any scan setting by its ScanConfig name, e.g. --set min_face_px=32 (repeatable; over the preset and the options)."),
+    frames: Optional[int] = typer.Option(None, "--frames", min=1, help=f"Frames sampled per video, evenly spaced {_default('frames')}."),
     fps: Optional[float] = typer.Option(None, "--fps", min=0.001, help="Sample this many frames per second instead of --frames."),
-    max_frames: int = typer.Option(2000, "--max-frames", min=1, help="Cap on frames per video with --fps."),
-    detect_size: int = typer.Option(640, "--detect-size", min=0, help="Longest side (px) frames are shrunk to for detection; 0 = full size."),
-    min_face_prob: float = typer.Option(0.9, "--min-face-prob", min=0.0, max=1.0, help="Drop detections below this MTCNN probability."),
-    keyframe_every: int = typer.Option(1, "--keyframe-every", min=1, help="Search every k-th sampled frame whole for faces of every size and, between, follow the faces already found (a frame where one is lost is searched whole; 1 = every frame whole)."),
+    max_frames: Optional[int] = typer.Option(None, "--max-frames", min=1, help=f"Cap on frames per video with --fps {_default('max_frames')}."),
+    detect_size: Optional[int] = typer.Option(None, "--detect-size", min=0, help=f"Longest side (px) frames are shrunk to for detection; 0 = full size {_default('detect_size')}."),
+    min_face_prob: Optional[float] = typer.Option(None, "--min-face-prob", min=0.0, max=1.0, help=f"Drop detections below this MTCNN probability {_default('min_face_prob')}."),
+    keyframe_every: Optional[int] = typer.Option(None, "--keyframe-every", min=1, help=f"Search every k-th sampled frame whole for faces of every size and, between, follow the faces already found (a frame where one is lost is searched whole; 1 = every frame whole) {_default('keyframe_every')}."),
     model: Optional[str] = typer.Option(None, "--model", help=f"Registered model (see `forensics models`); default: the one the --weights card names, else {DEFAULT_MODEL}."),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Weights (.safetensors with a .json card); default: the model's shipped weights."),
-    threshold: float = typer.Option(0.5, "--threshold", min=0.0, max=1.0, help="Score at or above which a media is 'fake'."),
-    aggregate: Aggregate = typer.Option(Aggregate.confident, "--aggregate", help="Face scores -> track score; a media takes its most fake track."),
-    batch_size: int = typer.Option(64, "--batch-size", min=1, help="Face crops per forward pass."),
-    device: Device = typer.Option(Device.auto, "--device", help="auto picks CUDA when available."),
-    runtime: str = typer.Option("auto", "--runtime", help="Classifier runtime: auto (ONNX Runtime on a CPU, PyTorch on a GPU), torch or onnx."),
+    threshold: Optional[float] = typer.Option(None, "--threshold", min=0.0, max=1.0, help=f"Score at or above which a media is 'fake' {_default('threshold')}."),
+    aggregate: Optional[Aggregate] = typer.Option(None, "--aggregate", help=f"Face scores -> track score; a media takes its most fake track {_default('aggregate')}."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help=f"Face crops per forward pass {_default('batch_size')}."),
+    device: Optional[Device] = typer.Option(None, "--device", help=f"auto picks CUDA when available {_default('device')}."),
+    runtime: Optional[Runtime] = typer.Option(None, "--runtime", help=f"Classifier runtime: auto (ONNX Runtime on a CPU, PyTorch on a GPU), torch or onnx {_default('runtime')}."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Torch CPU threads (default: all cores this process may use; with --engine ray: CPUs and threads of each actor, default 1)."),
-    engine: Engine = typer.Option(Engine.local, "--engine", help="local (in-process) or ray."),
+    engine: Optional[Engine] = typer.Option(None, "--engine", help=f"local (in-process) or ray {_default('engine')}."),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster: auto, host:port or ray://host:10001; default starts a local one."),
     workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Ray actors per stage (default: fit the cluster)."),
     gpus_per_worker: Optional[float] = typer.Option(None, "--gpus-per-worker", min=0.0, help="GPUs per Ray actor (default: 0.5 when the cluster has GPUs, else 0 = CPU actors)."),
-    timeout_per_media: float = typer.Option(600.0, "--timeout-per-media", min=1.0, help="Seconds of decoding allowed per media; past them the decoder is stopped and the media is an error row."),
+    timeout_per_media: Optional[float] = typer.Option(None, "--timeout-per-media", min=1.0, help=f"Seconds of decoding allowed per media; past them the decoder is stopped and the media is an error row {_default('timeout_per_media')}."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted scan to the same --out from its journal: unchanged media are not scanned again."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace --out even if it is not a forensics report."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or summary."),
@@ -104,11 +106,12 @@ def scan(
 
     Exit status: 0 done (whatever the verdicts, errors included), 2 usage error (nothing
     scanned), 3 a fake found with --fail-on-fake, 4 the model is broken (non-finite scores),
-    130 interrupted (the journal keeps the finished media: run again with --resume).
+    5 the Ray scan could not finish, 130 interrupted (the journal keeps the finished media:
+    run again with --resume).
     """
     import signal
 
-    from forensics.config import ScanConfig
+    from forensics.config import parse_setting
     from forensics.engines.ray import RayScanError
     from forensics.models.weights import WeightsError
     from forensics.report.journal import JournalError
@@ -120,15 +123,23 @@ def scan(
         raise _usage_error(f"--html {html} would overwrite the report; give the page its own name, e.g. review.html")
     if html is not None and thumbnails is None:
         thumbnails = html.with_name(html.stem + "_files")
+    given = {
+        "frames": frames, "fps": fps, "max_frames": max_frames, "detect_size": detect_size,
+        "min_face_prob": min_face_prob, "keyframe_every": keyframe_every, "model": model,
+        "weights": str(weights) if weights else None, "threshold": threshold,
+        "aggregate": aggregate.value if aggregate else None, "batch_size": batch_size,
+        "device": device.value if device else None, "runtime": runtime.value if runtime else None,
+        "threads": threads, "engine": engine.value if engine else None,
+        "thumbnails": str(thumbnails) if thumbnails else None, "heatmaps": heatmaps or None,
+        "timeout_per_media": timeout_per_media,
+    }
     try:
-        config = ScanConfig(
-            frames=frames, fps=fps, max_frames=max_frames, detect_size=detect_size, min_face_prob=min_face_prob,
-            keyframe_every=keyframe_every, model=model, weights=str(weights) if weights else None, threshold=threshold, aggregate=aggregate.value,
-            batch_size=batch_size, device=device.value, runtime=runtime, threads=threads, engine=engine.value,
-            thumbnails=str(thumbnails) if thumbnails else None, heatmaps=heatmaps, timeout_per_media=timeout_per_media,
-        )
+        overrides = {k: v for k, v in given.items() if v is not None}
+        overrides.update(parse_setting(text) for text in settings or [])
+        config = ScanConfig.from_preset(preset.value, **overrides)
     except ValueError as exc:
         raise _usage_error(str(exc))
+    weights = Path(config.weights) if config.weights else None
     if weights is not None and not weights.exists():
         raise _usage_error(f"--weights {weights}: no such file")
 
@@ -423,6 +434,85 @@ def evaluate(
         err.print(f"wrote {json_out}")
     for path in result["plots"]:
         err.print(f"wrote {path}")
+
+
+weights_app = typer.Typer(help="Prepare weights to ship: float16 storage, one ensemble member, held-out figures on the card.",
+                          no_args_is_help=True)
+app.add_typer(weights_app, name="weights")
+
+
+@weights_app.command("halve")
+def weights_halve(
+    src: Path = typer.Argument(..., help="Weights (.safetensors with its card)."),
+    dst: Path = typer.Argument(..., help="Where to write the float16 copy (its card, split and history go beside it)."),
+) -> None:
+    """Store weights in float16 (half the bytes in git); the network still computes in float32.
+
+    Check with `forensics evaluate` on both files that no figure moves before shipping the copy.
+    """
+    from forensics.models.weights import WeightsError
+    from forensics.train.release import halve_weights
+
+    if not src.is_file():
+        raise _usage_error(f"{src}: no such file")
+    try:
+        card = halve_weights(src, dst)
+    except WeightsError as exc:
+        raise _usage_error(str(exc))
+    err.print(f"{dst}: {dst.stat().st_size / 2**20:.1f} MiB (from {src.stat().st_size / 2**20:.1f} MiB), "
+              f"sha256 {card['sha256']}")
+
+
+@weights_app.command("member")
+def weights_member(
+    ensemble_weights: Path = typer.Argument(..., help="Ensemble weights (card and split file beside)."),
+    index: int = typer.Argument(..., min=0, help="Which member, from 0."),
+    out: Path = typer.Option(..., "--out", help="Member weights to write (.safetensors)."),
+) -> None:
+    """Write one member of an ensemble as weights of its own (card and split file beside), e.g.
+    to score it alone or with its mirror (`forensics ensemble OUT --tta hflip`)."""
+    from forensics.models.weights import WeightsError
+    from forensics.train.release import ensemble_member
+
+    if not ensemble_weights.is_file():
+        raise _usage_error(f"{ensemble_weights}: no such file")
+    try:
+        ensemble_member(ensemble_weights, index, out)
+    except WeightsError as exc:
+        raise _usage_error(str(exc))
+    err.print(f"wrote {out} with its card and split file")
+
+
+@weights_app.command("card")
+def weights_card(
+    weights: Path = typer.Argument(..., help="Weights whose card gains the evaluations."),
+    reports: List[str] = typer.Argument(..., help="NAME=REPORT.json, each written by `forensics evaluate --json` on these weights."),
+    note: Optional[List[str]] = typer.Option(None, "--note", help="NAME=text describing that evaluation (repeatable)."),
+    why: Optional[str] = typer.Option(None, "--why", help="Why these weights are the default, on held-out figures."),
+    manifests: Optional[List[Path]] = typer.Option(
+        None, "--manifest",
+        help="Manifests with a licence column (default: ../shared/data/manifest.csv and its videos/ and ffpp/ ones)."),
+) -> None:
+    """Add held-out evaluations (summarised, never copied) and the licences of every source
+    trained or evaluated on to a model card."""
+    from forensics.models.weights import WeightsError
+    from forensics.train.release import add_card_evaluations
+
+    shared = Path("../shared/data")
+    named = {}
+    for item in reports:
+        name, sep, path = item.partition("=")
+        if not sep or not Path(path).is_file():
+            raise _usage_error(f"{item!r}: give NAME=REPORT.json with an existing report")
+        named[name] = Path(path)
+    notes = dict(n.split("=", 1) for n in note or [] if "=" in n)
+    try:
+        card = add_card_evaluations(weights, named, notes, why, manifests or [
+            shared / "manifest.csv", shared / "videos" / "manifest.csv", shared / "ffpp" / "manifest.csv"])
+    except WeightsError as exc:
+        raise _usage_error(str(exc))
+    err.print(f"updated {weights.with_suffix('.json')}: evaluation {', '.join(card['evaluation'])}; "
+              f"licences of {len(card['data_licences'])} sources")
 
 
 @app.command()

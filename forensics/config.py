@@ -21,6 +21,7 @@ AggregateStrategy = Literal["mean", "max", "topk", "confident"]
 AGGREGATE_STRATEGIES: tuple[str, ...] = ("mean", "max", "topk", "confident")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 ENGINES: tuple[str, ...] = ("local", "ray")
+RUNTIMES: tuple[str, ...] = ("auto", "torch", "onnx")
 
 
 def available_cores() -> int:
@@ -129,8 +130,8 @@ class ScanConfig:
             problems.append("batch_size and detect_batch must be >= 1")
         if self.device not in DEVICES:
             problems.append(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
-        if self.runtime not in ("auto", "torch", "onnx"):
-            problems.append(f"runtime must be auto, torch or onnx, got {self.runtime!r}")
+        if self.runtime not in RUNTIMES:
+            problems.append(f"runtime must be one of {', '.join(RUNTIMES)}, got {self.runtime!r}")
         if self.threads is not None and self.threads < 1:
             problems.append(f"threads must be >= 1, got {self.threads}")
         if self.engine not in ENGINES:
@@ -147,6 +148,75 @@ class ScanConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    @classmethod
+    def default(cls, name: str) -> Any:
+        """The default of setting ``name`` (what ``forensics scan`` uses when not told otherwise)."""
+        return {f.name: f.default for f in dataclasses.fields(cls)}[name]
+
+    @classmethod
+    def from_preset(cls, preset: str = "default", **settings: Any) -> "ScanConfig":
+        """The settings of :data:`PRESETS` ``[preset]``, with ``settings`` over them.
+
+        Raises:
+            ValueError: an unknown preset or setting, or an invalid value.
+        """
+        if preset not in PRESETS:
+            raise ValueError(f"unknown preset {preset!r}; presets: {', '.join(PRESETS)}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(settings) - known)
+        if unknown:
+            raise ValueError(f"unknown setting(s) {', '.join(unknown)}; settings: {', '.join(sorted(known))}")
+        return cls(**{**PRESETS[preset], **settings})
+
     @property
     def torch_threads(self) -> int:
         return self.threads or available_cores()
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "fast": {  # screens a large collection
+        "frames": 8,  # frames per video, evenly spaced
+        "detect_size": 480,  # longest side (px) frames are shrunk to for detection
+        "batch_size": 128,  # crops per forward pass
+    },
+    "thorough": {  # examines a smaller set closely
+        "fps": 2.0,  # two frames per second of video ...
+        "max_frames": 600,  # ... at most 600 per video (5 minutes)
+        "detect_size": 0,  # detect at full resolution: small faces in 4K footage are kept
+        "min_face_prob": 0.8,
+        "min_face_px": 20,
+    },
+}
+"""Named sets of settings (``forensics scan --preset``): ``default`` is ScanConfig's defaults,
+``fast`` screens a large collection (8 frames per video, detection on frames shrunk to 480
+px), ``thorough`` examines a smaller set closely (2 frames per second, detection at full
+resolution, fainter and smaller faces kept). Options and ``--set`` go over a preset."""
+
+
+def parse_setting(text: str) -> tuple[str, Any]:
+    """``key=value`` -> (key, value) typed as ScanConfig's field is (``none`` is None), for ``--set``.
+
+    Raises:
+        ValueError: not ``key=value``, an unknown key, or a value of the wrong type.
+    """
+    key, sep, raw = text.partition("=")
+    fields = {f.name: f for f in dataclasses.fields(ScanConfig)}
+    if not sep or key not in fields:
+        raise ValueError(f"--set takes key=value with key one of {', '.join(sorted(fields))}; got {text!r}")
+    if raw.lower() in ("none", "null", ""):
+        return key, None
+    kind = str(fields[key].type)
+    try:
+        if kind.startswith("bool"):
+            if raw.lower() not in ("1", "true", "yes", "0", "false", "no"):
+                raise ValueError(raw)
+            return key, raw.lower() in ("1", "true", "yes")
+        if kind.startswith("int"):
+            return key, int(raw)
+        if kind.startswith("float"):
+            return key, float(raw)
+    except ValueError:
+        what = {"bool": "true or false", "int": "a whole number", "float": "a number"}[kind.split(" ")[0]]
+        raise ValueError(f"--set {key}: {raw!r} is not {what}") from None
+    return key, raw

@@ -9,15 +9,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from forensics.config import DEFAULT_MODEL
+from forensics.config import DEFAULT_MODEL, RUNTIMES
 from forensics.faces.align import CropPolicy
 from forensics.models.registry import crops_to_tensor, get_model_spec
-from forensics.models.runtime import (
-    AGREEMENT,
-    RUNTIMES,
-    OnnxNetwork,
-    RuntimeUnavailable,
-)
+from forensics.models.runtime import AGREEMENT, OnnxNetwork, RuntimeUnavailable
 from forensics.models.weights import (
     WeightsError,
     card_crop_policy,

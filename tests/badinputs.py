@@ -31,7 +31,7 @@ import av
 import numpy as np
 from PIL import Image, features
 
-from forensics.samples import astronaut, no_face_picture
+from samples import astronaut, no_face_picture
 
 
 @dataclass(frozen=True)
@@ -201,7 +201,7 @@ def _need_encoder(name: str) -> None:
 
 def _clip(size: tuple[int, int] = (320, 240), count: int = 15, side: int = 220, grey: int = 96) -> list[np.ndarray]:
     """Frames of the astronaut's head (``side`` px square, face ~0.4 of it) sliding left to
-    right across a flat grey frame, like :func:`forensics.samples.write_clip`."""
+    right across a flat grey frame, like :func:`samples.write_clip`."""
     width, height = size
     tile = _face_crop(side)
     travel = max(0, width - side)

@@ -16,7 +16,7 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 @pytest.fixture(scope="session")
 def astronaut() -> np.ndarray:
-    from forensics.samples import astronaut
+    from samples import astronaut
 
     return astronaut()
 
@@ -25,7 +25,7 @@ def astronaut() -> np.ndarray:
 def media_dir(tmp_path_factory) -> Path:
     """A folder of good media: stills, a manipulated still, clips, a no-face picture (the
     examples without the face swap, which test_samples.py covers)."""
-    from forensics.samples import make_samples
+    from samples import make_samples
 
     folder = tmp_path_factory.mktemp("media")
     make_samples(folder, face_swap=False)

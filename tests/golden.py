@@ -35,7 +35,7 @@ def golden_crops(size: int, margin: float, align: bool) -> dict[str, np.ndarray]
     astronaut cut as a scan cuts them, a grey crop and a seeded noise crop."""
     from forensics.faces.align import CropPolicy, crop_face
     from forensics.manipulate import BlendParams, blend_face
-    from forensics.samples import astronaut
+    from samples import astronaut
 
     policy = CropPolicy(size=size, margin=margin, align=align)
     real = astronaut()

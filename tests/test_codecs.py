@@ -27,7 +27,7 @@ from forensics.media.discover import discover
 from forensics.media.worker import DecodeWorker
 from forensics.pipeline import open_frames
 from forensics.runner import run_scan
-from forensics.samples import astronaut
+from samples import astronaut
 
 WIDTH, HEIGHT, COUNT, FPS = 320, 240, 30, 15
 HEAD = 160  # px side of the head-and-shoulders tile; the face is about 65 px

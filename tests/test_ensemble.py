@@ -19,7 +19,7 @@ from forensics.models.weights import (
     load_weights,
     save_weights,
 )
-from forensics.samples import make_face_dataset
+from samples import make_face_dataset
 from forensics.score import FaceScorer
 from forensics.train.data import CropCache
 

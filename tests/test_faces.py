@@ -148,7 +148,7 @@ def test_detection_matches_facenet_pytorchs_own_mtcnn(astronaut, tmp_path):
     as facenet-pytorch's MTCNN.detect on a still, a group and a clip's frames."""
     from facenet_pytorch import MTCNN
 
-    from forensics.samples import grace_hopper, write_clip
+    from samples import grace_hopper, write_clip
 
     reference = MTCNN(min_face_size=20, keep_all=True, post_process=False, device="cpu")
     group = np.concatenate([astronaut, cv2.resize(grace_hopper(), astronaut.shape[1::-1])], axis=1)

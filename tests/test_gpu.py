@@ -20,7 +20,7 @@ pytestmark = pytest.mark.skipif(
 def test_gpu_faces_and_float16_scores_agree_with_the_cpu(astronaut):
     from forensics.faces.align import CropPolicy, crop_face
     from forensics.faces.detect import FaceDetector
-    from forensics.samples import face_swapped, manipulated
+    from samples import face_swapped, manipulated
     from forensics.score import HALF_AGREEMENT, FaceScorer
 
     pictures = [astronaut, manipulated(astronaut), face_swapped()]

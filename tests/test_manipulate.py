@@ -25,7 +25,7 @@ def test_face_swap_puts_the_other_face_on_the_head(astronaut):
     landmarks), the hair, suit and background stay the astronaut's."""
     from forensics.faces.detect import FaceDetector
     from forensics.manipulate import face_outline, hull_mask
-    from forensics.samples import face_swapped, find_landmarks, grace_hopper
+    from samples import face_swapped, find_landmarks, grace_hopper
 
     swapped = face_swapped()
     target = find_landmarks(astronaut)

@@ -31,6 +31,7 @@ from forensics.runner import run_scan
 
 REPO = Path(__file__).resolve().parents[1]
 RAY_CLI = str(Path(sys.executable).with_name("ray"))  # the `ray` command of this environment
+FORENSICS_CLI = str(Path(sys.executable).with_name("forensics"))
 JOB_TIMEOUT_S = 150
 
 pytestmark = pytest.mark.slow
@@ -231,7 +232,7 @@ def test_ray_job_submit_writes_the_report(ray_cluster, local_reference, media_di
     command = [
         RAY_CLI, "job", "submit", "--address", dashboard,
         "--submission-id", submission, "--",
-        sys.executable, str(REPO / "pipelines" / "scan_job.py"), str(media_dir), str(bad_dir),
+        FORENSICS_CLI, "scan", str(media_dir), str(bad_dir), "--engine", "ray", "--ray-address", "auto",
         "--out", str(report), "--thumbnails", str(tmp_path / "job" / "thumbs"), "--weights", str(test_weights),
         "--set", "frames=6", "--set", "threads=1",
     ]
@@ -242,7 +243,7 @@ def test_ray_job_submit_writes_the_report(ray_cluster, local_reference, media_di
                         submission], capture_output=True, timeout=60)
         pytest.fail(f"ray job submit took more than {JOB_TIMEOUT_S} s")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "wrote" in done.stdout and "succeeded" in done.stdout
+    assert "succeeded" in done.stdout and "2 node(s) did the work" in done.stdout
     _assert_same_report(report, out / "local.parquet")
     assert read_metadata(pq.read_schema(report))["engine"] == "ray"
 

@@ -217,7 +217,7 @@ def many_media(tmp_path_factory, astronaut):
     """24 pictures: the astronaut at several sizes and places, and some without a face."""
     from PIL import Image
 
-    from forensics.samples import no_face_picture
+    from samples import no_face_picture
 
     folder = tmp_path_factory.mktemp("many")
     rng = np.random.default_rng(0)

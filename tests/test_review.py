@@ -106,7 +106,7 @@ def test_heatmaps_point_at_what_moves_the_score(astronaut):
     from forensics.faces.align import crop_face
     from forensics.faces.detect import FaceDetector
     from forensics.models.registry import crops_to_tensor
-    from forensics.samples import manipulated
+    from samples import manipulated
     from forensics.score import FaceScorer
 
     fake = manipulated(astronaut)

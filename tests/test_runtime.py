@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from forensics.cli import app
 from forensics.report.schema import read_metadata
-from forensics.samples import write_image
+from samples import write_image
 from forensics.models.runtime import RuntimeUnavailable, cache_folder
 from forensics.score import FaceScorer
 
@@ -23,7 +23,7 @@ pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
 def crops(astronaut):
     from forensics.faces.align import CropPolicy, crop_face
     from forensics.faces.detect import FaceDetector
-    from forensics.samples import face_swapped, manipulated
+    from samples import face_swapped, manipulated
 
     detector, policy = FaceDetector("cpu"), CropPolicy()
     pictures = [astronaut, manipulated(astronaut), face_swapped()]

@@ -24,7 +24,7 @@ from forensics.aggregate import track_score
 from forensics.config import ScanConfig
 from forensics.report.schema import faces_path, read_metadata
 from forensics.runner import run_scan
-from forensics.samples import astronaut, grace_hopper, manipulated
+from samples import astronaut, grace_hopper, manipulated
 
 WIDTH, HEIGHT, FPS, COUNT = 720, 480, 15, 30
 TILE = 220  # px side of each person's head-and-shoulders tile; faces are 70-90 px

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from forensics.cli import app
 from forensics.models.weights import load_weights
-from forensics.samples import make_face_dataset
+from samples import make_face_dataset
 from forensics.train.data import assign_splits, load_samples
 from forensics.train.metrics import binary_metrics
 

@@ -23,7 +23,7 @@ from forensics.models import get_model_spec
 from forensics.models.registry import crops_to_tensor
 from forensics.models.weights import card_crop_policy, load_weights
 from forensics.report.schema import faces_path
-from forensics.samples import astronaut, find_face, write_clip
+from samples import astronaut, find_face, write_clip
 from forensics.train.data import CropCache, Sample
 
 runner = CliRunner()

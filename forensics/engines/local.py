@@ -182,7 +182,7 @@ def _prefetch(messages: Iterator[Any], depth: int) -> Iterator[Any]:
 
 PHOTO_BATCH = 16
 """Photos whose faces are searched in one MTCNN call: same-size photos share its batches
-(1.74x faster detection on 256-pixel face photos than one at a time, `scripts/bench_detect.py`)."""
+(1.74x faster detection on 256-pixel face photos than one at a time, `benchmarks/bench_detect.py`)."""
 
 PHOTO_BATCH_PIXELS = 1 << 24
 """At most this many decoded pixels are held back for one such call (about 48 MiB of RGB)."""

@@ -4,10 +4,10 @@ Large frames are downscaled before detection (``detect_size``, longest side in p
 boxes and landmarks are mapped back to the original pixels. MTCNN's networks and thresholds are
 facenet-pytorch's; its search runs through :func:`forensics.faces.mtcnn.detect_face`, which gives
 the same faces with the candidates resampled in one pass (1.22x faster on 21 shared videos'
-frames, ``scripts/bench_detect.py``). In videos, :class:`FaceFollower` can search key frames
+frames, ``benchmarks/bench_detect.py``). In videos, :class:`FaceFollower` can search key frames
 whole and follow the faces found into the frames between (``--keyframe-every``: 2.4x faster
 detection on the 177 shared videos, but faces that show only between key frames are missed and
-5 of their verdicts change, so the default searches every frame; ``scripts/bench_tracking.py``).
+5 of their verdicts change, so the default searches every frame; ``benchmarks/bench_tracking.py``).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The inference runtime of the face classifier: PyTorch, or ONNX Runtime on a CPU.
 
 PyTorch stays the reference (training, heatmaps, GPUs). On a CPU, ONNX Runtime runs the same
-network about twice as fast (measured in ``scripts/bench_scan.py``): the network (ensemble
+network about twice as fast (measured in ``benchmarks/bench_scan.py``): the network (ensemble
 and mirror TTA included) is exported once with ``torch.onnx.export`` into a cache keyed by
 the weights' sha256 and the card's network settings, then loaded from there. At load the two
 runtimes score the same probe crops; if they disagree by more than :data:`AGREEMENT` the scan
@@ -21,8 +21,6 @@ import numpy as np
 import torch
 from torch import nn
 
-RUNTIMES: tuple[str, ...] = ("auto", "torch", "onnx")
-"""``auto``: ONNX Runtime on a CPU when installed, else PyTorch; ``torch``; ``onnx``."""
 
 AGREEMENT = 1e-4
 """Largest difference in P(fake) allowed between the runtimes on the load-time probes."""

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from forensics.config import ScanConfig
 from forensics.faces.align import CropPolicy, crop_face, crop_transform, transform_points
 from forensics.media.decode import DecodeError, read_image
 from forensics.media.discover import VIDEO_EXTENSIONS, MediaItem, discover
@@ -199,18 +200,22 @@ class CropCache:
     Args:
         root: cache folder (default ``$FORENSICS_CACHE`` or ``~/.cache/forensics/crops``).
         policy: the crop policy; its values (and the detector's settings) key the cache.
+        detect_size, min_prob, min_face_px: the face detector's settings (default: the scan's,
+            :class:`forensics.config.ScanConfig`, so that training crops are the scan's crops).
         video_frames: frames sampled from each video (default 8).
     """
 
     def __init__(self, policy: CropPolicy, root: str | os.PathLike[str] | None = None,
-                 detect_size: int = 640, min_prob: float = 0.9, min_face_px: int = 24, video_frames: int = 8):
+                 detect_size: int = ScanConfig.default("detect_size"),
+                 min_prob: float = ScanConfig.default("min_face_prob"),
+                 min_face_px: int = ScanConfig.default("min_face_px"), video_frames: int = 8):
         base = Path(root or os.environ.get("FORENSICS_CACHE", Path.home() / ".cache" / "forensics" / "crops"))
         settings = dict(policy.to_dict(), detect_size=detect_size, min_prob=min_prob, min_face_px=min_face_px)
         key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
         self.folder = base / key
         self.folder.mkdir(parents=True, exist_ok=True)
         self.policy = policy
-        self._detector_args = dict(detect_size=detect_size, min_prob=min_prob, min_face_px=min_face_px)
+        self.detector_settings = dict(detect_size=detect_size, min_prob=min_prob, min_face_px=min_face_px)
         self._detector = None
         self.video_frames = video_frames
         self._worker = None  # the decoding worker process, started by the first video
@@ -219,7 +224,7 @@ class CropCache:
         if self._detector is None:
             from forensics.faces.detect import FaceDetector
 
-            self._detector = FaceDetector("cpu", **self._detector_args)
+            self._detector = FaceDetector("cpu", **self.detector_settings)
         return self._detector
 
     def crop(self, path: str) -> np.ndarray | None:
@@ -279,7 +284,7 @@ class CropCache:
             return np.load(npy)
         if none.exists():
             return None
-        args = self._detector_args
+        args = self.detector_settings
         config = ScanConfig(frames=self.video_frames, detect_size=args["detect_size"],
                             min_face_prob=args["min_prob"], min_face_px=args["min_face_px"])
         if self._worker is None:

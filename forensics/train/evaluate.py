@@ -340,9 +340,9 @@ def evaluate(
         "images": None, "videos": None, "plots": [],
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "forensics_version": __version__,
     }
-    detector = card.get("crop_detector", {})
-    cache = CropCache(card_crop_policy(card), cache_root, detect_size=int(detector.get("detect_size", 640)),
-                      min_prob=float(detector.get("min_prob", 0.9)), min_face_px=int(detector.get("min_face_px", 24)))
+    detector = card.get("crop_detector", {})  # the settings the weights' crops were made with (else the scan's)
+    cache = CropCache(card_crop_policy(card), cache_root,
+                      **{k: detector[k] for k in ("detect_size", "min_prob", "min_face_px") if k in detector})
     with Progress(transient=True) as progress:
         if chosen:
             task = progress.add_task("images", total=len(chosen))

@@ -72,7 +72,7 @@ class TrainConfig:
 
     Attributes:
         model: registered model name (no default: fine-tuning the scan's default,
-            ``efficientnet-lite0``, wants ``pretrained``; see its recipe in scripts/).
+            ``efficientnet-lite0``, wants ``pretrained``; see its recipe in recipes/).
         epochs: most epochs (default 12); early stopping may end sooner.
         batch_size: crops per step (default 64).
         lr: Adam learning rate (default 1e-3), cosine-annealed to zero over ``epochs`` after the warmup.
@@ -575,8 +575,8 @@ def train(
         "normalization": {"mean": list(spec.mean), "std": list(spec.std), "grayscale": spec.grayscale,
                           "scale": "pixels / 255"},
         "crop_policy": policy.to_dict(),
-        "crop_detector": {"detector": "facenet-pytorch MTCNN", "detect_size": 640, "min_prob": 0.9,
-                          "min_face_px": 24, "face": "most probable face of each image"},
+        "crop_detector": {"detector": "facenet-pytorch MTCNN", **cache.detector_settings,
+                          "face": "most probable face of each image"},
         "temperature": temperature,
         "threshold": 0.5,
         "training": {

@@ -9,7 +9,7 @@ the faces of the full detection found again (a box overlapping by IoU >= 0.5), f
 only by one, the largest box difference in original pixels, the tracks, the detection time
 of each, and the media score and verdict of a whole scan with each setting.
 
-    python scripts/bench_tracking.py [VIDEO_OR_FOLDER ...] [--keyframe-every 8] [--videos 24] [--json out.json]
+    python benchmarks/bench_tracking.py [VIDEO_OR_FOLDER ...] [--keyframe-every 8] [--videos 24] [--json out.json]
 
 Without paths: the 6 clips of ../shared/data/clips, the sample clips of examples/media and
 ``--videos`` clips of ../shared/data/videos, spread over its sources (whichever are there).
@@ -25,15 +25,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from common import REPO, write_figures
+from common import SHARED_DATA as SHARED
 from torchvision.ops import box_iou
 
 from forensics.api import Scanner
 from forensics.faces.detect import FaceDetector, FaceFollower
 from forensics.faces.track import link_tracks
 from forensics.media.decode import Video, sample_indices
-
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "data"
 
 
 def default_videos(count: int) -> list[Path]:
@@ -120,9 +119,7 @@ def main() -> None:
         "detect_s_fewer": round(float(table.detect_s_fewer.sum()), 2),
     }
     summary["detect_speedup"] = round(summary["detect_s_full"] / summary["detect_s_fewer"], 2)
-    print(json.dumps(summary, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps({"summary": summary, "videos": rows}, indent=2) + "\n")
+    write_figures(summary, args.json, saved={"summary": summary, "videos": rows})
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Write the manifests of the `blend` detector's recipe (issue 34): real faces to self-blend,
 and FaceForensics++ split by identity.
 
-    python scripts/blend_data.py [--data ../shared/data] [--out runs/blend]
+    python recipes/blend_data.py [--data ../shared/data] [--out runs/blend]
 
 Writes, in ``--out``:
 

@@ -162,3 +162,11 @@ def make_face_dataset(folder: str | os.PathLike[str], count: int = 10, seed: int
                  {"path": f"fake/f{k:02d}.jpg", "label": "fake", "source": source}]
     pd.DataFrame(rows).to_csv(folder / "manifest.csv", index=False)
     return folder
+
+
+if __name__ == "__main__":  # python tests/samples.py [FOLDER]: the README's sample media
+    import sys
+
+    folder = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[1] / "examples" / "media"
+    for path in make_samples(folder):
+        print(f"{path}  {path.stat().st_size / 1024:.0f} KiB")

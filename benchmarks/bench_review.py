@@ -1,6 +1,6 @@
 """How long the HTML review of a 10,000-media report takes to write, load and use.
 
-    python scripts/bench_review.py [REPORT.parquet] [--rows 10000]
+    python benchmarks/bench_review.py [REPORT.parquet] [--rows 10000]
 
 Takes a real report (default: scans examples/media with --html into a temporary folder), repeats
 its rows under new names up to ``--rows`` (faces too), then times ``write_review`` and, where

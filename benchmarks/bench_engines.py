@@ -16,13 +16,12 @@ With ``--many N`` it also scans N small face photos (128x128) with the Ray engin
 samples memory every half second: the driver's RSS, the RSS of every process of the local
 Ray instance, and the object store in use; bounded figures mean the scan streams.
 
-    python scripts/bench_engines.py [--photos 40] [--clips 4] [--many 10000] [--json out.json]
+    python benchmarks/bench_engines.py [--photos 40] [--clips 4] [--many 10000] [--json out.json]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import tempfile
@@ -32,10 +31,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from common import astronaut, manipulated, write_clip, write_figures, write_image
 
 from forensics.config import ScanConfig, available_cores
 from forensics.media.discover import discover
-from forensics.samples import astronaut, manipulated, write_clip, write_image
 
 
 def make_media(folder: Path, photos: int, clips: int) -> Path:
@@ -201,9 +200,7 @@ def main() -> None:
     if args.many:
         with tempfile.TemporaryDirectory() as tmp:
             figures["stream_check"] = stream_check(Path(tmp), args.many, weights)
-    print(json.dumps(figures, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    write_figures(figures, args.json)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ forensics train "$data" --model resnet50 --out "$run/resnet50.safetensors" \
   --source lfw-faceswap --source stylegan-ffhq --splits weights/efficientnet-lite0.splits.csv \
   --select macro --epochs 2 --patience 4 --lr 1e-3 --batch-size 32 --augment flip,downscale,jpeg,video \
   --threads 2 --seed 0
-python scripts/halve_weights.py "$run/resnet50.safetensors" weights/resnet50.safetensors
+forensics weights halve "$run/resnet50.safetensors" weights/resnet50.safetensors
 forensics evaluate "$data" --weights "$run/resnet50.safetensors" --json "$run/float32.test.json" \
   --source lfw-faceswap --source stylegan-ffhq --source photoshop-ciplab
 forensics evaluate "$data" --weights weights/resnet50.safetensors --json "$run/float16.test.json" \

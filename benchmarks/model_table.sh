@@ -20,5 +20,5 @@ for weights in weights/efficientnet-lite0.safetensors weights/custom-cnn.safeten
   [ -f "$out/$name.eval.json" ] || forensics evaluate "$data" --weights "$weights" --json "$out/$name.eval.json" \
     --source stylegan-ffhq --source lfw-faceswap --source photoshop-ciplab  # face images only, not the clips
 done
-python scripts/bench_models.py --models custom-cnn,residual-mlp,efficientnet-lite0,mobile-cnn,dense-cnn,simple-cnn,efficientnet-b0,densenet121,resnet50 --json "$out/speed.json"
-python scripts/model_table.py "$out"
+python benchmarks/bench_models.py --models custom-cnn,residual-mlp,efficientnet-lite0,mobile-cnn,dense-cnn,simple-cnn,efficientnet-b0,densenet121,resnet50 --json "$out/speed.json"
+python benchmarks/model_table.py "$out"

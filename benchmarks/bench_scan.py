@@ -15,7 +15,7 @@ each frame at full size and scores each crop alone with PyTorch. Figures are rat
 measured in the same run (the one-hour video's baseline would take most of an hour: it is
 skipped).
 
-    python scripts/bench_scan.py [--threads N] [--photos DIR] [--json out.json] [--skip-baseline] [--skip-hour]
+    python benchmarks/bench_scan.py [--threads N] [--photos DIR] [--json out.json] [--skip-baseline] [--skip-hour]
                                  [--candidate WEIGHTS ...] [--keyframe-every K] [--repeat 3]
 
 The clip and photo workloads run ``--repeat`` rounds, each round every scanner in turn, and
@@ -48,6 +48,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from common import (
+    SHARED_FACES,
+    astronaut,
+    make_clip,
+    manipulated,
+    write_clip,
+    write_figures,
+    write_image,
+)
 
 from forensics.config import ScanConfig
 from forensics.engines.local import LocalEngine
@@ -55,20 +64,10 @@ from forensics.faces.align import crop_face
 from forensics.faces.detect import FaceFollower
 from forensics.media.decode import Video, sample_indices
 from forensics.media.discover import discover
-from forensics.samples import astronaut, manipulated, write_clip, write_image
-
-SHARED_FACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces" / "stylegan-ffhq"
 
 
 def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def make_clip(folder: Path, seconds: float = 4.0, height: int = 720, fps: float = 30.0) -> Path:
-    """The astronaut sliding across a grey 16:9 frame; the face is about 0.78 of the height."""
-    width = height * 16 // 9
-    return write_clip(folder / f"clip-{height}p-{seconds:g}s.mp4", [astronaut()], seconds=seconds, fps=fps,
-                      size=(width, height), face_height=round(height * 0.78))
 
 
 def peak_rss_of_scan(clip: Path, threads: int | None) -> dict[str, float]:
@@ -265,9 +264,7 @@ def main() -> None:
             figures["memory_360p_1h"] = peak_rss_of_scan(hour, args.threads)
             figures["memory_ratio_1h_vs_4s"] = round(figures["memory_360p_1h"]["scan_mib"]
                                                      / figures["memory_720p_4s"]["scan_mib"], 2)
-    print(json.dumps(figures, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    write_figures(figures, args.json)
 
 
 if __name__ == "__main__":

@@ -11,14 +11,12 @@ Workloads: the 4-s 720p bench clip of ``bench_scan.py`` (32 frames), 8 frames of
 video of ../shared/data/videos and of each of ../shared/data/clips, 200 face photos of
 ../shared/data/faces/stylegan-ffhq (the shared ones are skipped when the data is absent).
 
-    python scripts/bench_detect.py [--threads 2] [--json out.json]
+    python benchmarks/bench_detect.py [--threads 2] [--json out.json]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,14 +24,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from common import SHARED_DATA as SHARED
+from common import SHARED_FACES, make_clip, write_figures
 
 from forensics.faces.detect import FaceDetector
 from forensics.media.decode import Video, sample_indices
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_scan import SHARED_FACES, make_clip  # noqa: E402
-
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def sampled_frames(path: Path, count: int, detector: FaceDetector) -> list[np.ndarray]:
@@ -100,9 +95,7 @@ def main() -> None:
         photos = [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in sorted(SHARED_FACES.rglob("*.jpg"))[:200]]
         figures["photos_one_at_a_time"] = compare(detector, photos, 1, 1)
         figures["photos_16_per_call"] = compare(detector, photos, 16, 1)
-    print(json.dumps(figures, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    write_figures(figures, args.json)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ batch 16 by default) and of scoring (eval mode, no gradient; batch 64 by default
 crops at the model's input size, after a warm-up step. Each figure is also given as a ratio
 to custom-cnn, the founding paper's network, measured in the same process.
 
-    python scripts/bench_models.py [--models a,b,...] [--threads 2] [--json out.json]
+    python benchmarks/bench_models.py [--models a,b,...] [--threads 2] [--json out.json]
 
 The default list is the models that train on a 2-core CPU in reasonable time; pass
 ``--models all`` for every registered one.
