@@ -11,7 +11,15 @@ import typer
 from rich.console import Console
 
 from forensics import __version__
-from forensics.config import AGGREGATE_STRATEGIES, DEFAULT_MODEL, DEVICES, ENGINES, PRESETS, RUNTIMES, ScanConfig
+from forensics.config import (
+    AGGREGATE_STRATEGIES,
+    DEFAULT_MODEL,
+    DEVICES,
+    ENGINES,
+    PRESETS,
+    RUNTIMES,
+    ScanConfig,
+)
 
 app = typer.Typer(
     name="forensics",
@@ -320,7 +328,7 @@ def train(
 ) -> None:
     """Train a model on face crops made by the scan's own detect-and-crop code."""
     from forensics.models import get_model_spec
-    from forensics.train.loop import AUGMENTATIONS, TrainConfig
+    from forensics.train.config import AUGMENTATIONS, TrainConfig
     from forensics.train.loop import train as run_training
 
     try:
@@ -353,7 +361,7 @@ def train(
                              splits=str(splits) if splits else None, video_frames=video_frames,
                              teacher=str(teacher) if teacher else None, teacher_view=teacher_view,
                              teacher_temperature=teacher_temperature)
-        card = run_training(data, out, config, log=lambda line: err.print(line), cache_root=cache)
+        card = run_training(data, out, config, log=lambda line: err.print(line), cache_root=cache).card
     except ValueError as exc:
         raise _usage_error(str(exc))
     _print_written(card, out)
@@ -430,9 +438,9 @@ def evaluate(
     print_tables(result, Console())
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(result, indent=2) + "\n")
+        json_out.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
         err.print(f"wrote {json_out}")
-    for path in result["plots"]:
+    for path in result.plots:
         err.print(f"wrote {path}")
 
 

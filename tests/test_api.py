@@ -30,6 +30,15 @@ def test_import_forensics_stays_light():
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).returncode == 0
 
 
+def test_the_api_exports_the_errors_a_caller_catches(tmp_path):
+    import forensics
+
+    for name in ("BrokenModelError", "WeightsError", "OutputError", "JournalError", "RayScanError", "DecodeError"):
+        assert name in forensics.__all__ and issubclass(getattr(forensics, name), Exception), name
+    with pytest.raises(forensics.WeightsError):
+        forensics.Scanner(weights=str(tmp_path / "missing.safetensors"))
+
+
 def test_api_scan_equals_the_cli_report(scanner, bad_dir: Path, tmp_path: Path):
     found = scanner.scan(bad_dir)
     assert found.media.schema.equals(MEDIA_SCHEMA) and found.faces.schema.equals(FACE_SCHEMA)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from forensics.train.loop import fit_temperature
+from forensics.train.calibrate import fit_temperature
 from forensics.train.metrics import binary_metrics, equal_error_rate, expected_calibration_error
 
 

@@ -77,7 +77,7 @@ def test_metrics_match_a_hand_count():
 def test_self_blend_turns_real_crops_into_pseudo_fakes(astronaut):
     from forensics.faces.align import CropPolicy, crop_face
     from forensics.faces.detect import FaceDetector
-    from forensics.train.loop import self_blend_batch
+    from forensics.train.augment import self_blend_batch
 
     face = FaceDetector("cpu").detect([astronaut])[0][0]
     policy = CropPolicy()
@@ -107,7 +107,8 @@ def test_train_with_self_blend_only_needs_no_fakes(tmp_path, tiny_dataset):
 
 
 def test_each_augmentation_is_switchable(tmp_path, tiny_dataset):
-    from forensics.train.loop import AUGMENTATIONS, augmenter
+    from forensics.train.augment import augmenter
+    from forensics.train.config import AUGMENTATIONS
 
     assert augmenter(0, ()) is None
     assert len(augmenter(0, ("jpeg", "flip")).transforms) == 2
@@ -155,7 +156,8 @@ def test_train_runs_on_the_device_it_is_given(tmp_path, tiny_dataset):
 
 
 def test_macro_selection_weighs_every_source_alike():
-    from forensics.train.loop import MIN_SOURCE_CROPS, TrainConfig, _source_aucs
+    from forensics.train.config import MIN_SOURCE_CROPS, TrainConfig
+    from forensics.train.loop import _source_aucs
     from forensics.train.metrics import metrics_by_source
 
     rng = np.random.default_rng(0)
@@ -188,7 +190,8 @@ def test_train_records_per_source_validation_auc_and_the_selection(tmp_path, tin
 
 
 def test_warmup_rises_then_decays_and_defaults_on_for_pretrained_weights():
-    from forensics.train.loop import TrainConfig, lr_schedule
+    from forensics.train.config import TrainConfig
+    from forensics.train.loop import lr_schedule
 
     param = torch.nn.Parameter(torch.zeros(1))
     optimiser = torch.optim.AdamW([param], lr=1e-3)
@@ -214,7 +217,8 @@ def test_distillation_targets_are_the_scans_scores_of_the_teacher(tmp_path, tiny
     from forensics.faces.align import CropPolicy
     from forensics.score import FaceScorer
     from forensics.train.data import CropCache
-    from forensics.train.loop import Teacher, load_split_crops
+    from forensics.train.distill import Teacher
+    from forensics.train.loop import load_split_crops
 
     crops, _ = load_split_crops(assign_splits(load_samples(tiny_dataset), seed=0),
                                 CropCache(CropPolicy(size=224), tmp_path / "c"), log=lambda _: None)

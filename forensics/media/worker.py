@@ -29,7 +29,14 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, Pipe
 from typing import Iterator
 
-from forensics.media.decode import DecodeError, Frame, MediaInfo, open_video, read_image, sample_indices
+from forensics.media.decode import (
+    DecodeError,
+    Frame,
+    MediaInfo,
+    open_video,
+    read_image,
+    sample_indices,
+)
 from forensics.media.discover import MediaItem
 
 DEFAULT_TIMEOUT_S = 600.0  # decoding time allowed per media; a 10-minute 1080p video needs far less

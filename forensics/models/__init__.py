@@ -1,6 +1,12 @@
 """Model registry, architectures and weights with their model cards."""
 
-from forensics.models.registry import ModelSpec, build_model, get_model_spec, list_models, register_model
+from forensics.models.registry import (
+    ModelSpec,
+    build_model,
+    get_model_spec,
+    list_models,
+    register_model,
+)
 
 # importing the architecture modules registers them
 from forensics.models import custom_cnn  # noqa: E402,F401  isort: skip

@@ -12,7 +12,13 @@ from typing import Callable
 from torch import nn
 from torchvision import models as tvm
 
-from forensics.models.pretrained import IMAGENET_MEAN, IMAGENET_STD, OneLogit, init_pretrained, torchvision_urls
+from forensics.models.pretrained import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    OneLogit,
+    init_pretrained,
+    torchvision_urls,
+)
 from forensics.models.registry import register_model
 
 INPUT_SIZES = {"b0": 224, "b1": 240, "b2": 260, "b3": 300, "b4": 380}

@@ -10,9 +10,16 @@ Input: 224x224 RGB scaled to [0, 1] and normalised with the ImageNet mean and st
 from __future__ import annotations
 
 from torch import nn
-from torchvision.models import ResNet50_Weights, resnet50 as tv_resnet50
+from torchvision.models import ResNet50_Weights
+from torchvision.models import resnet50 as tv_resnet50
 
-from forensics.models.pretrained import IMAGENET_MEAN, IMAGENET_STD, OneLogit, init_pretrained, torchvision_urls
+from forensics.models.pretrained import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    OneLogit,
+    init_pretrained,
+    torchvision_urls,
+)
 from forensics.models.registry import register_model
 
 

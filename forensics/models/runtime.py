@@ -21,7 +21,6 @@ import numpy as np
 import torch
 from torch import nn
 
-
 AGREEMENT = 1e-4
 """Largest difference in P(fake) allowed between the runtimes on the load-time probes."""
 

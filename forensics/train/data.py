@@ -34,7 +34,12 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from forensics.config import ScanConfig
-from forensics.faces.align import CropPolicy, crop_face, crop_transform, transform_points
+from forensics.faces.align import (
+    CropPolicy,
+    crop_face,
+    crop_transform,
+    transform_points,
+)
 from forensics.media.decode import DecodeError, read_image
 from forensics.media.discover import VIDEO_EXTENSIONS, MediaItem, discover
 from forensics.pipeline import file_facts
@@ -65,14 +70,24 @@ def _label_from_parts(path: Path) -> int | None:
 
 
 def load_samples(data: str | os.PathLike[str], sources: Sequence[str] | None = None,
-                 videos: bool = False) -> list[Sample]:
-    """Labelled images of a manifest or folder (see the module doc), sorted by path.
+                 kinds: Sequence[str] = ("image",)) -> list[Sample]:
+    """Labelled media of a manifest or folder (see the module doc), sorted by path: the one way
+    to list what training and evaluation read.
 
     Args:
         data: a CSV manifest or a folder.
         sources: keep only rows of these sources (manifests with a ``source`` column).
-        videos: keep its videos too (default False: images only).
+        kinds: which media to keep: ``("image",)`` (the default), ``("video",)`` or both. In a
+            manifest a video is a path with a video extension; in a folder, the kind is sniffed
+            from the content (an unreadable video is kept and ends as an ``error`` row).
+
+    Raises:
+        ValueError: a manifest without ``path``/``label``, a bad label, ``sources`` without a
+            ``source`` column, or a folder without any such media under ``real/``/``fake/``.
     """
+    unknown = sorted(set(kinds) - {"image", "video"})
+    if unknown or not kinds:
+        raise ValueError(f"kinds are image and/or video, not {', '.join(unknown) or 'none'}")
     data = Path(data)
     if data.is_file():
         table = pd.read_csv(data, dtype=str, keep_default_na=False)
@@ -90,8 +105,8 @@ def load_samples(data: str | os.PathLike[str], sources: Sequence[str] | None = N
             if label is None:
                 raise ValueError(f"{data}: label {row['label']!r} of {row['path']} is not real/fake/0/1")
             path = data.parent / row["path"]
-            if not videos and path.suffix.lower() in VIDEO_EXTENSIONS:
-                continue  # clips are evaluated through the scan pipeline, not trained on
+            if ("video" if path.suffix.lower() in VIDEO_EXTENSIONS else "image") not in kinds:
+                continue
             split = row.get("split") or None
             samples.append(Sample(str(path), label, row.get("source", "") or "", split))
         return sorted(samples, key=lambda s: s.path)
@@ -100,7 +115,7 @@ def load_samples(data: str | os.PathLike[str], sources: Sequence[str] | None = N
     has_splits = all((data / s).is_dir() for s in ("train", "test")) 
     samples = []
     for item in discover([data]).items:
-        if item.kind != "image" and not (videos and item.kind == "video"):
+        if item.kind not in kinds:
             continue
         path = Path(item.path)
         label = _label_from_parts(path.relative_to(data))
@@ -112,7 +127,7 @@ def load_samples(data: str | os.PathLike[str], sources: Sequence[str] | None = N
             split = first if first in SPLITS else None
         samples.append(Sample(str(path), label, data.name, split))
     if not samples:
-        raise ValueError(f"{data}: found no {'images or videos' if videos else 'images'} under real/ or fake/ folders")
+        raise ValueError(f"{data}: found no {' or '.join(k + 's' for k in kinds)} under real/ or fake/ folders")
     return sorted(samples, key=lambda s: s.path)
 
 

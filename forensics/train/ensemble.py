@@ -22,9 +22,24 @@ from forensics import __version__
 from forensics.faces.detect import resolve_device
 from forensics.models.ensemble import LogitMean, with_tta
 from forensics.models.registry import get_model_spec
-from forensics.models.weights import card_crop_policy, load_weights, read_card, recorded_command, save_weights, to_device
-from forensics.train.data import CropCache, Sample, data_base, read_splits, save_splits, splits_file
-from forensics.train.loop import calibrate, load_split_crops, split_counts
+from forensics.models.weights import (
+    card_crop_policy,
+    load_weights,
+    read_card,
+    recorded_command,
+    save_weights,
+    to_device,
+)
+from forensics.train.calibrate import calibrate
+from forensics.train.data import (
+    CropCache,
+    Sample,
+    data_base,
+    read_splits,
+    save_splits,
+    splits_file,
+)
+from forensics.train.loop import load_split_crops, split_counts
 
 _SHARED = ("model", "input_size", "normalization", "crop_policy", "crop_detector")
 """Card fields the members must agree on."""

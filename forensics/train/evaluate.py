@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -32,14 +33,12 @@ import numpy as np
 import pandas as pd
 
 from forensics import __version__
-from forensics.media.discover import VIDEO_EXTENSIONS, discover
+from forensics.media.discover import discover
 from forensics.models.weights import WeightsError, card_crop_policy, read_card
 from forensics.train.data import (
-    LABELS,
     SPLITS,
     CropCache,
     Sample,
-    _label_from_parts,
     data_base,
     load_samples,
     path_key,
@@ -48,37 +47,6 @@ from forensics.train.data import (
 from forensics.train.metrics import metrics_by_source
 
 LABEL_NAMES = ("real", "fake")
-
-
-def load_videos(data: str | os.PathLike[str], sources: Sequence[str] | None = None) -> list[Sample]:
-    """Labelled videos of a manifest or folder (same rules as :func:`load_samples` for images):
-    manifest rows whose path has a video extension, or videos under ``real/`` and ``fake/``
-    folders (kind sniffed by content; unreadable ones are kept and end as ``error`` rows)."""
-    data = Path(data)
-    out: list[Sample] = []
-    if data.is_file():
-        table = pd.read_csv(data, dtype=str, keep_default_na=False)
-        if sources and "source" in table.columns:
-            table = table[table["source"].isin(sources)]
-        for row in table.to_dict("records"):
-            if Path(row["path"]).suffix.lower() not in VIDEO_EXTENSIONS:
-                continue
-            label = LABELS.get(str(row["label"]).strip().lower())
-            if label is None:
-                raise ValueError(f"{data}: label {row['label']!r} of {row['path']} is not real/fake/0/1")
-            out.append(Sample(str(data.parent / row["path"]), label, row.get("source", "") or "", row.get("split") or None))
-        return sorted(out, key=lambda s: s.path)
-    has_splits = all((data / s).is_dir() for s in ("train", "test"))
-    for item in discover([data]).items:
-        if item.kind != "video":
-            continue
-        relative = Path(item.path).relative_to(data)
-        label = _label_from_parts(relative)
-        if label is None:
-            continue
-        split = relative.parts[0] if has_splits and relative.parts[0] in SPLITS else None
-        out.append(Sample(item.path, label, data.name, split))
-    return sorted(out, key=lambda s: s.path)
 
 
 def select_split(
@@ -266,6 +234,34 @@ def write_plots(rows: Sequence[dict[str, Any]], folder: str | os.PathLike[str], 
     return written
 
 
+@dataclass
+class Evaluation:
+    """What :func:`evaluate` measured: the weights (path, model, sha256, temperature,
+    threshold, crop policy), what was chosen (``selection``, ``video_selection``), and per level
+    (``images``, ``videos``; None when DATA has none) the metrics (``metrics.all``,
+    ``metrics.per_source``), each media's row and the statuses by source. ``to_dict()`` is the
+    JSON report that ``forensics evaluate --json`` writes."""
+
+    weights: str
+    model: str
+    sha256: str
+    temperature: float
+    threshold: float
+    crop_policy: dict[str, Any]
+    data: str
+    sources: list[str]
+    selection: dict[str, Any]
+    video_selection: dict[str, Any]
+    images: dict[str, Any] | None = None
+    videos: dict[str, Any] | None = None
+    plots: list[str] = field(default_factory=list)
+    created: str = ""
+    forensics_version: str = __version__
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 def evaluate(
     data: str | os.PathLike[str],
     weights: str | os.PathLike[str],
@@ -278,7 +274,7 @@ def evaluate(
     threads: int | None = None,
     batch_size: int = 64,
     log: Callable[[str], None] = print,
-) -> dict[str, Any]:
+) -> Evaluation:
     """Evaluate ``weights`` (a ``.safetensors`` file with its card) on DATA.
 
     Args:
@@ -323,38 +319,35 @@ def evaluate(
     threshold = float(card.get("threshold", 0.5))
     scorer = FaceScorer(card["model"], weights, resolve_device(device), batch_size)
 
-    has_images = Path(data).is_file() or any(i.kind == "image" for i in discover([data]).items)
-    images = load_samples(data, sources) if has_images else []
-    chosen, selection = select_split(images, data, weights, split, card)
+    media = load_samples(data, sources, kinds=("image", "video"))
+    chosen, selection = select_split([s for s in media if not s.is_video], data, weights, split, card)
     # a split file of a run trained on videos holds them out as it holds out images
-    videos, video_selection = select_split(load_videos(data, sources), data, weights, split, card)
+    videos, video_selection = select_split([s for s in media if s.is_video], data, weights, split, card)
     if not chosen and not videos:
         raise ValueError(f"{data}: no labelled images or videos to evaluate (split {split!r})")
     log(f"evaluating {card['model']} ({Path(weights).name}): {len(chosen)} images "
         f"({selection['by']}{', split ' + split if selection['by'] != 'all' else ''}), {len(videos)} videos")
 
-    result: dict[str, Any] = {
-        "weights": str(weights), "model": card["model"], "sha256": scorer.weights_sha256,
-        "temperature": scorer.temperature, "threshold": threshold, "crop_policy": scorer.crop_policy.to_dict(),
-        "data": str(data), "sources": list(sources or []), "selection": selection, "video_selection": video_selection,
-        "images": None, "videos": None, "plots": [],
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "forensics_version": __version__,
-    }
+    result = Evaluation(
+        weights=str(weights), model=card["model"], sha256=scorer.weights_sha256, temperature=scorer.temperature,
+        threshold=threshold, crop_policy=scorer.crop_policy.to_dict(), data=str(data), sources=list(sources or []),
+        selection=selection, video_selection=video_selection,
+        created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
     detector = card.get("crop_detector", {})  # the settings the weights' crops were made with (else the scan's)
     cache = CropCache(card_crop_policy(card), cache_root,
                       **{k: detector[k] for k in ("detect_size", "min_prob", "min_face_px") if k in detector})
     with Progress(transient=True) as progress:
         if chosen:
             task = progress.add_task("images", total=len(chosen))
-            result["images"] = evaluate_images(chosen, scorer, cache, threshold, lambda n: progress.advance(task, n))
+            result.images = evaluate_images(chosen, scorer, cache, threshold, lambda n: progress.advance(task, n))
         if videos:
             task = progress.add_task("videos", total=len(videos))
-            result["videos"] = evaluate_videos(videos, weights, card, frames, device, threads, batch_size,
+            result.videos = evaluate_videos(videos, weights, card, frames, device, threads, batch_size,
                                                lambda n: progress.advance(task, n))
     if plots is not None:
-        for prefix, part in (("", result["images"]), ("video-", result["videos"])):
+        for prefix, part in (("", result.images), ("video-", result.videos)):
             if part is not None:
-                result["plots"] += write_plots(part["rows"], plots, prefix, threshold)
+                result.plots += write_plots(part["rows"], plots, prefix, threshold)
     return result
 
 
@@ -362,7 +355,7 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def print_tables(result: dict[str, Any], console) -> None:
+def print_tables(result: Evaluation, console) -> None:
     """One rich table per level (images, videos): a row per source and one for all.
 
     Piped output (not a terminal) is laid out at least 150 columns wide, not rich's 80.
@@ -374,12 +367,12 @@ def print_tables(result: dict[str, Any], console) -> None:
         console = Console(file=console.file, width=150)
 
     for level in ("images", "videos"):
-        part = result.get(level)
+        part = getattr(result, level)
         if not part:
             continue
-        title = f"{level.capitalize()}: {result['model']} ({Path(result['weights']).name})"
-        if level == "images" and result["selection"]["by"] != "all":
-            title += f", {result['selection']['split']} split ({result['selection']['by']})"
+        title = f"{level.capitalize()}: {result.model} ({Path(result.weights).name})"
+        if level == "images" and result.selection["by"] != "all":
+            title += f", {result.selection['split']} split ({result.selection['by']})"
         table = Table(title=title, title_justify="left")
         columns = ["source", "n", "real", "fake", "not scored", "accuracy", "bal. acc", "ROC AUC", "AP", "EER",
                    "log loss", "ECE", "[[TN FP] [FN TP]]"]

@@ -16,7 +16,13 @@ from typing import Sequence
 import pandas as pd
 
 from forensics.models.ensemble import FlipMean
-from forensics.models.weights import WeightsError, load_weights, read_card, save_weights, sha256_file
+from forensics.models.weights import (
+    WeightsError,
+    load_weights,
+    read_card,
+    save_weights,
+    sha256_file,
+)
 
 EVALUATION_KEYS = ("n", "n_real", "n_fake", "roc_auc", "accuracy", "balanced_accuracy", "ece", "confusion_matrix")
 """The metrics a card keeps of each evaluation (per kind and per source)."""
