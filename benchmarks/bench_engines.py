@@ -33,7 +33,7 @@ import cv2
 import numpy as np
 from common import astronaut, manipulated, write_clip, write_figures, write_image
 
-from forensics.config import ScanConfig, available_cores
+from forensics.config import Cluster, ScanConfig, available_cores
 from forensics.media.discover import discover
 
 
@@ -72,7 +72,7 @@ def run_ray(items, config: ScanConfig, workers: int | None) -> dict:
     from forensics.engines.ray import RayEngine
 
     started = time.perf_counter()
-    runner = RayEngine(config, workers=workers)
+    runner = RayEngine(config, Cluster(workers=workers))
     connected = time.perf_counter()
     results, arrivals = [], []
     for result in runner.scan(items):

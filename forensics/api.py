@@ -124,7 +124,8 @@ class Scanner:
                   for s in range(0, len(frames), batch))
         started = time.perf_counter()
         try:
-            x = extract(item, info, len(frames), chunks, self._engine.detector, self._engine.crop_policy, self.config)
+            x = extract(item, info, len(frames), chunks, self._engine.detector, self._engine.crop_policy,
+                        self.config.face_search)
         except StageError as exc:
             x = Extraction(item=item, info=info, error=str(exc))
         return self._engine.scan_extraction(x, time.perf_counter() - started)

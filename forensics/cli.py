@@ -18,6 +18,7 @@ from forensics.config import (
     ENGINES,
     PRESETS,
     RUNTIMES,
+    Cluster,
     ScanConfig,
 )
 
@@ -157,7 +158,7 @@ def scan(
     signal.signal(signal.SIGTERM, terminate)
     try:
         outcome = run_scan([str(p) for p in paths], config, out, quiet=quiet, resume=resume, overwrite=overwrite,
-                           ray_address=ray_address, workers=workers, gpus_per_worker=gpus_per_worker)
+                           cluster=Cluster(address=ray_address, workers=workers, gpus_per_worker=gpus_per_worker))
     except (WeightsError, JournalError, ValueError) as exc:
         raise _usage_error(str(exc))
     except BrokenModelError as exc:

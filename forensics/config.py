@@ -1,7 +1,9 @@
 """ScanConfig: every knob of a scan, its default and its validation.
 
-The whole config is stored in the report's Parquet metadata, so that a report can be
-reproduced and audited.
+The whole config is stored, flat, in the report's Parquet metadata, so that a report can be
+reproduced and audited. Each stage takes only its part of it (``config.sampling``,
+``config.face_search``, ``config.scoring``, ``config.aggregation``, ``config.evidence``); the
+cluster's options are :class:`Cluster`, not part of what a report records.
 """
 
 from __future__ import annotations
@@ -22,6 +24,90 @@ AGGREGATE_STRATEGIES: tuple[str, ...] = ("mean", "max", "topk", "confident")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 ENGINES: tuple[str, ...] = ("local", "ray")
 RUNTIMES: tuple[str, ...] = ("auto", "torch", "onnx")
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Which frames of a video to decode, and in chunks of how many (``ScanConfig.frames``,
+    ``fps``, ``max_frames``, ``detect_batch``)."""
+
+    frames: int = 32
+    fps: float | None = None
+    max_frames: int = 2000
+    chunk: int = 8
+
+
+@dataclass(frozen=True)
+class FaceSearch:
+    """How faces are found and followed: MTCNN's input size (px), its probability and size
+    floors, key-frame spacing, and the IoU that links a face to a track."""
+
+    detect_size: int = 640
+    min_face_prob: float = 0.9
+    min_face_px: int = 24
+    keyframe_every: int = 1
+    track_iou: float = 0.3
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """Which classifier scores the crops, and how it runs."""
+
+    model: str | None = None
+    weights: str | None = None
+    batch_size: int = 64
+    device: str = "auto"
+    runtime: str = "auto"
+    threads: int | None = None
+
+
+@dataclass(frozen=True)
+class Aggregation:
+    """How face scores become a media's score and verdict."""
+
+    aggregate: str = "confident"
+    topk: int = 5
+    min_track_faces: int = 2
+    threshold: float = 0.5
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What pictures a scan draws for the reviewer, and where (None: none)."""
+
+    thumbnails: str | None = None
+    evidence_faces: int = 4
+    heatmaps: bool = False
+    threshold: float = 0.5
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """How a scan runs on Ray (``--engine ray``); not recorded in the report, which does not
+    depend on it.
+
+    Attributes:
+        address: ``auto``, ``host:port`` or ``ray://host:10001``; None starts a local Ray
+            instance for the scan, on 127.0.0.1, and stops it afterwards.
+        workers: actors per model stage (default: fit the cluster).
+        gpus_per_worker: GPUs per actor (default 0.5 when the cluster has GPUs, else 0).
+        media_per_batch: media per scoring call (default 8).
+        max_task_retries: retries of a batch whose actor died (default 3).
+        num_cpus: CPUs of a local instance (default: the cores this process may use).
+    """
+
+    address: str | None = None
+    workers: int | None = None
+    gpus_per_worker: float | None = None
+    media_per_batch: int = 8
+    max_task_retries: int = 3
+    num_cpus: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.media_per_batch < 1 or (self.workers is not None and self.workers < 1):
+            raise ValueError("workers and media_per_batch must be >= 1")
+        if self.gpus_per_worker is not None and self.gpus_per_worker < 0:
+            raise ValueError(f"gpus_per_worker must be >= 0, got {self.gpus_per_worker}")
 
 
 def available_cores() -> int:
@@ -167,6 +253,26 @@ class ScanConfig:
         if unknown:
             raise ValueError(f"unknown setting(s) {', '.join(unknown)}; settings: {', '.join(sorted(known))}")
         return cls(**{**PRESETS[preset], **settings})
+
+    @property
+    def sampling(self) -> Sampling:
+        return Sampling(self.frames, self.fps, self.max_frames, self.detect_batch)
+
+    @property
+    def face_search(self) -> FaceSearch:
+        return FaceSearch(self.detect_size, self.min_face_prob, self.min_face_px, self.keyframe_every, self.track_iou)
+
+    @property
+    def scoring(self) -> Scoring:
+        return Scoring(self.model, self.weights, self.batch_size, self.device, self.runtime, self.threads)
+
+    @property
+    def aggregation(self) -> Aggregation:
+        return Aggregation(self.aggregate, self.topk, self.min_track_faces, self.threshold)
+
+    @property
+    def evidence(self) -> Evidence:
+        return Evidence(self.thumbnails, self.evidence_faces, self.heatmaps, self.threshold)
 
     @property
     def torch_threads(self) -> int:

@@ -20,13 +20,13 @@ import cv2
 import numpy as np
 
 from forensics.aggregate import media_score, verdict
-from forensics.config import ScanConfig
+from forensics.config import Aggregation, FaceSearch, Sampling, ScanConfig
 from forensics.faces.align import CropPolicy, crop_face
 from forensics.faces.detect import Detection, FaceDetector, FaceFollower
 from forensics.faces.track import link_tracks
 from forensics.media.decode import DecodeError, Frame, MediaInfo
 from forensics.media.discover import MediaItem
-from forensics.media.worker import DecodeWorker, OpenedMedia, Sampling
+from forensics.media.worker import DecodeWorker, OpenedMedia
 from forensics.result import Extraction, FaceRecord, MediaResult, Preview
 
 if TYPE_CHECKING:
@@ -57,12 +57,7 @@ def file_facts(path: str) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def sampling(config: ScanConfig) -> Sampling:
-    """The frames a scan samples from each video, and the chunk size it decodes them in."""
-    return Sampling(config.frames, config.fps, config.max_frames, config.detect_batch)
-
-
-def open_frames(item: MediaItem, config: ScanConfig, worker: DecodeWorker) -> OpenedMedia:
+def open_frames(item: MediaItem, sampling: Sampling, worker: DecodeWorker) -> OpenedMedia:
     """Open a media item in the decoding worker: its info, the number of frames to be sampled,
     their chunks, and the warnings decoding gives (complete once the chunks are exhausted).
 
@@ -71,7 +66,7 @@ def open_frames(item: MediaItem, config: ScanConfig, worker: DecodeWorker) -> Op
     """
     if item.problem is not None:
         raise DecodeError(item.problem)
-    return worker.open(item, sampling(config))
+    return worker.open(item, sampling)
 
 
 def _preview(frame: Frame, kind: str) -> Preview:
@@ -90,7 +85,7 @@ def extract(
     chunks: Iterable[list[Frame]],
     detector: FaceDetector,
     policy: CropPolicy,
-    config: ScanConfig,
+    search: FaceSearch,
     faces: Sequence[list[Detection]] | None = None,
 ) -> Extraction:
     """Detect, crop and track the faces of a media item's sampled frames.
@@ -108,7 +103,7 @@ def extract(
             went wrong while extracting it (an unexpected error is this media's, not the scan's).
     """
     try:
-        return _extract(item, info, frame_count, chunks, detector, policy, config, faces)
+        return _extract(item, info, frame_count, chunks, detector, policy, search, faces)
     except (DecodeError, StageError):
         raise
     except Exception as exc:
@@ -116,7 +111,7 @@ def extract(
 
 
 def _extract(item: MediaItem, info: MediaInfo, frame_count: int, chunks: Iterable[list[Frame]],
-             detector: FaceDetector, policy: CropPolicy, config: ScanConfig,
+             detector: FaceDetector, policy: CropPolicy, search: FaceSearch,
              faces: Sequence[list[Detection]] | None) -> Extraction:
     out = Extraction(item=item, info=info)
     keep = set(np.linspace(0, frame_count - 1, min(PREVIEW_FRAMES, frame_count)).round().astype(int).tolist())
@@ -124,7 +119,7 @@ def _extract(item: MediaItem, info: MediaInfo, frame_count: int, chunks: Iterabl
     face_frames, face_times, boxes, probs, points, crops = [], [], [], [], [], []
     position = 0
     small, small_size = 0, (0, 0)  # frames too small to hold a face, and their size
-    follower = FaceFollower(detector, config.keyframe_every)
+    follower = FaceFollower(detector, search.keyframe_every)
     for chunk in chunks:
         if faces is not None:
             detections = faces[position : position + len(chunk)]
@@ -165,7 +160,7 @@ def _extract(item: MediaItem, info: MediaInfo, frame_count: int, chunks: Iterabl
         out.landmarks = np.stack(points).astype(np.float32)
         out.crops = np.stack(crops)
         try:
-            out.track_ids = np.concatenate(link_tracks(boxes_per_frame, config.track_iou))
+            out.track_ids = np.concatenate(link_tracks(boxes_per_frame, search.track_iou))
         except Exception as exc:
             raise stage_error("face tracking", exc) from exc
     else:
@@ -184,9 +179,9 @@ def extract_item(item: MediaItem, detector: FaceDetector, policy: CropPolicy, co
         item = MediaItem(item.path, item.kind, f"cannot read the file: {exc.strerror or exc}")
     info, warnings = None, []
     try:
-        opened = open_frames(item, config, worker)
+        opened = open_frames(item, config.sampling, worker)
         info, warnings = opened.info, opened.warnings
-        out = extract(item, info, opened.frame_count, opened.chunks, detector, policy, config)
+        out = extract(item, info, opened.frame_count, opened.chunks, detector, policy, config.face_search)
     except (DecodeError, StageError) as exc:  # a file that opens but fails to decode keeps its info
         out = Extraction(item=item, info=info, error=str(exc))
     out.warnings = list(warnings) + out.warnings
@@ -225,7 +220,8 @@ def score_extractions(scorer: "FaceScorer", media: list[Extraction]) -> dict[int
         return out
 
 
-def finish(extraction: Extraction, scores: np.ndarray | None, config: ScanConfig, elapsed_s: float = 0.0) -> MediaResult:
+def finish(extraction: Extraction, scores: np.ndarray | None, aggregation: Aggregation,
+           elapsed_s: float = 0.0) -> MediaResult:
     """Aggregate face scores into the media's score and verdict, and build its report rows.
 
     Pictures (thumbnail, evidence crops, heatmaps) are the engines' to draw, after this
@@ -234,7 +230,7 @@ def finish(extraction: Extraction, scores: np.ndarray | None, config: ScanConfig
     Args:
         extraction: the item's faces and frames.
         scores: P(fake) of each crop (same order as the extraction's faces).
-        config: the scan's configuration (aggregation, threshold).
+        aggregation: how face scores become the media's score and verdict.
         elapsed_s: seconds spent on the item so far (added to the extraction's own time).
     """
     x = extraction
@@ -253,13 +249,13 @@ def finish(extraction: Extraction, scores: np.ndarray | None, config: ScanConfig
     if len(scores) == 0:
         result.status = "no_face"
         return result
-    min_faces = config.min_track_faces if x.item.kind == "video" else 1
+    min_faces = aggregation.min_track_faces if x.item.kind == "video" else 1
     try:
-        score, tracks = media_score(scores, x.track_ids, config.aggregate, config.topk, min_faces)
+        score, tracks = media_score(scores, x.track_ids, aggregation.aggregate, aggregation.topk, min_faces)
     except Exception as exc:
         result.error = str(stage_error("aggregation", exc))
         return result
-    result.status, result.score, result.verdict = "ok", score, verdict(score, config.threshold)
+    result.status, result.score, result.verdict = "ok", score, verdict(score, aggregation.threshold)
     result.tracks = len(tracks)
     result.faces = [
         FaceRecord(int(x.face_frames[i]), float(x.face_times[i]), int(x.track_ids[i]), x.boxes[i],

@@ -27,7 +27,7 @@ from rich.progress import (
 )
 
 from forensics import __version__
-from forensics.config import ScanConfig
+from forensics.config import Cluster, ScanConfig
 from forensics.engines import Engine, open_engine
 from forensics.media.discover import Discovery, discover
 from forensics.pipeline import file_facts
@@ -129,7 +129,7 @@ def run_scan(
     console: Console | None = None,
     resume: bool = False,
     overwrite: bool = False,
-    **engine_options: Any,
+    cluster: Cluster | None = None,
 ) -> ScanOutcome:
     """Scan ``paths`` and write the reports at ``out`` (and ``<out>.faces.parquet``).
 
@@ -137,7 +137,7 @@ def run_scan(
         resume: continue the interrupted scan whose journal is beside ``out``: media already
             in it, unchanged (same path and sha256), are not scanned again.
         overwrite: replace an existing ``out`` even when it is not a forensics report.
-        engine_options: go to the Ray engine (``ray_address``, ``workers``, ``gpus_per_worker``).
+        cluster: where the Ray engine runs (:class:`forensics.config.Cluster`); None: a local instance.
 
     Raises:
         OutputError: the outputs are unsafe or unwritable (checked before any model loads).
@@ -156,7 +156,7 @@ def run_scan(
                       "(pass --resume to continue it instead)")
     journal = Journal.open(journal_file, resume)  # locked before the models load: fail fast
     try:
-        engine = open_engine(config, **engine_options)
+        engine = open_engine(config, cluster)
         try:
             metadata = report_metadata(config, engine.audit())
             shown = set() if quiet else _show_notes(engine, console, set())

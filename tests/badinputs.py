@@ -30,7 +30,6 @@ from typing import Callable
 import av
 import numpy as np
 from PIL import Image, features
-
 from samples import astronaut, no_face_picture
 
 

@@ -55,9 +55,8 @@ def bad_dir(tmp_path_factory, media_dir: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def shipped_weights() -> Path:
-    from forensics.models.weights import shipped_weights
-
     from forensics.config import DEFAULT_MODEL
+    from forensics.models.weights import shipped_weights
 
     path = shipped_weights(DEFAULT_MODEL)
     if path is None:

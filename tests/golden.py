@@ -33,9 +33,10 @@ ASTRONAUT_LANDMARKS = np.array([[205.0, 101.7], [246.8, 103.7], [224.7, 129.0], 
 def golden_crops(size: int, margin: float, align: bool) -> dict[str, np.ndarray]:
     """Named ``uint8`` crops (size, size, 3) for a crop policy: the real and manipulated
     astronaut cut as a scan cuts them, a grey crop and a seeded noise crop."""
+    from samples import astronaut
+
     from forensics.faces.align import CropPolicy, crop_face
     from forensics.manipulate import BlendParams, blend_face
-    from samples import astronaut
 
     policy = CropPolicy(size=size, margin=margin, align=align)
     real = astronaut()

@@ -13,8 +13,9 @@ from typer.testing import CliRunner
 
 from forensics.cli import app
 from forensics.config import DEFAULT_MODEL
+from forensics.models.weights import sha256_file
+from forensics.models.weights import shipped_weights as shipped_weights_for
 from forensics.report.schema import read_metadata
-from forensics.models.weights import sha256_file, shipped_weights as shipped_weights_for
 
 runner = CliRunner()
 

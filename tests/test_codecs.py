@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from badinputs import encode_video
 from PIL import Image
+from samples import astronaut
 
 from forensics.config import ScanConfig
 from forensics.media.decode import AvVideo, Frame, Video, open_video, sample_indices
@@ -27,7 +28,6 @@ from forensics.media.discover import discover
 from forensics.media.worker import DecodeWorker
 from forensics.pipeline import open_frames
 from forensics.runner import run_scan
-from samples import astronaut
 
 WIDTH, HEIGHT, COUNT, FPS = 320, 240, 30, 15
 HEAD = 160  # px side of the head-and-shoulders tile; the face is about 65 px
@@ -131,7 +131,7 @@ def test_the_decoding_worker_gives_the_scan_what_was_written(clips, worker, case
     folder, source = clips
     (item,) = discover([str(folder / CASES[case][0])]).items
     assert item.kind == "video" and item.problem is None
-    opened = open_frames(item, ScanConfig(frames=SAMPLED, detect_batch=CHUNK), worker)
+    opened = open_frames(item, ScanConfig(frames=SAMPLED, detect_batch=CHUNK).sampling, worker)
     assert (opened.info.width, opened.info.height, opened.info.frame_count) == (WIDTH, HEIGHT, COUNT)
     assert opened.info.fps == pytest.approx(FPS) and opened.frame_count == SAMPLED
     check_frames(list(opened.chunks), source)

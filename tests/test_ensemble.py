@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from samples import make_face_dataset
 from typer.testing import CliRunner
 
 from forensics.cli import app
@@ -19,7 +20,6 @@ from forensics.models.weights import (
     load_weights,
     save_weights,
 )
-from samples import make_face_dataset
 from forensics.score import FaceScorer
 from forensics.train.data import CropCache
 

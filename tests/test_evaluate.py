@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 from PIL import Image
+from samples import find_face, make_face_dataset, no_face_picture, write_clip
 from tolerances import SCORE_ATOL
 from typer.testing import CliRunner
 
@@ -20,7 +21,6 @@ from forensics.manipulate import BlendParams, blend_face
 from forensics.models import get_model_spec
 from forensics.models.registry import crops_to_tensor
 from forensics.models.weights import card_crop_policy, load_weights, sha256_file
-from samples import find_face, make_face_dataset, no_face_picture, write_clip
 from forensics.train.data import CropCache
 
 runner = CliRunner()

@@ -4,7 +4,12 @@ import cv2
 import numpy as np
 import pytest
 
-from forensics.faces.align import CropPolicy, crop_face, crop_transform, transform_points
+from forensics.faces.align import (
+    CropPolicy,
+    crop_face,
+    crop_transform,
+    transform_points,
+)
 from forensics.faces.detect import FaceDetector, resolve_device
 from forensics.faces.track import link_tracks
 from forensics.media.decode import Video, sample_indices
@@ -147,7 +152,6 @@ def test_detection_matches_facenet_pytorchs_own_mtcnn(astronaut, tmp_path):
     """The batched candidate resampling changes no face: same boxes, probabilities and landmarks
     as facenet-pytorch's MTCNN.detect on a still, a group and a clip's frames."""
     from facenet_pytorch import MTCNN
-
     from samples import grace_hopper, write_clip
 
     reference = MTCNN(min_face_size=20, keep_all=True, post_process=False, device="cpu")

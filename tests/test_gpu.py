@@ -18,9 +18,10 @@ pytestmark = pytest.mark.skipif(
 
 
 def test_gpu_faces_and_float16_scores_agree_with_the_cpu(astronaut):
+    from samples import face_swapped, manipulated
+
     from forensics.faces.align import CropPolicy, crop_face
     from forensics.faces.detect import FaceDetector
-    from samples import face_swapped, manipulated
     from forensics.score import HALF_AGREEMENT, FaceScorer
 
     pictures = [astronaut, manipulated(astronaut), face_swapped()]

@@ -23,9 +23,10 @@ def test_mask_is_soft_and_bounded():
 def test_face_swap_puts_the_other_face_on_the_head(astronaut):
     """Grace Hopper's face on the astronaut: the inner face is hers (aligned to the astronaut's
     landmarks), the hair, suit and background stay the astronaut's."""
+    from samples import face_swapped, find_landmarks, grace_hopper
+
     from forensics.faces.detect import FaceDetector
     from forensics.manipulate import face_outline, hull_mask
-    from samples import face_swapped, find_landmarks, grace_hopper
 
     swapped = face_swapped()
     target = find_landmarks(astronaut)

@@ -10,7 +10,11 @@ import numpy as np
 import pytest
 
 from forensics.train.calibrate import fit_temperature
-from forensics.train.metrics import binary_metrics, equal_error_rate, expected_calibration_error
+from forensics.train.metrics import (
+    binary_metrics,
+    equal_error_rate,
+    expected_calibration_error,
+)
 
 
 def test_ece_worked_example():

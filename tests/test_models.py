@@ -6,7 +6,12 @@ import torch
 from torch import nn
 
 from forensics.models import build_model, get_model_spec, list_models
-from forensics.models.weights import WeightsError, load_weights, save_weights, sha256_file
+from forensics.models.weights import (
+    WeightsError,
+    load_weights,
+    save_weights,
+    sha256_file,
+)
 from forensics.score import FaceScorer
 
 

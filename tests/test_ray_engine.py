@@ -24,7 +24,7 @@ from tolerances import SCORE_ATOL, assert_same_picture, assert_same_table
 from typer.testing import CliRunner
 
 from forensics.cli import app
-from forensics.config import ScanConfig
+from forensics.config import Cluster, ScanConfig
 from forensics.media.discover import discover
 from forensics.report.schema import faces_path, read_metadata
 from forensics.runner import run_scan
@@ -207,8 +207,8 @@ def test_killed_worker_is_retried_and_the_report_is_complete(ray_cluster, local_
     # the inputs twice over, so that work remains when the worker dies
     items = discover([str(media_dir), str(bad_dir)]).items * 2
     expected = local.media.column("status").to_pylist() * 2
-    runner = RayEngine(_config(test_weights, tmp_path / "thumbs", "ray"), ray_address=cluster.address,
-                     media_per_batch=1)
+    runner = RayEngine(_config(test_weights, tmp_path / "thumbs", "ray"),
+                       Cluster(address=cluster.address, media_per_batch=1))
     killed: list[int] = []
     results = []
     for result in runner.scan(items):
@@ -256,8 +256,8 @@ def test_a_batch_that_fails_every_retry_fails_the_scan_and_keeps_the_journal(ray
 
     cluster, _ = ray_cluster
     items = discover([str(media_dir)]).items * 2
-    runner = RayEngine(_config(test_weights, tmp_path / "thumbs", "ray"), ray_address=cluster.address,
-                     media_per_batch=1, max_task_retries=0)
+    runner = RayEngine(_config(test_weights, tmp_path / "thumbs", "ray"),
+                       Cluster(address=cluster.address, media_per_batch=1, max_task_retries=0))
     done = []
     with pytest.raises(RayScanError, match="the Ray scan failed: .+; no report was written"):
         for result in runner.scan(items):
@@ -281,7 +281,7 @@ def test_an_actor_with_other_weights_refuses_to_score(ray_cluster, media_dir, te
     weights = tmp_path / "w.safetensors"
     shutil.copy(test_weights, weights)
     shutil.copy(card_path(test_weights), card_path(weights))
-    runner = RayEngine(_config(weights, tmp_path / "thumbs", "ray"), ray_address=ray_cluster[0].address)
+    runner = RayEngine(_config(weights, tmp_path / "thumbs", "ray"), Cluster(address=ray_cluster[0].address))
     torch.manual_seed(1)
     save_weights(build_model("custom-cnn"), weights, {k: read_card(test_weights)[k] for k in ("model", "crop_policy")})
     items = discover([str(media_dir / "astronaut.jpg")]).items

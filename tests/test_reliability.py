@@ -21,9 +21,10 @@ import pytest
 from badinputs import write_bad_inputs
 from tolerances import assert_same_table
 
+from forensics.config import Sampling
 from forensics.media.decode import DecodeError
 from forensics.media.discover import MediaItem
-from forensics.media.worker import DecodeWorker, Sampling
+from forensics.media.worker import DecodeWorker
 from forensics.report.journal import journal_path
 from forensics.report.schema import faces_path
 from forensics.result import printable
@@ -216,7 +217,6 @@ def test_an_unwritable_place_is_refused_before_the_models_load(tmp_path, media_d
 def many_media(tmp_path_factory, astronaut):
     """24 pictures: the astronaut at several sizes and places, and some without a face."""
     from PIL import Image
-
     from samples import no_face_picture
 
     folder = tmp_path_factory.mktemp("many")

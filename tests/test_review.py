@@ -102,11 +102,11 @@ def test_heatmaps_point_at_what_moves_the_score(astronaut):
     blurring the coldest eighth, with Grad-CAM (the default model) and with occlusion maps."""
     import cv2
     import torch
+    from samples import manipulated
 
     from forensics.faces.align import crop_face
     from forensics.faces.detect import FaceDetector
     from forensics.models.registry import crops_to_tensor
-    from samples import manipulated
     from forensics.score import FaceScorer
 
     fake = manipulated(astronaut)

@@ -8,12 +8,12 @@ import shutil
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from samples import write_image
 from typer.testing import CliRunner
 
 from forensics.cli import app
-from forensics.report.schema import read_metadata
-from samples import write_image
 from forensics.models.runtime import RuntimeUnavailable, cache_folder
+from forensics.report.schema import read_metadata
 from forensics.score import FaceScorer
 
 pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
@@ -21,9 +21,10 @@ pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
 
 @pytest.fixture(scope="module")
 def crops(astronaut):
+    from samples import face_swapped, manipulated
+
     from forensics.faces.align import CropPolicy, crop_face
     from forensics.faces.detect import FaceDetector
-    from samples import face_swapped, manipulated
 
     detector, policy = FaceDetector("cpu"), CropPolicy()
     pictures = [astronaut, manipulated(astronaut), face_swapped()]

@@ -18,13 +18,13 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from badinputs import encode_video
+from samples import astronaut, grace_hopper, manipulated
 from tolerances import SCORE_ATOL
 
 from forensics.aggregate import track_score
 from forensics.config import ScanConfig
 from forensics.report.schema import faces_path, read_metadata
 from forensics.runner import run_scan
-from samples import astronaut, grace_hopper, manipulated
 
 WIDTH, HEIGHT, FPS, COUNT = 720, 480, 15, 30
 TILE = 220  # px side of each person's head-and-shoulders tile; faces are 70-90 px

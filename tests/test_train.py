@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from samples import make_face_dataset
 from typer.testing import CliRunner
 
 from forensics.cli import app
 from forensics.models.weights import load_weights
-from samples import make_face_dataset
 from forensics.train.data import assign_splits, load_samples
 from forensics.train.metrics import binary_metrics
 

@@ -14,6 +14,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import torch
+from samples import astronaut, find_face, write_clip
 from typer.testing import CliRunner
 
 from forensics.cli import app
@@ -23,7 +24,6 @@ from forensics.models import get_model_spec
 from forensics.models.registry import crops_to_tensor
 from forensics.models.weights import card_crop_policy, load_weights
 from forensics.report.schema import faces_path
-from samples import astronaut, find_face, write_clip
 from forensics.train.data import CropCache, Sample
 
 runner = CliRunner()

@@ -6,28 +6,25 @@ config names.
 
 from __future__ import annotations
 
-from typing import Any
-
-from forensics.config import ScanConfig
+from forensics.config import Cluster, ScanConfig
 from forensics.engines.base import Engine, ProgressCallback, score_and_finish
 
 __all__ = ["Engine", "ProgressCallback", "open_engine", "score_and_finish"]
 
 
-def open_engine(config: ScanConfig, **cluster: Any) -> Engine:
-    """The engine ``config.engine`` names, with its models loaded.
+def open_engine(config: ScanConfig, cluster: Cluster | None = None) -> Engine:
+    """The engine ``config.engine`` names, with its models loaded; ``cluster`` is the Ray
+    engine's (:class:`forensics.config.Cluster`), refused by the embedded engine.
 
-    Args:
-        cluster: the Ray engine's options (``ray_address``, ``workers``, ``gpus_per_worker``...);
-            options left None are dropped, and any other is refused by the embedded engine.
+    Raises:
+        ValueError: cluster options for the embedded engine, or a cluster that cannot be reached.
     """
-    cluster = {k: v for k, v in cluster.items() if v is not None}
     if config.engine == "ray":
         from forensics.engines.ray import RayEngine
 
-        return RayEngine(config, **cluster)
-    if cluster:
-        raise ValueError(f"{', '.join(sorted(cluster))}: only for --engine ray")
+        return RayEngine(config, cluster)
+    if cluster is not None and cluster != Cluster():
+        raise ValueError("--ray-address, --workers and --gpus-per-worker are for --engine ray")
     from forensics.engines.local import LocalEngine
 
     return LocalEngine(config)

@@ -25,7 +25,7 @@ from typing import (
 
 import numpy as np
 
-from forensics.config import ScanConfig
+from forensics.config import Evidence, ScanConfig
 from forensics.media.discover import MediaItem
 from forensics.pipeline import finish, score_extractions, stage_error
 from forensics.report.evidence import Heatmapper
@@ -59,22 +59,22 @@ class Engine(Protocol):
         ...
 
 
-def write_pictures(result: MediaResult, extraction: Extraction, scores: np.ndarray | None, config: ScanConfig,
+def write_pictures(result: MediaResult, extraction: Extraction, scores: np.ndarray | None, evidence: Evidence,
                    heatmapper: Heatmapper | None = None) -> None:
     """Draw the media's thumbnail and keep its most fake crops (and their heatmaps when
-    ``config.heatmaps``) in ``config.thumbnails``; sets ``result.thumbnail``. A picture that
+    ``evidence.heatmaps``) in ``evidence.thumbnails``; sets ``result.thumbnail``. A picture that
     cannot be written or drawn is a warning of the result: it never loses the verdict."""
-    if not config.thumbnails:
+    if not evidence.thumbnails:
         return
     from forensics.report.evidence import write_evidence
     from forensics.report.thumbnails import write_thumbnail
 
     scores = np.zeros(0) if scores is None else np.asarray(scores, np.float64)
     try:
-        result.thumbnail = write_thumbnail(extraction, scores, config.thumbnails, config.threshold)
-        if len(scores) and config.evidence_faces and extraction.sha256 is not None:
-            result.warnings += write_evidence(extraction.crops, scores, extraction.sha256, config.thumbnails,
-                                              config.evidence_faces, heatmapper if config.heatmaps else None)
+        result.thumbnail = write_thumbnail(extraction, scores, evidence.thumbnails, evidence.threshold)
+        if len(scores) and evidence.evidence_faces and extraction.sha256 is not None:
+            result.warnings += write_evidence(extraction.crops, scores, extraction.sha256, evidence.thumbnails,
+                                              evidence.evidence_faces, heatmapper if evidence.heatmaps else None)
     except OSError as exc:  # a full disk must not lose the verdict
         result.warnings.append(f"thumbnail not written: {exc.strerror or exc}")
     except Exception as exc:  # nor a picture that cannot be drawn
@@ -103,13 +103,13 @@ def score_and_finish(waiting: Sequence[tuple[Extraction, float]], scorer: "FaceS
         mine = scores.get(id(x))
         elapsed += score_s * (len(mine) if mine is not None else 0) / total
         try:
-            result = finish(x, mine, config, elapsed)
+            result = finish(x, mine, config.aggregation, elapsed)
         except Exception as exc:  # a bug on one media must not stop the others
             failed = Extraction(item=x.item, sha256=x.sha256, size_bytes=x.size_bytes, info=x.info,
                                 error=str(stage_error("finishing", exc)), elapsed_s=x.elapsed_s)
-            result = finish(failed, None, config, elapsed)
+            result = finish(failed, None, config.aggregation, elapsed)
         if result.status != "error":
-            write_pictures(result, x, mine, config, scorer.heatmaps)
+            write_pictures(result, x, mine, config.evidence, scorer.heatmaps)
         result.elapsed_s += time.perf_counter() - started
         results.append(result)
     return results

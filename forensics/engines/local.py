@@ -131,7 +131,7 @@ def _decode_messages(items: Iterable[MediaItem], config: ScanConfig, worker: Dec
         chunks: Iterator[list[Frame]] = iter(())
         if opened.error is None:
             try:
-                media = open_frames(item, config, worker)
+                media = open_frames(item, config.sampling, worker)
                 opened.info, opened.frame_count, chunks = media.info, media.frame_count, media.chunks
                 opened.warnings = media.warnings  # the same list: decoding adds to it
             except DecodeError as exc:
@@ -254,7 +254,7 @@ def _extract_one(opened: _Opened, messages: Iterator[Any], engine: LocalEngine,
 
     try:
         x = extract(opened.item, opened.info, opened.frame_count, chunks(), engine.detector,
-                    engine.crop_policy, engine.config, opened.faces)
+                    engine.crop_policy, engine.config.face_search, opened.faces)
     except (DecodeError, StageError) as exc:
         x = Extraction(item=opened.item, info=opened.info, error=str(exc))
     if not end:  # extraction stopped early: skip the item's remaining chunks

@@ -31,7 +31,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
-from forensics.config import ScanConfig, available_cores
+from forensics.config import Cluster, ScanConfig, available_cores
 from forensics.engines.base import ProgressCallback
 from forensics.engines.columns import media_item_row, row_to_result
 from forensics.media.discover import MediaItem
@@ -43,8 +43,6 @@ class RayScanError(RuntimeError):
     not start (other weights on its node), or media went missing. Nothing is reported; the
     media finished so far are in the scan's journal."""
 
-DEFAULT_MEDIA_PER_BATCH = 8  # media per ScoreStage call: their crops are scored together
-DEFAULT_MAX_TASK_RETRIES = 3  # a batch whose actor died is retried this often, then the scan fails
 GPU_SHARE = 0.5  # GPU per actor when the cluster has GPUs: an extract and a score actor share one
 
 
@@ -120,14 +118,11 @@ class RayEngine:
     Args:
         config: the scan's configuration; ``config.threads`` is the CPUs (and torch threads)
             of each actor, default 1.
-        ray_address: ``auto``, ``host:port`` or ``ray://host:10001``; None starts a local Ray
-            instance on 127.0.0.1 for this scan and stops it afterwards. When this process
-            is already connected to Ray, that connection is used and left open.
-        workers: actors per model stage (default: fit the cluster, see :func:`plan_pools`).
-        gpus_per_worker: GPUs per actor (default 0.5 when the cluster has GPUs, else 0).
-        media_per_batch: media per scoring call (default 8).
-        max_task_retries: retries of a batch whose actor died (default 3).
-        num_cpus: CPUs of a local instance (default: the cores this process may use).
+        cluster: where and how wide to run (:class:`forensics.config.Cluster`): its
+            ``address`` (None starts a local Ray instance on 127.0.0.1 for this scan and stops
+            it afterwards; when this process is already connected to Ray, that connection is
+            used and left open), actors per stage, GPUs per actor, media per scoring call,
+            retries of a batch whose actor died, CPUs of a local instance.
 
     Raises:
         WeightsError: the weights are missing or do not match their card (checked here,
@@ -135,17 +130,15 @@ class RayEngine:
         ValueError: the cluster cannot be reached, or the GPU settings do not fit it.
     """
 
-    def __init__(self, config: ScanConfig, ray_address: str | None = None, workers: int | None = None,
-                 gpus_per_worker: float | None = None, media_per_batch: int = DEFAULT_MEDIA_PER_BATCH,
-                 max_task_retries: int = DEFAULT_MAX_TASK_RETRIES, num_cpus: int | None = None):
+    def __init__(self, config: ScanConfig, cluster: Cluster | None = None):
         from forensics.score import FaceScorer
 
-        if media_per_batch < 1 or (workers is not None and workers < 1):
-            raise ValueError("workers and media_per_batch must be >= 1")
+        cluster = cluster or Cluster()
         self.config = config
-        self.ray_address = ray_address
-        self.media_per_batch = media_per_batch
-        self.max_task_retries = max_task_retries
+        self.cluster = cluster
+        self.ray_address = cluster.address
+        self.media_per_batch = cluster.media_per_batch
+        self.max_task_retries = cluster.max_task_retries
         # load the weights once here: a bad file fails now, and the audit needs their card
         scorer = FaceScorer(config.model, config.weights, "cpu", config.batch_size, runtime="torch")  # audit only
         self._audit = {"model": scorer.spec.name, "weights": scorer.weights_path,
@@ -156,10 +149,10 @@ class RayEngine:
         self._owns_connection = False
         self._loopback = contextlib.ExitStack()  # undone by close()
         try:
-            if ray_address is None and not ray.is_initialized():
+            if cluster.address is None and not ray.is_initialized():
                 self._loopback.enter_context(loopback_only())
-            self._owns_connection = _connect(ray_address, num_cpus)
-            self.plan = plan_pools(ray.cluster_resources(), config, workers, gpus_per_worker)
+            self._owns_connection = _connect(cluster.address, cluster.num_cpus)
+            self.plan = plan_pools(ray.cluster_resources(), config, cluster.workers, cluster.gpus_per_worker)
         except BaseException:
             self.close()
             raise

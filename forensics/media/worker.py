@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, Pipe
 from typing import Iterator
 
+from forensics.config import Sampling
 from forensics.media.decode import (
     DecodeError,
     Frame,
@@ -45,16 +46,6 @@ _START_TIMEOUT_S = 120.0  # a worker that has not said hello by then is broken
 # decoder log lines that mean damaged data: FFmpeg's "[h264 @ 0x...] ..." and libjpeg's
 _FFMPEG_LINE = re.compile(r"^\[(?P<codec>[\w-]+) @ 0x[0-9a-f]+\] (?P<text>.+)$")
 _JPEG_LINES = ("Corrupt JPEG data", "Premature end of JPEG", "Invalid JPEG", "Bogus", "Warning: unknown JFIF")
-
-
-@dataclass
-class Sampling:
-    """Which frames of a video to decode, and in chunks of how many (see ``ScanConfig``)."""
-
-    frames: int = 32
-    fps: float | None = None
-    max_frames: int = 2000
-    chunk: int = 8
 
 
 @dataclass
