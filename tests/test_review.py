@@ -202,7 +202,7 @@ def test_review_page_in_a_real_browser(reviewed: Path, tmp_path: Path):
 
 def test_ten_thousand_media_page_and_filter(reviewed: Path, tmp_path: Path):
     """A report of 10,000 rows (the scan's own rows, repeated under new names) renders, pages and filters."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
     from bench_review import enlarge  # the benchmark's own enlargement
 
     media = pq.read_table(reviewed / "report.parquet")
