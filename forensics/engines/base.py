@@ -28,7 +28,8 @@ import numpy as np
 from forensics.config import Evidence, ScanConfig
 from forensics.media.discover import MediaItem
 from forensics.pipeline import finish, score_extractions, stage_error
-from forensics.report.evidence import Heatmapper
+from forensics.report.evidence import Heatmapper, write_evidence
+from forensics.report.thumbnails import write_thumbnail
 from forensics.result import Extraction, MediaResult
 
 if TYPE_CHECKING:
@@ -66,9 +67,6 @@ def write_pictures(result: MediaResult, extraction: Extraction, scores: np.ndarr
     cannot be written or drawn is a warning of the result: it never loses the verdict."""
     if not evidence.thumbnails:
         return
-    from forensics.report.evidence import write_evidence
-    from forensics.report.thumbnails import write_thumbnail
-
     scores = np.zeros(0) if scores is None else np.asarray(scores, np.float64)
     try:
         result.thumbnail = write_thumbnail(extraction, scores, evidence.thumbnails, evidence.threshold)
