@@ -11,13 +11,25 @@ fake. Within a track, face scores are combined by one of four strategies:
   else the plain mean. It lets a few confident frames decide without one noisy frame doing
   so. (The winner also asked for more than 11 confident frames out of its 32; with a
   configurable frame count that absolute number is dropped in favour of the 40% share.)
+
+A *suite* runs one detector per family of manipulation (:data:`FAMILIES`). Each family's face
+scores are aggregated as above into the family's media score; the media's score is the highest
+family score, and a ``fake`` verdict names the family that fired (:func:`combine_families`).
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
+
+FAMILIES: dict[str, str] = {
+    "blend": "blending traces",
+    "synthesis": "generation traces",
+}
+"""The families of manipulation a detector can be for, and what its firing says about a face:
+``blend`` (a face pasted into a real frame: face swaps, lip-sync, pasted-back talking heads)
+and ``synthesis`` (a face generated whole: GAN and diffusion faces, talking-head generators)."""
 
 
 def confident_score(scores: np.ndarray, high: float = 0.8, low: float = 0.2) -> float:
@@ -76,3 +88,20 @@ def verdict(score: float | None, threshold: float = 0.5) -> str | None:
     if score is None:
         return None
     return "fake" if score >= threshold else "real"
+
+
+def combine_families(family_scores: Mapping[str, float], threshold: float = 0.5) -> tuple[float, str | None]:
+    """The media's score from its families' (calibrated) media scores: the highest, and the
+    family it came from when that score reaches ``threshold`` (None otherwise)."""
+    if not family_scores:
+        raise ValueError("no family scores to combine")
+    family = max(family_scores, key=lambda f: family_scores[f])
+    score = float(family_scores[family])
+    return score, family if score >= threshold else None
+
+
+def shift_logits(scores: np.ndarray, shift: float) -> np.ndarray:
+    """P(fake) moved by ``shift`` in logit space: ``sigmoid(logit(p) - shift)``. A positive
+    shift lowers every score (a detector that fires too often on real media), keeping their order."""
+    p = np.clip(np.asarray(scores, np.float64), 1e-7, 1 - 1e-7)
+    return 1.0 / (1.0 + np.exp(-(np.log(p / (1 - p)) - shift)))

@@ -93,8 +93,8 @@ def scan(
     detect_size: Optional[int] = typer.Option(None, "--detect-size", min=0, help=f"Longest side (px) frames are shrunk to for detection; 0 = full size {_default('detect_size')}."),
     min_face_prob: Optional[float] = typer.Option(None, "--min-face-prob", min=0.0, max=1.0, help=f"Drop detections below this MTCNN probability {_default('min_face_prob')}."),
     keyframe_every: Optional[int] = typer.Option(None, "--keyframe-every", min=1, help=f"Search every k-th sampled frame whole for faces of every size and, between, follow the faces already found (a frame where one is lost is searched whole; 1 = every frame whole) {_default('keyframe_every')}."),
-    model: Optional[str] = typer.Option(None, "--model", help=f"Registered model (see `forensics models`); default: the one the --weights card names, else {DEFAULT_MODEL}."),
-    weights: Optional[Path] = typer.Option(None, "--weights", help="Weights (.safetensors with a .json card); default: the model's shipped weights."),
+    model: Optional[str] = typer.Option(None, "--model", help=f"One registered model alone, with its shipped weights (see `forensics models`), e.g. {DEFAULT_MODEL}; default: the shipped suite of detectors."),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="Weights (.safetensors with a .json card) or a suite card (.json); default: the shipped suite (weights/suite.json)."),
     threshold: Optional[float] = typer.Option(None, "--threshold", min=0.0, max=1.0, help=f"Score at or above which a media is 'fake' {_default('threshold')}."),
     aggregate: Optional[Aggregate] = typer.Option(None, "--aggregate", help=f"Face scores -> track score; a media takes its most fake track {_default('aggregate')}."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help=f"Face crops per forward pass {_default('batch_size')}."),
@@ -522,6 +522,42 @@ def weights_card(
         raise _usage_error(str(exc))
     err.print(f"updated {weights.with_suffix('.json')}: evaluation {', '.join(card['evaluation'])}; "
               f"licences of {len(card['data_licences'])} sources")
+
+
+suite_app = typer.Typer(help="Put detectors of several families together into one suite, calibrated on real videos.",
+                        no_args_is_help=True)
+app.add_typer(suite_app, name="suite")
+
+
+@suite_app.command("build")
+def suite_build(
+    out: Path = typer.Argument(..., help="Suite card to write (.json); members' paths are stored relative to it."),
+    member: List[str] = typer.Option(..., "--member", help="FAMILY=WEIGHTS (.safetensors with its card), e.g. blend=weights/blend.safetensors (repeatable)."),
+    reals: Path = typer.Option(..., "--reals", help="Real videos to calibrate on (manifest or folder, as `forensics evaluate` reads): none a member trained on."),
+    rate: float = typer.Option(0.05, "--rate", min=0.0, max=0.99, help="Share of those videos each family may flag at the threshold."),
+    name: str = typer.Option("suite", "--name", help="The suite's name, shown in reports."),
+    frames: int = typer.Option(32, "--frames", min=1, help="Frames sampled per video (as `forensics scan`)."),
+    device: Device = typer.Option(Device.auto, "--device"),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Torch CPU threads."),
+) -> None:
+    """Write a suite card naming one detector per family, each calibrated so that at most
+    --rate of the given real videos are flagged by it at the scan's threshold."""
+    from forensics.models.weights import WeightsError
+    from forensics.train.suite import build_suite
+
+    members = {}
+    for item in member:
+        family, sep, path = item.partition("=")
+        if not sep or not Path(path).is_file():
+            raise _usage_error(f"--member {item!r}: give FAMILY=WEIGHTS with an existing weights file")
+        members[family] = Path(path)
+    if not reals.exists():
+        raise _usage_error(f"--reals {reals}: no such file or folder")
+    try:
+        card = build_suite(out, members, reals, rate, name, frames, device.value, threads, log=err.print)
+    except (ValueError, WeightsError) as exc:
+        raise _usage_error(str(exc))
+    err.print(f"wrote {out}: {', '.join(m['family'] for m in card['members'])}")
 
 
 @app.command()

@@ -136,9 +136,12 @@ class ScanConfig:
             every size; on the frames between, the previous frame's faces are followed with
             MTCNN's last stage alone, and a frame where one is lost is searched whole
             (:class:`forensics.faces.detect.FaceFollower`). Default 1: every frame searched whole.
-        model: registered model name; None (the default) takes the one the weights' card
-            names, or :data:`DEFAULT_MODEL` (``efficientnet-lite0``) with the shipped weights.
-        weights: path to a ``.safetensors`` file; None takes the model's shipped weights.
+        model: a registered model alone, with its shipped weights (or the ``weights`` given);
+            None (the default) takes the one the weights' card names, or, without weights, the
+            shipped suite of detectors (``weights/suite.json``; :data:`DEFAULT_MODEL` where no
+            suite ships).
+        weights: path to a ``.safetensors`` file, or to a suite card (``.json``, one detector
+            per family: :class:`forensics.score.SuiteScorer`); None takes the shipped ones.
         threshold: a media whose score is >= this is ``fake`` (default 0.5).
         aggregate: how face scores in a track become a track score (default ``confident``);
             a media's score is always its most fake track's score.

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 import cv2
 import numpy as np
 
-from forensics.aggregate import media_score, verdict
+from forensics.aggregate import combine_families, media_score, verdict
 from forensics.config import Aggregation, FaceSearch, Sampling, ScanConfig
 from forensics.faces.align import CropPolicy, crop_face
 from forensics.faces.detect import Detection, FaceDetector, FaceFollower
@@ -30,7 +30,7 @@ from forensics.media.worker import DecodeWorker, OpenedMedia
 from forensics.result import Extraction, FaceRecord, MediaResult, Preview
 
 if TYPE_CHECKING:
-    from forensics.score import FaceScorer
+    from forensics.score import Scorer
 
 PREVIEW_FRAMES = 16  # frames kept, downscaled, for a video's contact sheet
 PREVIEW_SIDE = {"video": 320, "image": 1024}  # longest side of a kept frame, pixels
@@ -190,8 +190,10 @@ def extract_item(item: MediaItem, detector: FaceDetector, policy: CropPolicy, co
     return out
 
 
-def score_extractions(scorer: "FaceScorer", media: list[Extraction]) -> dict[int, np.ndarray | None]:
-    """Score the crops of several media in one pass; returns each one's scores by ``id``.
+def score_extractions(scorer: "Scorer", media: list[Extraction]) -> dict[int, np.ndarray | None]:
+    """Score the crops of several media in one pass; returns each one's scores by ``id``: (n, 1 + F)
+    arrays, each face's P(fake) then its score for each of the scorer's F families
+    (:meth:`~forensics.score.FaceScorer.score_by_family`).
 
     If the joint pass fails, each media is scored alone so that only the one that fails gets
     an error (``Extraction.error``, scores None). A broken model (non-finite scores) is raised.
@@ -202,7 +204,7 @@ def score_extractions(scorer: "FaceScorer", media: list[Extraction]) -> dict[int
     if not media:
         return {}
     try:
-        scores = scorer.score(np.concatenate([x.crops for x in media]))
+        scores = scorer.score_by_family(np.concatenate([x.crops for x in media]))
         bounds = np.cumsum([0] + [len(x.crops) for x in media])
         return {id(x): scores[a:b] for x, a, b in zip(media, bounds[:-1], bounds[1:])}
     except BrokenModelError:  # every score of these weights is suspect: stop
@@ -211,7 +213,7 @@ def score_extractions(scorer: "FaceScorer", media: list[Extraction]) -> dict[int
         out: dict[int, np.ndarray | None] = {}
         for x in media:
             try:
-                out[id(x)] = scorer.score(x.crops)
+                out[id(x)] = scorer.score_by_family(x.crops)
             except BrokenModelError:
                 raise
             except Exception as exc:
@@ -221,17 +223,24 @@ def score_extractions(scorer: "FaceScorer", media: list[Extraction]) -> dict[int
 
 
 def finish(extraction: Extraction, scores: np.ndarray | None, aggregation: Aggregation,
-           elapsed_s: float = 0.0) -> MediaResult:
+           elapsed_s: float = 0.0, families: Sequence[str] = ()) -> MediaResult:
     """Aggregate face scores into the media's score and verdict, and build its report rows.
+
+    Without families, the media's score is its face scores' aggregate. With families (a
+    suite, or a model whose card names its family), each family's face scores are aggregated
+    into that family's media score, and the media's score is the highest of them; a ``fake``
+    verdict names the family that fired (:func:`forensics.aggregate.combine_families`).
 
     Pictures (thumbnail, evidence crops, heatmaps) are the engines' to draw, after this
     (:func:`forensics.engines.base.score_and_finish`).
 
     Args:
         extraction: the item's faces and frames.
-        scores: P(fake) of each crop (same order as the extraction's faces).
+        scores: P(fake) of each crop (same order as the extraction's faces), (n,), or (n, 1 + F)
+            with each family's score after the face's (as :func:`score_extractions` gives them).
         aggregation: how face scores become the media's score and verdict.
         elapsed_s: seconds spent on the item so far (added to the extraction's own time).
+        families: the names of the F family columns of ``scores`` (default none).
     """
     x = extraction
     result = MediaResult(path=x.item.path, kind=x.item.kind, status="error", sha256=x.sha256, size_bytes=x.size_bytes)
@@ -244,14 +253,26 @@ def finish(extraction: Extraction, scores: np.ndarray | None, aggregation: Aggre
     if x.error is not None:
         result.error = x.error
         return result
-    scores = np.zeros(0) if scores is None else np.asarray(scores, np.float64)
-    result.faces_detected = len(scores)
-    if len(scores) == 0:
+    table = np.zeros((0, 1 + len(families))) if scores is None else np.asarray(scores, np.float64)
+    if table.ndim == 1:
+        table = table[:, None]
+    if table.shape[1] != 1 + len(families):
+        result.error = f"scoring failed: {table.shape[1]} score column(s) for {len(families)} famil(ies)"
+        return result
+    result.faces_detected = len(table)
+    if len(table) == 0:
         result.status = "no_face"
         return result
     min_faces = aggregation.min_track_faces if x.item.kind == "video" else 1
     try:
-        score, tracks = media_score(scores, x.track_ids, aggregation.aggregate, aggregation.topk, min_faces)
+        if families:
+            by_family = {f: media_score(table[:, 1 + k], x.track_ids, aggregation.aggregate, aggregation.topk,
+                                        min_faces) for k, f in enumerate(families)}
+            result.family_scores = {f: s for f, (s, _) in by_family.items()}
+            score, result.family = combine_families(result.family_scores, aggregation.threshold)
+            tracks = {t: max(ts[t] for _, ts in by_family.values()) for t in next(iter(by_family.values()))[1]}
+        else:
+            score, tracks = media_score(table[:, 0], x.track_ids, aggregation.aggregate, aggregation.topk, min_faces)
     except Exception as exc:
         result.error = str(stage_error("aggregation", exc))
         return result
@@ -259,7 +280,8 @@ def finish(extraction: Extraction, scores: np.ndarray | None, aggregation: Aggre
     result.tracks = len(tracks)
     result.faces = [
         FaceRecord(int(x.face_frames[i]), float(x.face_times[i]), int(x.track_ids[i]), x.boxes[i],
-                   float(x.probs[i]), x.landmarks[i], float(scores[i]))
-        for i in range(len(scores))
+                   float(x.probs[i]), x.landmarks[i], float(table[i, 0]),
+                   {f: float(table[i, 1 + k]) for k, f in enumerate(families)})
+        for i in range(len(table))
     ]
     return result

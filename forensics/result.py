@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from forensics.aggregate import FAMILIES
 from forensics.media.decode import MediaInfo
 from forensics.media.discover import MediaItem
 
@@ -33,7 +34,9 @@ class FaceRecord:
         box: (x1, y1, x2, y2) in original-frame pixels.
         det_prob: MTCNN face probability.
         landmarks: (5, 2) eye, nose and mouth-corner points in original-frame pixels.
-        score: P(fake) of the crop, 0..1.
+        score: P(fake) of the crop, 0..1 (with a suite, the highest of its family scores).
+        family_scores: the crop's calibrated score of each family the scorer has (see
+            :data:`forensics.aggregate.FAMILIES`); empty for a model without a family.
     """
 
     frame_index: int
@@ -43,6 +46,12 @@ class FaceRecord:
     det_prob: float
     landmarks: np.ndarray
     score: float
+    family_scores: dict[str, float] = field(default_factory=dict)
+
+
+def family_columns(family_scores: dict[str, float]) -> dict[str, float | None]:
+    """``score_<family>`` for every family this version knows, None where the scorer has none."""
+    return {f"score_{name}": family_scores.get(name) for name in FAMILIES}
 
 
 @dataclass
@@ -53,6 +62,8 @@ class MediaResult:
     (``error`` says why). ``score`` and ``verdict`` are None unless status is ``ok``.
     ``warnings`` say what was wrong with the evidence short of an error (damaged data,
     frames that could not be decoded): a score with warnings rests on damaged evidence.
+    ``family_scores`` holds each family's media score when the scorer has families (a suite);
+    ``family`` names the family whose score made the verdict ``fake`` (None otherwise).
     """
 
     path: str
@@ -63,6 +74,8 @@ class MediaResult:
     error: str | None = None
     score: float | None = None
     verdict: str | None = None
+    family: str | None = None
+    family_scores: dict[str, float] = field(default_factory=dict)
     frames_sampled: int = 0
     faces_detected: int = 0
     tracks: int = 0
@@ -87,6 +100,8 @@ class MediaResult:
             "warnings": [printable(w) for w in self.warnings],
             "score": self.score,
             "verdict": self.verdict,
+            "family": self.family,
+            **family_columns(self.family_scores),
             "frames_sampled": self.frames_sampled,
             "faces_detected": self.faces_detected,
             "tracks": self.tracks,
@@ -112,9 +127,19 @@ class MediaResult:
                 "det_prob": f.det_prob,
                 "landmarks": [float(v) for v in np.asarray(f.landmarks).reshape(-1)],
                 "score": f.score,
+                **family_columns(f.family_scores),
             }
             for f in self.faces
         ]
+
+    @classmethod
+    def from_media_row(cls, row: dict[str, Any]) -> "MediaResult":
+        """Inverse of :meth:`media_row` (without the faces)."""
+        row = dict(row)
+        family_scores = {name: row.pop(f"score_{name}") for name in FAMILIES if row.get(f"score_{name}") is not None}
+        for name in FAMILIES:
+            row.pop(f"score_{name}", None)
+        return cls(**row, family_scores=family_scores)
 
 
 @dataclass

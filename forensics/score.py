@@ -1,4 +1,6 @@
-"""Score face crops: P(fake) for each crop, from a registered model and its weights."""
+"""Score face crops: P(fake) for each crop, from a registered model and its weights
+(:class:`FaceScorer`), or from a suite of detectors, one per family of manipulation
+(:class:`SuiteScorer`); :func:`open_scorer` picks one from the scan's settings."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from forensics.aggregate import shift_logits
 from forensics.config import DEFAULT_MODEL, RUNTIMES
 from forensics.faces.align import CropPolicy
 from forensics.models.registry import crops_to_tensor, get_model_spec
@@ -16,7 +19,11 @@ from forensics.models.runtime import AGREEMENT, OnnxNetwork, RuntimeUnavailable
 from forensics.models.weights import (
     WeightsError,
     card_crop_policy,
+    is_suite_card,
     load_weights,
+    read_suite,
+    sha256_file,
+    shipped_suite,
     shipped_weights,
     to_device,
 )
@@ -83,6 +90,7 @@ class FaceScorer:
         self.weights_path = str(path)
         self.crop_policy: CropPolicy = card_crop_policy(card)
         self.temperature = float(card.get("temperature", 1.0))
+        self.families: tuple[str, ...] = (str(card["family"]),) if card.get("family") else ()
         self.batch_size = batch_size
         self._onnx: OnnxNetwork | None = None
         self.runtime, self.runtime_note = "torch", None
@@ -139,6 +147,12 @@ class FaceScorer:
         check_finite(scores, self.weights_path, f"{len(crops)} face crop(s)")
         return scores
 
+    def score_by_family(self, crops: np.ndarray) -> np.ndarray:
+        """(n, 1 + len(families)) float32: each crop's P(fake), then its score for each family
+        of :attr:`families` (the same number: a single model is the detector of its card's family)."""
+        scores = self.score(crops)[:, None]
+        return np.repeat(scores, 1 + len(self.families), axis=1)
+
     def heatmaps(self, crops: np.ndarray) -> np.ndarray:
         """Where the model looked in each ``uint8`` crop (n, size, size, 3): Grad-CAM maps,
         float32 (n, size, size) in [0, 1]; see :mod:`forensics.heatmap`."""
@@ -165,3 +179,102 @@ class FaceScorer:
                 with torch.autocast("cuda", torch.float16) if half else contextlib.nullcontext():
                     logits.append(self.network(batch).float().cpu().numpy())
         return np.concatenate(logits).astype(np.float32)
+
+
+class SuiteScorer:
+    """Several detectors, one per family of manipulation, run on the same crops.
+
+    Each member is a :class:`FaceScorer`; its scores are moved by the calibration its suite
+    card records (:func:`forensics.aggregate.shift_logits`, fitted on real videos by
+    ``forensics suite``), so that the families' scores share one threshold. A crop's score is
+    the highest of its family scores.
+
+    Args:
+        path: the suite card (``.json``, see :func:`forensics.models.weights.read_suite`).
+        device, batch_size, runtime: as for :class:`FaceScorer`, for every member.
+
+    Raises:
+        WeightsError: the card or a member is missing or altered, or the members crop faces
+            differently (one crop must serve every member).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], device: torch.device | str = "cpu", batch_size: int = 64,
+                 runtime: str = "auto"):
+        self.card = read_suite(path)
+        self.weights_path = str(path)
+        self.weights_sha256 = sha256_file(path)  # the card names every member's sha256
+        self.members = [FaceScorer(None, m["weights"], device, batch_size, runtime) for m in self.card["members"]]
+        self.families = tuple(str(m["family"]) for m in self.card["members"])
+        self.shifts = np.array([float(m.get("calibration", {}).get("logit_shift", 0.0)) for m in self.card["members"]])
+        policies = {m.crop_policy for m in self.members}
+        if len(policies) > 1:
+            raise WeightsError(f"suite {path}: its members crop faces differently ({policies}); "
+                               "every member must use one crop policy")
+        self.crop_policy: CropPolicy = self.members[0].crop_policy
+        self.device = self.members[0].device
+        self.temperature = 1.0
+        notes = sorted({m.runtime_note for m in self.members if m.runtime_note})
+        self.runtime_note = "; ".join(notes) if notes else None
+
+    @property
+    def name(self) -> str:
+        return str(self.card.get("name", "suite"))
+
+    def score_by_family(self, crops: np.ndarray) -> np.ndarray:
+        """(n, 1 + len(families)) float32: each crop's score (the highest family score), then
+        its calibrated score for each family, in :attr:`families` order.
+
+        Raises:
+            BrokenModelError: a member gave a score that is not a number.
+        """
+        family = np.stack([shift_logits(m.score(crops), shift) for m, shift in zip(self.members, self.shifts)],
+                          axis=1) if len(crops) else np.zeros((0, len(self.members)))
+        return np.concatenate([family.max(axis=1, keepdims=True), family], axis=1).astype(np.float32)
+
+    def score(self, crops: np.ndarray) -> np.ndarray:
+        """P(fake) of each crop, (n,) float32: its highest calibrated family score."""
+        return self.score_by_family(crops)[:, 0]
+
+    def heatmaps(self, crops: np.ndarray) -> np.ndarray:
+        """Where the detector that scores each crop highest looked (see :meth:`FaceScorer.heatmaps`)."""
+        if len(crops) == 0:
+            return np.zeros((0,) + crops.shape[1:3], np.float32)
+        which = self.score_by_family(crops)[:, 1:].argmax(axis=1)
+        out = np.zeros((len(crops),) + crops.shape[1:3], np.float32)
+        for k, member in enumerate(self.members):
+            if np.any(which == k):
+                out[which == k] = member.heatmaps(crops[which == k])
+        return out
+
+    def audit(self) -> dict[str, Any]:
+        """What a report records about the suite: its card's sha256 and each member's."""
+        return {"model": f"suite: {self.name}", "weights": self.weights_path, "weights_sha256": self.weights_sha256,
+                "members": [{"family": f, "model": m.spec.name, "weights": m.weights_path,
+                             "weights_sha256": m.weights_sha256, "logit_shift": float(s)}
+                            for f, m, s in zip(self.families, self.members, self.shifts)]}
+
+
+Scorer = FaceScorer | SuiteScorer
+
+
+def open_scorer(model: str | None = None, weights: str | os.PathLike[str] | None = None,
+                device: torch.device | str = "cpu", batch_size: int = 64, runtime: str = "auto") -> Scorer:
+    """The scorer a scan asks for: ``weights`` that are a suite card give a :class:`SuiteScorer`;
+    ``model`` or ``.safetensors`` weights a :class:`FaceScorer`; neither gives the shipped
+    default suite (``weights/suite.json``), or :data:`DEFAULT_MODEL`'s weights where no suite ships."""
+    if weights is not None and is_suite_card(weights):
+        if model is not None:
+            raise WeightsError(f"{weights} is a suite of several models: do not name one with a model")
+        return SuiteScorer(weights, device, batch_size, runtime)
+    if model is None and weights is None and shipped_suite() is not None:
+        return SuiteScorer(shipped_suite(), device, batch_size, runtime)
+    return FaceScorer(model, weights, device, batch_size, runtime)
+
+
+def scorer_audit(scorer: Scorer) -> dict[str, Any]:
+    """What the report's metadata records about a scorer: model, weights and their sha256, crop policy."""
+    if isinstance(scorer, SuiteScorer):
+        audit = scorer.audit()
+    else:
+        audit = {"model": scorer.spec.name, "weights": scorer.weights_path, "weights_sha256": scorer.weights_sha256}
+    return dict(audit, crop_policy=scorer.crop_policy.to_dict())

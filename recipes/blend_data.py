@@ -7,18 +7,25 @@ Writes, in ``--out``:
 
 - ``train.csv``: the manifest ``forensics train --self-blend only`` reads. Training rows are
   real faces only: the real images of the shipped default's *train* split (LFW and FFHQ;
-  their valid/test images stay out, so the image figures stay held out) and the originals of
-  the FaceForensics++ identities drawn for training. Validation rows are the FF++ clips (real
+  their valid/test images stay out, so the image figures stay held out), the originals of
+  the FaceForensics++ identities drawn for training, and the real videos of two shared
+  video sources that have no fake (LivePortrait, PC-AVS: 26 clips). Validation rows are the FF++ clips (real
   and fake) of the validation identities: they choose the epoch, so FF++ validation figures
   are tuned ones. No fake is ever trained on.
 - ``ffpp-test.csv``: the FF++ clips of the test identities (``source`` = the method), for
   ``forensics evaluate``: no person of these clips, target or source, is in train.csv.
+- ``calibration.csv``: real videos no detector trains on and no benchmark scores, to calibrate
+  each detector's false-alarm rate (``forensics suite calibrate``): the other shared sources
+  without fakes (LIA, first-order-model, video-retalking: 14 clips) and the FF++ originals of
+  the validation identities (8 clips).
 - ``ffpp-splits.csv``: which identity went where.
 
 Identities are grouped into the connected parts of FF++'s (target, source) pairs, so a fake
 and both its people always land in one split; parts are shuffled with ``--seed`` and filled
-to about 35% train, 15% valid, 50% test of the clips. The 177 shared videos and the six
-clips are not used at all: they stay held out by source and by video.
+to about 35% train, 15% valid, 50% test of the clips. Of the 177 shared videos only reals of
+sources without fakes are trained or calibrated on, so every fake and the reals of the five
+sources with fakes (42 clips) stay held out by source (``videos-heldout.csv`` lists them); the six
+clips are not used at all.
 """
 
 from __future__ import annotations
@@ -29,6 +36,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+
+TRAIN_VIDEO_SOURCES = ("LivePortrait", "PC-AVS")
+"""Shared video sources without fakes whose reals the blend detector trains on; the others calibrate."""
 
 
 def identity_parts(ffpp: pd.DataFrame) -> dict[str, int]:
@@ -87,6 +98,19 @@ def main() -> None:
             rows.append({"path": rel(f"ffpp/{row.path}"), "label": "real", "source": "ffpp-original", "split": "train"})
         elif row.split == "valid":
             rows.append({"path": rel(f"ffpp/{row.path}"), "label": row.label, "source": "ffpp", "split": "valid"})
+    videos = pd.read_csv(data / "videos" / "manifest.csv", dtype=str, keep_default_na=False)
+    faked = set(videos.loc[videos["label"] == "fake", "source"])
+    trained = videos[videos["source"].isin(TRAIN_VIDEO_SOURCES) & (videos["label"] == "real")]
+    rows += [{"path": rel(f"videos/{p}"), "label": "real", "source": f"videos-{s}", "split": "train"}
+             for p, s in zip(trained["path"], trained["source"])]
+    spare = videos[(videos["label"] == "real") & ~videos["source"].isin(faked | set(TRAIN_VIDEO_SOURCES))]
+    originals = ffpp[(ffpp["split"] == "valid") & (ffpp["label"] == "real")]
+    pd.DataFrame({"path": [rel(f"videos/{p}") for p in spare["path"]] + [rel(f"ffpp/{p}") for p in originals["path"]],
+                  "label": "real", "source": list(spare["source"]) + ["ffpp-original"] * len(originals)}
+                 ).to_csv(out / "calibration.csv", index=False)
+    heldout = videos[videos["source"].isin(faked)]
+    pd.DataFrame({"path": [rel(f"videos/{p}") for p in heldout["path"]], "label": heldout["label"],
+                  "source": heldout["source"]}).to_csv(out / "videos-heldout.csv", index=False)
     pd.DataFrame(rows).to_csv(out / "train.csv", index=False)
     test = ffpp[ffpp["split"] == "test"]
     pd.DataFrame({"path": [rel(f"ffpp/{p}") for p in test["path"]], "label": test["label"],
@@ -94,7 +118,8 @@ def main() -> None:
     pd.DataFrame(sorted(split_of.items()), columns=["identity", "split"]).to_csv(out / "ffpp-splits.csv", index=False)
     counts = ffpp.groupby(["split", "method"]).size().unstack(fill_value=0)
     print(counts.to_string())
-    print(f"train.csv: {len(rows)} rows; ffpp-test.csv: {len(test)} clips")
+    print(f"train.csv: {len(rows)} rows ({len(trained)} shared real videos); ffpp-test.csv: {len(test)} clips; "
+          f"videos-heldout.csv: {len(heldout)} clips; calibration.csv: {len(spare) + len(originals)} clips")
 
 
 if __name__ == "__main__":

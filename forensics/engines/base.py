@@ -33,7 +33,7 @@ from forensics.report.thumbnails import write_thumbnail
 from forensics.result import Extraction, MediaResult
 
 if TYPE_CHECKING:
-    from forensics.score import FaceScorer
+    from forensics.score import Scorer
 
 ProgressCallback = Callable[[str, int], None]
 """``progress(event, count)``: ``"frames"`` decoded or ``"media"`` finished, as they happen."""
@@ -79,7 +79,7 @@ def write_pictures(result: MediaResult, extraction: Extraction, scores: np.ndarr
         result.warnings.append(str(stage_error("thumbnail drawing", exc)))
 
 
-def score_and_finish(waiting: Sequence[tuple[Extraction, float]], scorer: "FaceScorer",
+def score_and_finish(waiting: Sequence[tuple[Extraction, float]], scorer: "Scorer",
                      config: ScanConfig) -> list[MediaResult]:
     """Score the crops of several extracted media in one pass, then finish each, in order:
     aggregate (:func:`forensics.pipeline.finish`) and draw its pictures.
@@ -101,13 +101,13 @@ def score_and_finish(waiting: Sequence[tuple[Extraction, float]], scorer: "FaceS
         mine = scores.get(id(x))
         elapsed += score_s * (len(mine) if mine is not None else 0) / total
         try:
-            result = finish(x, mine, config.aggregation, elapsed)
+            result = finish(x, mine, config.aggregation, elapsed, scorer.families)
         except Exception as exc:  # a bug on one media must not stop the others
             failed = Extraction(item=x.item, sha256=x.sha256, size_bytes=x.size_bytes, info=x.info,
                                 error=str(stage_error("finishing", exc)), elapsed_s=x.elapsed_s)
             result = finish(failed, None, config.aggregation, elapsed)
         if result.status != "error":
-            write_pictures(result, x, mine, config.evidence, scorer.heatmaps)
+            write_pictures(result, x, None if mine is None else mine[:, 0], config.evidence, scorer.heatmaps)
         result.elapsed_s += time.perf_counter() - started
         results.append(result)
     return results

@@ -112,16 +112,22 @@ def result_to_row(index: int, result: MediaResult) -> Row:
         "face_probs": np.asarray([f.det_prob for f in faces], np.float64),
         "face_landmarks": np.asarray([f.landmarks for f in faces], np.float32).reshape(-1, 5, 2),
         "face_scores": np.asarray([f.score for f in faces], np.float64),
+        # each face's family scores, in the order of the media row's families
+        "face_family_scores": np.asarray([[f.family_scores[k] for k in result.family_scores] for f in faces],
+                                         np.float64).reshape(len(faces), len(result.family_scores)),
     }
 
 
 def row_to_result(row: Mapping[str, Any]) -> MediaResult:
     """Inverse of :func:`result_to_row`."""
-    result = MediaResult(**json.loads(row["media"]))
+    result = MediaResult.from_media_row(json.loads(row["media"]))
     boxes = _array(row["face_boxes"], np.float32, (4,))
     landmarks = _array(row["face_landmarks"], np.float32, (5, 2))
+    families = list(result.family_scores)
+    family_scores = np.asarray(row["face_family_scores"], np.float64).reshape(len(boxes), len(families))
     result.faces = [
-        FaceRecord(int(frame), float(t), int(track), boxes[i], float(prob), landmarks[i], float(score))
+        FaceRecord(int(frame), float(t), int(track), boxes[i], float(prob), landmarks[i], float(score),
+                   {f: float(v) for f, v in zip(families, family_scores[i])})
         for i, (frame, t, track, prob, score) in enumerate(
             zip(row["face_frames"], row["face_times"], row["face_tracks"], row["face_probs"], row["face_scores"]))
     ]

@@ -27,7 +27,7 @@ from forensics.media.discover import MediaItem
 from forensics.media.worker import DecodeWorker
 from forensics.pipeline import StageError, extract, file_facts, open_frames
 from forensics.result import Extraction, MediaResult
-from forensics.score import FaceScorer
+from forensics.score import open_scorer, scorer_audit
 
 
 class LocalEngine:
@@ -38,7 +38,7 @@ class LocalEngine:
         self.config = config
         torch.set_num_threads(config.torch_threads)
         self.device = resolve_device(config.device)
-        self.scorer = FaceScorer(config.model, config.weights, self.device, config.batch_size, config.runtime)
+        self.scorer = open_scorer(config.model, config.weights, self.device, config.batch_size, config.runtime)
         self.detector = FaceDetector(self.device, config.detect_size, config.min_face_prob, config.min_face_px)
 
     @property
@@ -47,13 +47,7 @@ class LocalEngine:
 
     def audit(self) -> dict[str, Any]:
         """What the report's metadata records about the model."""
-        return {
-            "model": self.scorer.spec.name,
-            "weights": self.scorer.weights_path,
-            "weights_sha256": self.scorer.weights_sha256,
-            "crop_policy": self.crop_policy.to_dict(),
-            "device": str(self.device),
-        }
+        return dict(scorer_audit(self.scorer), device=str(self.device))
 
     def notes(self) -> list[str]:
         """What the user should know about how the models run, e.g. why ONNX Runtime is not used."""

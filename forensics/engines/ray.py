@@ -131,7 +131,7 @@ class RayEngine:
     """
 
     def __init__(self, config: ScanConfig, cluster: Cluster | None = None):
-        from forensics.score import FaceScorer
+        from forensics.score import open_scorer, scorer_audit
 
         cluster = cluster or Cluster()
         self.config = config
@@ -140,9 +140,8 @@ class RayEngine:
         self.media_per_batch = cluster.media_per_batch
         self.max_task_retries = cluster.max_task_retries
         # load the weights once here: a bad file fails now, and the audit needs their card
-        scorer = FaceScorer(config.model, config.weights, "cpu", config.batch_size, runtime="torch")  # audit only
-        self._audit = {"model": scorer.spec.name, "weights": scorer.weights_path,
-                       "weights_sha256": scorer.weights_sha256, "crop_policy": scorer.crop_policy.to_dict()}
+        scorer = open_scorer(config.model, config.weights, "cpu", config.batch_size, runtime="torch")  # audit only
+        self._audit = scorer_audit(scorer)
         del scorer
         import ray
 

@@ -21,7 +21,7 @@ from forensics.engines.columns import (
 )
 from forensics.engines.ray_extract import enter_workdir, use_threads, worker_name
 from forensics.models.weights import WeightsError
-from forensics.score import FaceScorer
+from forensics.score import open_scorer
 
 
 class ScoreStage:
@@ -41,7 +41,7 @@ class ScoreStage:
         use_threads(threads)
         enter_workdir(workdir)
         self.config = config
-        self.scorer = FaceScorer(config.model, config.weights, device, config.batch_size, config.runtime)
+        self.scorer = open_scorer(config.model, config.weights, device, config.batch_size, config.runtime)
         if self.scorer.weights_sha256 != weights_sha256:
             raise WeightsError(
                 f"weights {self.scorer.weights_path} on this node have sha256 {self.scorer.weights_sha256}, "

@@ -163,3 +163,71 @@ def card_crop_policy(card: dict[str, Any]) -> CropPolicy:
 def to_device(model: nn.Module, device: torch.device) -> nn.Module:
     model = model.to(device).eval()
     return model.to(memory_format=torch.channels_last)
+
+
+SUITE_KIND = "suite"
+SHIPPED_SUITE = "suite.json"
+"""The file name of the shipped default suite in the weights folder."""
+
+
+def is_suite_card(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a suite card (a ``.json`` file whose ``kind`` is ``suite``)."""
+    path = Path(path)
+    if path.suffix != ".json" or not path.is_file():
+        return False
+    try:
+        return json.loads(path.read_text()).get("kind") == SUITE_KIND
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return False
+
+
+def shipped_suite() -> Path | None:
+    """The default suite shipped in the weights folder (``weights/suite.json``), if any."""
+    path = weights_dir() / SHIPPED_SUITE
+    return path if path.exists() else None
+
+
+def read_suite(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A suite card, with each member's ``weights`` resolved against the card's folder and
+    checked against the sha256 the card records for it.
+
+    A suite card lists detectors, one per family of manipulation::
+
+        {"kind": "suite", "name": "...", "threshold": 0.5,
+         "members": [{"family": "blend", "weights": "blend.safetensors", "sha256": "...",
+                      "calibration": {"logit_shift": 1.3, ...}}, ...]}
+
+    Raises:
+        WeightsError: not a suite card, no members, a family named twice, a member file
+            missing or not the one the card names.
+    """
+    from forensics.aggregate import FAMILIES
+
+    path = Path(path)
+    try:
+        card = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise WeightsError(f"suite card not found: {path}") from None
+    except json.JSONDecodeError as exc:
+        raise WeightsError(f"suite card {path} is not valid JSON: {exc}") from None
+    if not isinstance(card, dict) or card.get("kind") != SUITE_KIND:
+        raise WeightsError(f"{path} is not a suite card (its \"kind\" is not \"suite\")")
+    members = card.get("members") or []
+    if not members:
+        raise WeightsError(f"suite card {path} lists no members")
+    families = [m.get("family") for m in members]
+    for family in families:
+        if family not in FAMILIES:
+            raise WeightsError(f"suite card {path}: unknown family {family!r}; this version knows {', '.join(FAMILIES)}")
+    if len(set(families)) != len(families):
+        raise WeightsError(f"suite card {path} names a family twice: {', '.join(families)}")
+    resolved = []
+    for member in members:
+        weights = (path.parent / member["weights"]).resolve()
+        if not weights.exists():
+            raise WeightsError(f"suite card {path}: the {member['family']} detector's weights {weights} are missing")
+        if member.get("sha256") and sha256_file(weights) != member["sha256"]:
+            raise WeightsError(f"suite card {path}: {weights} is not the file the card names (sha256 differs); "
+                               "refusing to score with it")
+        resolved.append(dict(member, weights=str(weights)))
+    return dict(card, members=resolved)

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from forensics.aggregate import track_score
+from forensics.aggregate import FAMILIES, track_score
 from forensics.report.evidence import EVIDENCE_FACES, evidence_name, top_faces
 from forensics.report.schema import faces_path, read_metadata
 
@@ -29,7 +29,7 @@ PAGE_SIZE = 50
 """Media rows per page of the table."""
 
 COLUMNS = ("path", "kind", "verdict", "score", "faces", "tracks", "status", "warnings", "error",
-           "warning_text", "width", "height", "duration")
+           "warning_text", "width", "height", "duration", "family", "family_scores")
 
 
 @dataclass
@@ -101,7 +101,8 @@ def review_data(report: str | os.PathLike[str], page_folder: Path, page_size: in
         warnings = list(row.get("warnings") or [])
         rows.append([row["path"], row["kind"], row["verdict"], _number(row["score"]), row["faces_detected"],
                      row["tracks"], row["status"], len(warnings), row["error"], " ".join(warnings), row["width"],
-                     row["height"], _number(row["duration_s"])])
+                     row["height"], _number(row["duration_s"]), row.get("family"),
+                     {f: _number(row[f"score_{f}"]) for f in FAMILIES if row.get(f"score_{f}") is not None}])
         for key in (f"verdict {row['verdict']}" if row["verdict"] else None, f"status {row['status']}"):
             if key:
                 counts[key] = counts.get(key, 0) + 1
@@ -140,7 +141,7 @@ def review_data(report: str | os.PathLike[str], page_folder: Path, page_size: in
     shown_config = {k: config[k] for k in ("frames", "fps", "threshold", "aggregate", "detect_size", "min_face_prob",
                                            "engine", "device", "heatmaps") if k in config}
     shown_config.update({k: meta[k] for k in ("model", "weights", "weights_sha256") if k in meta})
-    return {"columns": list(COLUMNS), "media": rows, "details": details, "counts": counts, "config": shown_config,
+    return {"columns": list(COLUMNS), "families": FAMILIES, "media": rows, "details": details, "counts": counts, "config": shown_config,
             "page_size": page_size, "threshold": float(config.get("threshold", 0.5)), "linked": linked,
             "faces": sum(len(g) for g in face_rows.values()), "meta": meta}
 

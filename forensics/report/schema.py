@@ -14,6 +14,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from forensics.aggregate import FAMILIES
+
 METADATA_KEY = b"forensics"
 
 MEDIA_SCHEMA = pa.schema(
@@ -28,6 +30,10 @@ MEDIA_SCHEMA = pa.schema(
         pa.field("warnings", pa.list_(pa.string()), nullable=False),
         pa.field("score", pa.float64()),  # P(fake) in [0, 1]; null unless status is ok
         pa.field("verdict", pa.string()),  # fake | real; null unless status is ok
+        # the family of manipulation whose detector made the verdict fake (blend | synthesis)
+        pa.field("family", pa.string()),
+        # each family's calibrated media score, null where the scorer has no detector for it
+        *(pa.field(f"score_{name}", pa.float64()) for name in FAMILIES),
         pa.field("frames_sampled", pa.int32()),
         pa.field("faces_detected", pa.int32()),
         pa.field("tracks", pa.int32()),
@@ -54,6 +60,7 @@ FACE_SCHEMA = pa.schema(
         # (x, y) of left eye, right eye, nose, left and right mouth corners, flattened
         pa.field("landmarks", pa.list_(pa.float32(), 10), nullable=False),
         pa.field("score", pa.float64(), nullable=False),
+        *(pa.field(f"score_{name}", pa.float64()) for name in FAMILIES),
     ]
 )
 

@@ -9,6 +9,7 @@ import pyarrow.compute as pc
 from rich.console import Console, Group
 from rich.table import Table
 
+from forensics.aggregate import FAMILIES
 from forensics.report.thumbnails import score_colour
 
 
@@ -40,15 +41,27 @@ def _counts(table: pa.Table) -> Table:
 
 
 def _ranked(table: pa.Table, top: int, title: str) -> Table:
+    rows = table.slice(0, top).to_pylist()
+    # each detector's score, when the scan ran a suite
+    families = [f for f in FAMILIES if any(row.get(f"score_{f}") is not None for row in rows)]
     ranked = Table(title=title, title_justify="left")
-    for name, justify in (("score", "right"), ("verdict", "left"), ("kind", "left"), ("faces", "right"),
-                          ("tracks", "right"), ("path", "left")):
+    for name, justify in (("score", "right"), ("verdict", "left"), *((f, "right") for f in families),
+                          ("kind", "left"), ("faces", "right"), ("tracks", "right"), ("path", "left")):
         ranked.add_column(name, justify=justify, overflow="fold")
-    for row in table.slice(0, top).to_pylist():
+    for row in rows:
         r, g, b = score_colour(row["score"])
-        ranked.add_row(f"[rgb({r},{g},{b})]{row['score']:.3f}[/]", row["verdict"], row["kind"],
+        shown = row["verdict"] + (f": {FAMILIES[row['family']]}" if row.get("family") in FAMILIES else "")
+        ranked.add_row(f"[rgb({r},{g},{b})]{row['score']:.3f}[/]", shown,
+                       *(_family_cell(row.get(f"score_{f}")) for f in families), row["kind"],
                        str(row["faces_detected"]), str(row["tracks"]), row["path"])
     return ranked
+
+
+def _family_cell(score: float | None) -> str:
+    if score is None:
+        return "-"
+    r, g, b = score_colour(score)
+    return f"[rgb({r},{g},{b})]{score:.3f}[/]"
 
 
 def _errors(table: pa.Table, top: int) -> Table:

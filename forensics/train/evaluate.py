@@ -101,6 +101,25 @@ def select_split(
     return list(samples), record
 
 
+def select_split_all(samples: Sequence[Sample], data: str | os.PathLike[str],
+                     members: Sequence[tuple[str | os.PathLike[str], dict[str, Any]]],
+                     split: str = "test") -> tuple[list[Sample], dict[str, Any]]:
+    """:func:`select_split` for several models scoring together (a suite): a sample is kept
+    only when every member keeps it, so that none is evaluated on what it trained on."""
+    kept = None
+    records = []
+    for weights, card in members:
+        chosen, record = select_split(samples, data, weights, split, card)
+        keys = {path_key(s.path): s for s in chosen}
+        kept = keys if kept is None else {k: v for k, v in kept.items() if k in keys}
+        records.append(record)
+    chosen = [s for s in samples if path_key(s.path) in (kept or {})]
+    chosen = [kept[path_key(s.path)] for s in chosen]
+    by = "all" if all(r["by"] == "all" for r in records) else "split files"
+    return chosen, {"split": split, "by": by, "candidates": len(samples), "evaluated": len(chosen),
+                    "left_out_other_splits": len(samples) - len(chosen), "members": records}
+
+
 def _counts_by_source(rows: Sequence[dict[str, Any]], key: str) -> dict[str, dict[str, int]]:
     out: dict[str, dict[str, int]] = {}
     for row in rows:
@@ -124,9 +143,10 @@ def evaluate_images(samples: Sequence[Sample], scorer, cache: CropCache, thresho
     rows = []
     for start in range(0, len(samples), chunk):
         crops, kept, skipped = cache.load(samples[start : start + chunk], progress)
-        scores = scorer.score(crops)
+        table = scorer.score_by_family(crops)
         rows += [{"path": s.path, "label": s.label, "source": s.source, "split": s.split, "status": "ok",
-                  "score": float(p)} for s, p in zip(kept, scores)]
+                  "score": float(p[0]), "family_scores": {f: float(v) for f, v in zip(scorer.families, p[1:])}}
+                 for s, p in zip(kept, table)]
         rows += [{"path": s.path, "label": s.label, "source": s.source, "split": s.split,
                   "status": "no_face", "score": None} for s in skipped]
     rows.sort(key=lambda r: r["path"])
@@ -141,12 +161,13 @@ def evaluate_videos(videos: Sequence[Sample], weights: str | os.PathLike[str], c
                     progress: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Scan the videos with the scan pipeline (local engine) and score the media verdicts.
 
-    Rows with status ``error`` or ``no_face`` are counted, not scored.
+    ``weights`` are a model's (``card`` its card) or a suite card (``card`` the suite's). Rows
+    with status ``error`` or ``no_face`` are counted, not scored.
     """
     from forensics.config import ScanConfig
     from forensics.engines.local import LocalEngine
 
-    config = ScanConfig(frames=frames, model=card["model"], weights=str(weights),
+    config = ScanConfig(frames=frames, model=card.get("model"), weights=str(weights),
                         threshold=float(card.get("threshold", 0.5)), device=device, threads=threads,
                         batch_size=batch_size)
     engine = LocalEngine(config)
@@ -166,7 +187,10 @@ def evaluate_videos(videos: Sequence[Sample], weights: str | os.PathLike[str], c
                      "tracks": result.tracks, "error": result.error,
                      # the evidence behind the score, so that other aggregations can be compared offline
                      "face_scores": [round(float(f.score), 6) for f in result.faces],
-                     "face_tracks": [int(f.track_id) for f in result.faces]})
+                     "face_tracks": [int(f.track_id) for f in result.faces],
+                     "family": result.family, "family_scores": result.family_scores,
+                     "family_face_scores": {k: [round(float(f.family_scores[k]), 6) for f in result.faces]
+                                            for k in result.family_scores}})
     statuses = [r["status"] for r in rows]
     return {"counts": {"videos": len(rows), "ok": statuses.count("ok"), "no_face": statuses.count("no_face"),
                        "error": statuses.count("error")},
@@ -275,7 +299,7 @@ def evaluate(
     batch_size: int = 64,
     log: Callable[[str], None] = print,
 ) -> Evaluation:
-    """Evaluate ``weights`` (a ``.safetensors`` file with its card) on DATA.
+    """Evaluate ``weights`` (a ``.safetensors`` file with its card, or a suite card) on DATA.
 
     Args:
         data: CSV manifest, folder with ``real/`` and ``fake/``, or one with ``train/``,
@@ -306,35 +330,43 @@ def evaluate(
 
     from forensics.config import available_cores
     from forensics.faces.detect import resolve_device
-    from forensics.score import FaceScorer
+    from forensics.score import SuiteScorer, open_scorer
 
     if split not in (*SPLITS, "all"):
         raise ValueError(f"split must be one of {', '.join(SPLITS)} or all, got {split!r}")
     if not Path(data).exists():
         raise ValueError(f"{data}: no such file or folder")
     torch.set_num_threads(threads or available_cores())
-    card = read_card(weights)
-    if "model" not in card:
+    scorer = open_scorer(None, weights, resolve_device(device), batch_size)
+    card = scorer.card
+    # a suite's crops are its members' (they share one policy and detector settings)
+    crop_card = read_card(scorer.members[0].weights_path) if isinstance(scorer, SuiteScorer) else card
+    if "model" not in crop_card:
         raise WeightsError(f"the model card of {weights} names no model")
+    model = card.get("model") or f"suite: {card.get('name', Path(weights).stem)}"
     threshold = float(card.get("threshold", 0.5))
-    scorer = FaceScorer(card["model"], weights, resolve_device(device), batch_size)
 
     media = load_samples(data, sources, kinds=("image", "video"))
-    chosen, selection = select_split([s for s in media if not s.is_video], data, weights, split, card)
     # a split file of a run trained on videos holds them out as it holds out images
-    videos, video_selection = select_split([s for s in media if s.is_video], data, weights, split, card)
+    if isinstance(scorer, SuiteScorer):
+        members = [(m.weights_path, m.card) for m in scorer.members]
+        chosen, selection = select_split_all([s for s in media if not s.is_video], data, members, split)
+        videos, video_selection = select_split_all([s for s in media if s.is_video], data, members, split)
+    else:
+        chosen, selection = select_split([s for s in media if not s.is_video], data, weights, split, card)
+        videos, video_selection = select_split([s for s in media if s.is_video], data, weights, split, card)
     if not chosen and not videos:
         raise ValueError(f"{data}: no labelled images or videos to evaluate (split {split!r})")
-    log(f"evaluating {card['model']} ({Path(weights).name}): {len(chosen)} images "
+    log(f"evaluating {model} ({Path(weights).name}): {len(chosen)} images "
         f"({selection['by']}{', split ' + split if selection['by'] != 'all' else ''}), {len(videos)} videos")
 
     result = Evaluation(
-        weights=str(weights), model=card["model"], sha256=scorer.weights_sha256, temperature=scorer.temperature,
+        weights=str(weights), model=model, sha256=scorer.weights_sha256, temperature=scorer.temperature,
         threshold=threshold, crop_policy=scorer.crop_policy.to_dict(), data=str(data), sources=list(sources or []),
         selection=selection, video_selection=video_selection,
         created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
-    detector = card.get("crop_detector", {})  # the settings the weights' crops were made with (else the scan's)
-    cache = CropCache(card_crop_policy(card), cache_root,
+    detector = crop_card.get("crop_detector", {})  # the settings the weights' crops were made with (else the scan's)
+    cache = CropCache(card_crop_policy(crop_card), cache_root,
                       **{k: detector[k] for k in ("detect_size", "min_prob", "min_face_px") if k in detector})
     with Progress(transient=True) as progress:
         if chosen:

@@ -1,0 +1,215 @@
+"""A suite of detectors, one per family: each family's score per face and per media, their
+combination, the verdict's family, calibration on real videos, and bad suite cards.
+
+The members are seeded custom-cnn networks (no trained model is needed to check the plumbing);
+their calibration shifts are set by hand so that one family fires and the other does not.
+The scans are real: decoded sample media, MTCNN, tracking, aggregation, the Parquet reports.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from tolerances import SAME_BATCH_SCORE_ATOL, SCORE_ATOL
+from typer.testing import CliRunner
+
+from forensics.aggregate import FAMILIES, media_score, shift_logits
+from forensics.cli import app
+from forensics.config import ScanConfig
+from forensics.models.weights import WeightsError
+from forensics.report.schema import faces_path
+from forensics.runner import run_scan
+from forensics.score import FaceScorer, SuiteScorer, open_scorer
+from forensics.train.suite import fit_shift, write_suite_card
+
+FIRES, QUIET = -6.0, 6.0  # logit shifts: every seeded score above the threshold, or below it
+
+
+@pytest.fixture(scope="module")
+def members(tmp_path_factory) -> dict[str, Path]:
+    """Two seeded custom-cnn weights files with cards (same crop policy)."""
+    import torch
+
+    from forensics.faces.align import CropPolicy
+    from forensics.models.registry import build_model, get_model_spec
+    from forensics.models.weights import save_weights
+
+    folder = tmp_path_factory.mktemp("members")
+    out = {}
+    for seed, family in enumerate(("blend", "synthesis")):
+        torch.manual_seed(seed)
+        path = folder / f"{family}.safetensors"
+        save_weights(build_model("custom-cnn"), path,
+                     {"model": "custom-cnn", "crop_policy": CropPolicy(size=get_model_spec("custom-cnn").input_size).to_dict()})
+        out[family] = path
+    return out
+
+
+def suite(members: dict[str, Path], folder: Path, shifts: dict[str, float], name: str = "suite.json") -> Path:
+    path = folder / name
+    write_suite_card(path, members, "test suite", calibration={f: {"logit_shift": s} for f, s in shifts.items()})
+    return path
+
+
+@pytest.fixture(scope="module")
+def scanned(members, media_dir: Path, tmp_path_factory):
+    """The sample media scanned by a suite whose blend detector fires and synthesis one does not."""
+    folder = tmp_path_factory.mktemp("suite-scan")
+    card = suite(members, folder, {"blend": FIRES, "synthesis": QUIET})
+    config = ScanConfig(frames=6, threads=1, weights=str(card))
+    run_scan([str(media_dir)], config, folder / "report.parquet", quiet=True)
+    return card, pq.read_table(folder / "report.parquet").to_pandas(), pq.read_table(faces_path(folder / "report.parquet")).to_pandas()
+
+
+def test_each_face_has_each_familys_calibrated_score_and_the_highest_is_its_score(members, scanned):
+    card, media, faces = scanned
+    assert len(faces) > 0
+    for family in FAMILIES:
+        assert faces[f"score_{family}"].notna().all()
+    np.testing.assert_allclose(faces["score"], faces[["score_blend", "score_synthesis"]].max(axis=1),
+                               rtol=0, atol=SAME_BATCH_SCORE_ATOL)
+    # the shifts were applied: the firing family is above the threshold on every face, the other below
+    assert (faces["score_blend"] > 0.5).all() and (faces["score_synthesis"] < 0.5).all()
+
+
+def test_a_family_score_is_the_members_own_score_moved_by_its_calibration(members, scanned, media_dir):
+    from forensics.faces.align import crop_face
+    from forensics.faces.detect import FaceDetector
+    from forensics.media.decode import read_image
+
+    card, _, _ = scanned
+    image = read_image(str(media_dir / "astronaut.jpg")).image
+    face = FaceDetector("cpu").detect([image])[0][0]
+    scorer = SuiteScorer(card)
+    crop = crop_face(image, face.box, face.landmarks, scorer.crop_policy)[None]
+    table = scorer.score_by_family(crop)
+    for k, (family, shift) in enumerate((("blend", FIRES), ("synthesis", QUIET))):
+        own = FaceScorer(weights=members[family]).score(crop)
+        np.testing.assert_allclose(table[:, 1 + k], shift_logits(own, shift), rtol=0, atol=SAME_BATCH_SCORE_ATOL)
+    assert scorer.families == ("blend", "synthesis")
+
+
+def test_the_media_score_is_the_highest_family_media_score_and_the_verdict_names_it(scanned):
+    _, media, faces = scanned
+    ok = media[media["status"] == "ok"]
+    assert len(ok) >= 3
+    for row in ok.itertuples():
+        mine = faces[faces["path"] == row.path]
+        min_faces = 2 if row.kind == "video" else 1
+        for family in FAMILIES:
+            want, _ = media_score(mine[f"score_{family}"].to_numpy(), mine["track_id"].to_numpy(), "confident", 5, min_faces)
+            assert getattr(row, f"score_{family}") == pytest.approx(want, abs=SAME_BATCH_SCORE_ATOL)
+        assert row.score == pytest.approx(max(row.score_blend, row.score_synthesis), abs=SAME_BATCH_SCORE_ATOL)
+        assert (row.verdict, row.family) == ("fake", "blend")
+    # media without a score have no family and no family scores
+    for row in media[media["status"] != "ok"].itertuples():
+        assert pd.isna(row.family) and pd.isna(row.score_blend) and pd.isna(row.score_synthesis)
+
+
+def test_the_other_family_fires_when_the_calibration_says_so(members, media_dir, tmp_path):
+    card = suite(members, tmp_path, {"blend": QUIET, "synthesis": FIRES})
+    run_scan([str(media_dir / "astronaut.jpg")], ScanConfig(threads=1, weights=str(card)), tmp_path / "r.parquet", quiet=True)
+    row = pq.read_table(tmp_path / "r.parquet").to_pylist()[0]
+    assert (row["verdict"], row["family"]) == ("fake", "synthesis")
+    card = suite(members, tmp_path, {"blend": QUIET, "synthesis": QUIET}, "quiet.json")
+    run_scan([str(media_dir / "astronaut.jpg")], ScanConfig(threads=1, weights=str(card)), tmp_path / "q.parquet", quiet=True)
+    row = pq.read_table(tmp_path / "q.parquet").to_pylist()[0]
+    assert (row["verdict"], row["family"]) == ("real", None)
+
+
+def test_a_single_model_without_a_family_leaves_the_family_columns_empty(members, media_dir, tmp_path):
+    run_scan([str(media_dir / "astronaut.jpg")], ScanConfig(threads=1, weights=str(members["blend"])),
+             tmp_path / "r.parquet", quiet=True)
+    row = pq.read_table(tmp_path / "r.parquet").to_pylist()[0]
+    assert row["status"] == "ok" and row["family"] is None
+    assert row["score_blend"] is None and row["score_synthesis"] is None
+
+
+def test_the_summary_and_the_review_show_each_familys_score(scanned, tmp_path):
+    card, media, _ = scanned
+    report = Path(card).with_name("report.parquet")
+    result = CliRunner().invoke(app, ["summary", str(report)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "fake: blending traces" in result.output
+    assert "blend" in result.output and "synthesis" in result.output
+    from forensics.report.html import review_data
+
+    data = review_data(report, tmp_path)
+    k = data["columns"].index("family_scores")
+    shown = [r[k] for r in data["media"] if r[data["columns"].index("status")] == "ok"]
+    assert shown and all(set(s) == {"blend", "synthesis"} for s in shown)
+    assert data["families"] == FAMILIES
+
+
+def test_fit_shift_flags_at_most_the_rate_of_real_videos():
+    rng = np.random.default_rng(0)
+    videos = [(rng.uniform(0.3, 0.95, 12), np.zeros(12, np.int64)) for _ in range(20)]
+    from forensics.config import Aggregation
+
+    for rate, allowed in ((0.0, 0), (0.05, 1), (0.2, 4)):
+        fit = fit_shift(videos, rate, Aggregation())
+        flagged = sum(media_score(shift_logits(s, fit["logit_shift"]), t, "confident", 5, 2)[0] >= 0.5 for s, t in videos)
+        assert flagged == fit["flagged"] <= allowed
+        assert fit["real_videos"] == 20
+
+
+def test_suite_build_calibrates_each_family_on_real_videos(members, media_dir, tmp_path):
+    reals = tmp_path / "reals" / "real"
+    reals.mkdir(parents=True)
+    for name in ("astronaut-clip.mp4", "astronaut-clip-manipulated.mp4"):  # both count as real here
+        shutil.copy(media_dir / name, reals / name)
+    # make both members fire before calibration, through the shifts of a first card
+    out = tmp_path / "suite.json"
+    result = CliRunner().invoke(app, ["suite", "build", str(out), "--member", f"blend={members['blend']}",
+                                      "--member", f"synthesis={members['synthesis']}", "--reals", str(reals.parent),
+                                      "--rate", "0", "--frames", "6", "--threads", "1"])
+    assert result.exit_code == 0, result.output
+    card = json.loads(out.read_text())
+    assert [m["family"] for m in card["members"]] == ["blend", "synthesis"]
+    assert card["calibration"]["real_videos"] == 2 and card["calibration"]["rate"] == 0
+    for member in card["members"]:
+        assert member["calibration"]["flagged"] == 0 and member["calibration"]["real_videos"] == 2
+        assert not Path(member["weights"]).is_absolute()
+    run_scan([str(reals)], ScanConfig(frames=6, threads=1, weights=str(out)), tmp_path / "r.parquet", quiet=True)
+    rows = pq.read_table(tmp_path / "r.parquet").to_pylist()
+    assert [r["verdict"] for r in rows] == ["real", "real"]
+    # the calibration sits at the edge: the most fake-looking real video is just under the threshold
+    assert max(r["score"] for r in rows) > 0.5 - 0.05
+
+
+def test_bad_suite_cards_are_refused_with_a_reason(members, tmp_path):
+    card = suite(members, tmp_path, {})
+    data = json.loads(card.read_text())
+    data["members"][0]["sha256"] = "0" * 64
+    (tmp_path / "altered.json").write_text(json.dumps(data))
+    with pytest.raises(WeightsError, match="not the file the card names"):
+        open_scorer(weights=tmp_path / "altered.json")
+    data = json.loads(card.read_text())
+    data["members"][1]["family"] = "blend"
+    (tmp_path / "twice.json").write_text(json.dumps(data))
+    with pytest.raises(WeightsError, match="names a family twice"):
+        open_scorer(weights=tmp_path / "twice.json")
+    data = json.loads(card.read_text())
+    data["members"][0]["weights"] = "gone.safetensors"
+    (tmp_path / "missing.json").write_text(json.dumps(data))
+    result = CliRunner().invoke(app, ["scan", str(tmp_path), "--weights", str(tmp_path / "missing.json"),
+                                      "--out", str(tmp_path / "r.parquet")])
+    assert result.exit_code == 2 and "weights" in result.output and "missing" in result.output
+    with pytest.raises(WeightsError, match="suite of several models"):
+        open_scorer("custom-cnn", card)
+
+
+def test_batch_make_up_moves_a_family_score_within_the_cross_batch_tolerance(scanned):
+    card, _, _ = scanned
+    scorer = SuiteScorer(card)
+    rng = np.random.default_rng(1)
+    crops = rng.integers(0, 256, (5, scorer.crop_policy.size, scorer.crop_policy.size, 3), dtype=np.uint8)
+    together = scorer.score_by_family(crops)
+    alone = np.concatenate([scorer.score_by_family(crops[i : i + 1]) for i in range(len(crops))])
+    np.testing.assert_allclose(together, alone, rtol=0, atol=SCORE_ATOL)
