@@ -239,16 +239,25 @@ def models() -> None:
     from rich.table import Table
 
     from forensics.models import get_model_spec, list_models
-    from forensics.models.weights import list_shipped_cards, weights_dir
+    from forensics.aggregate import FAMILIES
+    from forensics.models.weights import WeightsError, list_shipped_cards, read_suite, shipped_suite, weights_dir
 
     table = Table(title="Models", title_justify="left")
     for name in ("model", "input", "shipped weights", "description"):
         table.add_column(name, overflow="fold")
     cards = list_shipped_cards()
+    suite = shipped_suite()
+    try:
+        suite_members = read_suite(suite)["members"] if suite is not None else []
+    except WeightsError as exc:
+        suite_members = []
+        Console().print(f"[red]the shipped suite {suite} cannot be used: {exc}[/]")
+    in_suite = {m.get("model") for m in suite_members}
     for name in list_models():
         spec = get_model_spec(name)
         shipped = ", ".join(c.get("file", "?") for c in cards if c.get("model") == name) or "-"
-        table.add_row(f"{name} (default)" if name == DEFAULT_MODEL else name,
+        tag = " (in the default suite)" if name in in_suite else " (default)" if name == DEFAULT_MODEL and not suite_members else ""
+        table.add_row(name + tag,
                       f"{spec.input_size}x{spec.input_size}{' gray' if spec.grayscale else ''}", shipped,
                       spec.description)
     console = Console()
@@ -265,6 +274,10 @@ def models() -> None:
                 + (" + mirror" if card.get("tta", "none") == "hflip" else "")
             weights.add_row(card.get("file", "?"), model, card.get("sha256", "?")[:16] + "…", auc)
         console.print(weights)
+    if suite_members:
+        console.print(f"Default of `forensics scan`: the suite {suite.name}, "
+                      + "; ".join(f"{m['family']} ({FAMILIES[m['family']]}): {Path(m['weights']).name}, "
+                                  f"logit shift {m.get('calibration', {}).get('logit_shift', 0):+.2f}" for m in suite_members))
 
 
 @app.command()

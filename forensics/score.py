@@ -22,9 +22,9 @@ from forensics.models.weights import (
     is_suite_card,
     load_weights,
     read_suite,
-    sha256_file,
     shipped_suite,
     shipped_weights,
+    suite_sha256,
     to_device,
 )
 
@@ -202,7 +202,7 @@ class SuiteScorer:
                  runtime: str = "auto"):
         self.card = read_suite(path)
         self.weights_path = str(path)
-        self.weights_sha256 = sha256_file(path)  # the card names every member's sha256
+        self.weights_sha256 = suite_sha256(self.card)  # what decides the scores, every member's sha256 among it
         self.members = [FaceScorer(None, m["weights"], device, batch_size, runtime) for m in self.card["members"]]
         self.families = tuple(str(m["family"]) for m in self.card["members"])
         self.shifts = np.array([float(m.get("calibration", {}).get("logit_shift", 0.0)) for m in self.card["members"]])

@@ -61,27 +61,47 @@ def compute_crop_scores(weights: Path) -> dict[str, float]:
     return {name: float(s) for name, s in zip(crops, scores)}
 
 
-def sample_scores(out_dir: Path) -> dict[str, float | None]:
-    """Media score of each file of ``examples/media`` in a default scan with the shipped default."""
+def compute_suite_crop_scores(card: Path) -> dict[str, dict[str, float]]:
+    """Each family's calibrated P(fake) of each golden crop under the suite ``card`` (on the CPU)."""
+    from forensics.score import SuiteScorer
+
+    scorer = SuiteScorer(card, device="cpu")
+    policy = scorer.crop_policy
+    crops = golden_crops(policy.size, policy.margin, policy.align)
+    table = scorer.score_by_family(np.stack(list(crops.values())))
+    return {name: {f: float(v) for f, v in zip(scorer.families, row[1:])} for name, row in zip(crops, table)}
+
+
+def sample_rows(out_dir: Path) -> dict[str, dict[str, Any]]:
+    """Score, verdict, family and family scores of each file of ``examples/media`` in a default
+    scan (the shipped default: the suite where one ships)."""
+    from forensics.aggregate import FAMILIES
     from forensics.config import ScanConfig
     from forensics.runner import run_scan
 
     outcome = run_scan([str(EXAMPLES)], ScanConfig(frames=SAMPLE_SCAN_FRAMES), out_dir / "samples.parquet", quiet=True)
-    return {Path(row["path"]).name: row["score"] for row in outcome.media.to_pylist()}
+    return {Path(row["path"]).name: {"score": row["score"], "verdict": row["verdict"], "family": row["family"],
+                                     **{f: row[f"score_{f}"] for f in FAMILIES}}
+            for row in outcome.media.to_pylist()}
 
 
 def compute(out_dir: Path) -> dict[str, Any]:
     """The golden file's content: per shipped weights, its sha256 and crop scores; the samples' scores."""
     from forensics.config import DEFAULT_MODEL
-    from forensics.models.weights import list_shipped_cards, shipped_weights
+    from forensics.models.weights import list_shipped_cards, read_suite, shipped_suite, shipped_weights, suite_sha256
 
     weights = {}
     for card in list_shipped_cards():
         name = Path(card["file"]).stem
         weights[name] = {"sha256": card["sha256"], "crops": compute_crop_scores(shipped_weights(name))}
-    return {"weights": weights,
-            "samples": {"model": DEFAULT_MODEL, "sha256": weights[DEFAULT_MODEL]["sha256"],
-                        "frames": SAMPLE_SCAN_FRAMES, "scores": sample_scores(out_dir)}}
+    suite = shipped_suite()
+    default = ({"model": "suite", "sha256": suite_sha256(read_suite(suite))} if suite is not None
+               else {"model": DEFAULT_MODEL, "sha256": weights[DEFAULT_MODEL]["sha256"]})
+    golden = {"weights": weights,
+              "samples": {**default, "frames": SAMPLE_SCAN_FRAMES, "rows": sample_rows(out_dir)}}
+    if suite is not None:
+        golden["suite"] = {"sha256": suite_sha256(read_suite(suite)), "crops": compute_suite_crop_scores(suite)}
+    return golden
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from forensics.cli import app
 from forensics.config import DEFAULT_MODEL
-from forensics.models.weights import sha256_file
+from forensics.models.weights import read_suite, sha256_file, shipped_suite, suite_sha256
 from forensics.models.weights import shipped_weights as shipped_weights_for
 from forensics.report.schema import read_metadata
 
@@ -58,8 +58,11 @@ def test_media_score_is_its_most_fake_track(scanned, media_dir):
     assert set(mine.track_id) == {0, 1}
     from forensics.aggregate import track_score
 
-    per_track = [track_score(g.score.to_numpy(), "confident") for _, g in mine.groupby("track_id")]
-    assert media.loc[path].score == pytest.approx(max(per_track))
+    # the default suite: each family's media score is its most fake track; the media's, the highest family's
+    for family in ("blend", "synthesis"):
+        per_track = [track_score(g[f"score_{family}"].to_numpy(), "confident") for _, g in mine.groupby("track_id")]
+        assert media.loc[path][f"score_{family}"] == pytest.approx(max(per_track))
+    assert media.loc[path].score == pytest.approx(max(media.loc[path].score_blend, media.loc[path].score_synthesis))
     assert {"frame_index", "timestamp_s", "x1", "y1", "x2", "y2", "det_prob", "landmarks"} <= set(faces.columns)
     assert (faces.x2 > faces.x1).all() and faces.det_prob.min() >= 0.9
 
@@ -70,7 +73,10 @@ def test_report_metadata_makes_it_auditable(scanned, shipped_weights):
     from forensics import __version__
 
     assert meta["version"] == __version__
-    assert meta["model"] == DEFAULT_MODEL and meta["weights_sha256"] == sha256_file(shipped_weights)
+    # the default is the shipped suite: its card's sha256, and each member's
+    assert meta["model"] == "suite: default" and meta["weights_sha256"] == suite_sha256(read_suite(shipped_suite()))
+    assert [(m["family"], m["weights_sha256"]) for m in meta["members"]] == [
+        ("blend", sha256_file(shipped_weights_for("blend"))), ("synthesis", sha256_file(shipped_weights))]
     assert meta["config"]["frames"] == 12 and meta["config"]["threshold"] == 0.5
     assert meta["crop_policy"]["size"] == 224
 
@@ -170,6 +176,7 @@ def test_console_script_and_module_entry_point(entry):
                             env={**os.environ, "COLUMNS": "200"})
     assert result.returncode == 0, result.stderr
     assert "custom-cnn" in result.stdout and "custom-cnn.safetensors" in result.stdout
-    assert "residual-mlp.safetensors" in result.stdout and f"{DEFAULT_MODEL} (default)" in result.stdout
+    assert "residual-mlp.safetensors" in result.stdout and f"{DEFAULT_MODEL} (in the default suite)" in result.stdout
+    assert "Default of `forensics scan`: the suite suite.json" in result.stdout and "blend.safetensors" in result.stdout
     assert "resnet50.safetensors" in result.stdout
     assert "efficientnet-lite0 ×2 + mirror" in result.stdout  # the shipped ensemble says what it is

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from golden import GOLDEN_FILE, REPO, compute_crop_scores, sample_scores
+from golden import GOLDEN_FILE, REPO, compute_crop_scores, compute_suite_crop_scores, sample_rows
 
 from forensics.config import DEFAULT_MODEL
-from forensics.models.weights import list_shipped_cards, shipped_weights
+from forensics.models.weights import list_shipped_cards, read_suite, shipped_suite, shipped_weights, suite_sha256
 
 CROP_TOLERANCE = 1e-4  # P(fake) of a fixed crop: the classifier alone, deterministic on a CPU
 SAMPLE_TOLERANCE = 1e-3  # a whole scan: MTCNN's boxes may move by a fraction of a pixel across torch builds
@@ -54,23 +54,43 @@ def test_the_default_scores_the_manipulated_crop_above_the_original():
     assert crops["astronaut-manipulated"] > crops["astronaut"]
 
 
+def test_the_shipped_suite_gives_its_golden_family_scores_on_fixed_crops():
+    suite = shipped_suite()
+    if suite is None:
+        assert "suite" not in GOLDEN, "the golden file pins a suite that is not shipped"
+        pytest.skip("no suite ships: the default is a single model")
+    want = GOLDEN["suite"]
+    assert want["sha256"] == suite_sha256(read_suite(suite)), f"the shipped suite card changed; {REGENERATE}"
+    got = compute_suite_crop_scores(suite)
+    assert list(got) == list(want["crops"])
+    for crop, families in want["crops"].items():
+        assert list(got[crop]) == list(families)
+        np.testing.assert_allclose(list(got[crop].values()), list(families.values()), rtol=0, atol=CROP_TOLERANCE,
+                                   err_msg=f"{crop}: the suite's family scores changed; {REGENERATE}")
+
+
 @pytest.mark.slow
 def test_scanning_the_sample_media_gives_the_readme_scores(tmp_path):
     want = GOLDEN["samples"]
-    assert want["sha256"] == GOLDEN["weights"][DEFAULT_MODEL]["sha256"]
-    got = sample_scores(tmp_path)
-    assert sorted(got) == sorted(want["scores"])
-    for name, score in want["scores"].items():
-        if score is None:
-            assert got[name] is None, f"{name} has no face: it must have no score"
-        else:
-            assert got[name] == pytest.approx(score, abs=SAMPLE_TOLERANCE), f"{name}; {REGENERATE}"
-    # what the README's quick start says: each manipulated sample above its original
-    assert got["astronaut-manipulated.jpg"] > got["astronaut.jpg"]
-    assert got["astronaut-clip-manipulated.mp4"] > got["astronaut-clip.mp4"]
-    assert got["two-people-one-manipulated.mp4"] > got["astronaut-clip.mp4"]
+    suite = shipped_suite()
+    if suite is not None:
+        assert (want["model"], want["sha256"]) == ("suite", suite_sha256(read_suite(suite)))
+    else:
+        assert want["sha256"] == GOLDEN["weights"][DEFAULT_MODEL]["sha256"]
+    got = sample_rows(tmp_path)
+    assert sorted(got) == sorted(want["rows"])
+    for name, row in want["rows"].items():
+        if row["score"] is None:
+            assert got[name]["score"] is None, f"{name} has no face: it must have no score"
+            continue
+        for key, value in row.items():
+            if isinstance(value, float):
+                assert got[name][key] == pytest.approx(value, abs=SAMPLE_TOLERANCE), f"{name} {key}; {REGENERATE}"
+        # discrete results exactly, unless the score sits within the tolerance of the threshold
+        if abs(row["score"] - 0.5) > SAMPLE_TOLERANCE:
+            assert (got[name]["verdict"], got[name]["family"]) == (row["verdict"], row["family"]), name
     readme = (REPO / "README.md").read_text()
     quoted = set(re.findall(r"\b0\.\d{3}\b", readme))
-    for name, score in want["scores"].items():
-        if score is not None:
-            assert f"{score:.3f}" in quoted, f"the README does not quote {name}'s score {score:.3f}"
+    for name, row in want["rows"].items():
+        if row["score"] is not None:
+            assert f"{row['score']:.3f}" in quoted, f"the README does not quote {name}'s score {row['score']:.3f}"

@@ -213,3 +213,41 @@ def test_batch_make_up_moves_a_family_score_within_the_cross_batch_tolerance(sca
     together = scorer.score_by_family(crops)
     alone = np.concatenate([scorer.score_by_family(crops[i : i + 1]) for i in range(len(crops))])
     np.testing.assert_allclose(together, alone, rtol=0, atol=SCORE_ATOL)
+
+
+def test_family_metrics_rank_each_detector_and_fakes_only_sources_against_every_real():
+    from forensics.train.suite import family_metrics
+
+    def row(label, source, blend, synthesis):
+        return {"label": label, "source": source, "status": "ok", "score": max(blend, synthesis),
+                "family_scores": {"blend": blend, "synthesis": synthesis}}
+
+    rows = [row(0, "a", 0.1, 0.2), row(0, "a", 0.3, 0.1), row(1, "a", 0.9, 0.1), row(1, "b", 0.2, 0.8),
+            row(1, "b", 0.05, 0.6), {"label": 1, "source": "b", "status": "error", "score": None}]
+    lines = {(x["detector"], x["source"]): x for x in family_metrics(rows)}
+    assert lines[("blend", "a")]["auc"] == 1.0 and lines[("blend", "a")]["auc_against"] is None
+    # source b has fakes only: ranked against the two reals of a
+    assert lines[("blend", "b")]["auc"] == 0.25 and lines[("blend", "b")]["auc_against"] == "all reals"
+    assert lines[("synthesis", "b")]["auc"] == 1.0
+    assert (lines[("suite", "all")]["caught"], lines[("suite", "all")]["flagged"]) == (3, 0)
+    assert (lines[("blend", "all")]["real"], lines[("blend", "all")]["fake"]) == (2, 3)
+
+
+def test_a_suite_card_gains_evaluations_of_itself_only(members, tmp_path):
+    from forensics.models.weights import read_suite, suite_sha256
+    from forensics.train.release import add_card_evaluations
+
+    card = suite(members, tmp_path, {"blend": 1.0})
+    rows = [{"label": 0, "source": "x", "status": "ok", "score": 0.2, "family_scores": {"blend": 0.2, "synthesis": 0.1}},
+            {"label": 1, "source": "x", "status": "ok", "score": 0.7, "family_scores": {"blend": 0.7, "synthesis": 0.05}}]
+    report = {"sha256": suite_sha256(read_suite(card)), "data": "some/videos", "threshold": 0.5,
+              "created": "2026-12-03T00:00:00+00:00", "videos": {"rows": rows}}
+    (tmp_path / "eval.json").write_text(json.dumps(report))
+    before = suite_sha256(read_suite(card))
+    written = add_card_evaluations(card, {"heldout": tmp_path / "eval.json"}, {"heldout": "a note"})
+    assert written["evaluation"]["heldout"]["note"] == "a note"
+    assert [x["auc"] for x in written["evaluation"]["heldout"]["videos"] if x["source"] == "all"] == [1.0, 0.0, 1.0]
+    assert suite_sha256(read_suite(card)) == before, "evaluations do not change what the suite scores"
+    (tmp_path / "other.json").write_text(json.dumps(dict(report, sha256="0" * 64)))
+    with pytest.raises(WeightsError, match="another suite"):
+        add_card_evaluations(card, {"other": tmp_path / "other.json"})

@@ -25,6 +25,11 @@ from forensics.models.ensemble import TTA_MODES, LogitMean, with_tta
 from forensics.models.registry import build_model, get_model_spec
 
 
+SUITE_KIND = "suite"
+SHIPPED_SUITE = "suite.json"
+"""The file name of the shipped default suite in the weights folder."""
+
+
 class WeightsError(Exception):
     """Weights are missing, do not match their card, or do not fit the model."""
 
@@ -68,16 +73,18 @@ def shipped_weights(model: str) -> Path | None:
 
 
 def list_shipped_cards() -> list[dict[str, Any]]:
-    """Every model card in the weights folder, sorted by file name."""
+    """Every model card in the weights folder, sorted by file name (suite cards are not model cards)."""
     folder = weights_dir()
     if not folder.is_dir():
         return []
     cards = []
     for path in sorted(folder.glob("*.json")):
         try:
-            cards.append(json.loads(path.read_text()))
+            card = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError):
             continue
+        if isinstance(card, dict) and card.get("kind") != SUITE_KIND:
+            cards.append(card)
     return cards
 
 
@@ -165,11 +172,6 @@ def to_device(model: nn.Module, device: torch.device) -> nn.Module:
     return model.to(memory_format=torch.channels_last)
 
 
-SUITE_KIND = "suite"
-SHIPPED_SUITE = "suite.json"
-"""The file name of the shipped default suite in the weights folder."""
-
-
 def is_suite_card(path: str | os.PathLike[str]) -> bool:
     """Whether ``path`` is a suite card (a ``.json`` file whose ``kind`` is ``suite``)."""
     path = Path(path)
@@ -185,6 +187,17 @@ def shipped_suite() -> Path | None:
     """The default suite shipped in the weights folder (``weights/suite.json``), if any."""
     path = weights_dir() / SHIPPED_SUITE
     return path if path.exists() else None
+
+
+def suite_sha256(card: dict[str, Any]) -> str:
+    """The identity of a suite: the sha256 of what decides its scores (each member's family,
+    weights sha256 and calibration shift, and the threshold), so that notes and evaluations
+    added to the card do not change it."""
+    scoring = {"threshold": card.get("threshold", 0.5),
+               "members": [{"family": m.get("family"), "sha256": m.get("sha256"),
+                            "logit_shift": (m.get("calibration") or {}).get("logit_shift", 0.0)}
+                           for m in card.get("members", [])]}
+    return hashlib.sha256(json.dumps(scoring, sort_keys=True).encode()).hexdigest()
 
 
 def read_suite(path: str | os.PathLike[str]) -> dict[str, Any]:

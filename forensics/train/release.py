@@ -18,10 +18,12 @@ import pandas as pd
 from forensics.models.ensemble import FlipMean
 from forensics.models.weights import (
     WeightsError,
+    is_suite_card,
     load_weights,
     read_card,
     save_weights,
     sha256_file,
+    suite_sha256,
 )
 
 EVALUATION_KEYS = ("n", "n_real", "n_fake", "roc_auc", "accuracy", "balanced_accuracy", "ece", "confusion_matrix")
@@ -118,6 +120,8 @@ def add_card_evaluations(weights: Path, reports: dict[str, Path], notes: dict[st
     Raises:
         WeightsError: a report scored other weights (another sha256).
     """
+    if is_suite_card(weights):
+        return add_suite_evaluations(weights, reports, notes, why_default, manifests)
     card = read_card(weights)
     evaluation = card.get("evaluation", {})
     sources = set(card.get("training", {}).get("sources") or [])
@@ -134,4 +138,42 @@ def add_card_evaluations(weights: Path, reports: dict[str, Path], notes: dict[st
         card["why_default"] = why_default
     card["data_licences"] = source_licences(sources, manifests)
     weights.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
+    return card
+
+
+def add_suite_evaluations(suite: Path, reports: dict[str, Path], notes: dict[str, str] | None = None,
+                          why_default: str | None = None, manifests: Sequence[Path] = ()) -> dict:
+    """:func:`add_card_evaluations` for a suite card: each report is summarised per family's
+    detector and for the suite, per source (:func:`forensics.train.suite.family_metrics`).
+
+    Raises:
+        WeightsError: a report scored another suite (another :func:`suite_sha256`).
+    """
+    from forensics.train.suite import family_metrics
+
+    card = json.loads(Path(suite).read_text())
+    identity = suite_sha256(card)
+    evaluation = card.get("evaluation", {})
+    sources: set[str] = set()
+    for name, path in reports.items():
+        report = json.loads(Path(path).read_text())
+        if report["sha256"] != identity:
+            raise WeightsError(f"{path} scored another suite or weights (sha256 {report['sha256'][:12]}…, "
+                               f"suite {identity[:12]}…)")
+        summary: dict = {"data": Path(report["data"]).name if report["data"] else None,
+                         "threshold": report["threshold"], "created": report["created"]}
+        if (notes or {}).get(name):
+            summary["note"] = notes[name]
+        for kind in ("images", "videos"):
+            part = report.get(kind)
+            if part and part.get("rows"):
+                lines = family_metrics(part["rows"], report["threshold"])
+                summary[kind] = lines
+                sources.update(x["source"] for x in lines if x["source"] != "all")
+        evaluation[name] = summary
+    card["evaluation"] = evaluation
+    if why_default:
+        card["why_default"] = why_default
+    card["data_licences"] = source_licences(sources, manifests)
+    Path(suite).write_text(json.dumps(card, indent=2) + "\n")
     return card

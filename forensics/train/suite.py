@@ -20,11 +20,50 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
+from sklearn.metrics import roc_auc_score
 
 from forensics import __version__
 from forensics.aggregate import FAMILIES, media_score, shift_logits
 from forensics.config import Aggregation
-from forensics.models.weights import SUITE_KIND, WeightsError, read_card, sha256_file
+from forensics.models.weights import SUITE_KIND, read_card, sha256_file
+
+
+def _auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
+    return float(roc_auc_score(labels, scores)) if len(set(labels.tolist())) == 2 else None
+
+
+def family_metrics(rows: Sequence[dict[str, Any]], threshold: float = 0.5) -> list[dict[str, Any]]:
+    """Each family's detector and the suite, per source and pooled (``all``), from the rows of
+    ``forensics evaluate`` (videos or images): real and fake counts, ROC AUC, fakes caught and
+    reals flagged at ``threshold``. A source of fakes only is ranked against every real of the
+    rows (``auc_against``: ``"all reals"``), as FaceForensics++'s methods are. Rows without a
+    score are left out. Without family scores, the one detector is called ``model``."""
+    scored = [r for r in rows if r.get("status", "ok") == "ok" and r.get("score") is not None]
+    families = sorted({f for r in scored for f in (r.get("family_scores") or {})})
+    detectors = [*families, "suite"] if families else ["model"]
+    sources = sorted({r["source"] for r in scored})
+    out = []
+    for detector in detectors:
+        for source in [*sources, "all"]:
+            mine = [r for r in scored if source == "all" or r["source"] == source]
+            if not mine:
+                continue
+            labels = np.array([int(r["label"]) for r in mine])
+            def key(r: dict[str, Any], detector: str = detector) -> float:
+                return r["score"] if detector in ("suite", "model") else r["family_scores"][detector]
+
+            scores = np.array([key(r) for r in mine], np.float64)
+            fake, real = labels == 1, labels == 0
+            auc, against = _auc(labels, scores), None
+            if auc is None and fake.any():  # a source of fakes only (FF++'s methods): against every real
+                reals = [r for r in scored if int(r["label"]) == 0]
+                both = np.concatenate([scores[fake], [key(r) for r in reals]])
+                auc = _auc(np.r_[np.ones(int(fake.sum())), np.zeros(len(reals))], both)
+                against = "all reals"
+            out.append({"detector": detector, "source": source, "real": int(real.sum()), "fake": int(fake.sum()),
+                        "auc": auc, "auc_against": against,
+                        "caught": int((scores[fake] >= threshold).sum()), "flagged": int((scores[real] >= threshold).sum())})
+    return out
 
 
 def break_even_shift(face_scores: np.ndarray, track_ids: np.ndarray, aggregation: Aggregation,
