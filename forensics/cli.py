@@ -508,9 +508,11 @@ def weights_member(
 @weights_app.command("card")
 def weights_card(
     weights: Path = typer.Argument(..., help="Weights whose card gains the evaluations."),
-    reports: List[str] = typer.Argument(..., help="NAME=REPORT.json, each written by `forensics evaluate --json` on these weights."),
+    reports: Optional[List[str]] = typer.Argument(None, help="NAME=REPORT.json, each written by `forensics evaluate --json` on these weights (or on this suite)."),
     note: Optional[List[str]] = typer.Option(None, "--note", help="NAME=text describing that evaluation (repeatable)."),
     why: Optional[str] = typer.Option(None, "--why", help="Why these weights are the default, on held-out figures."),
+    purpose: Optional[str] = typer.Option(None, "--purpose", help="What the detector is for (the card's what_it_is_for)."),
+    misses: Optional[str] = typer.Option(None, "--misses", help="What it is known to miss (the card's what_it_misses)."),
     manifests: Optional[List[Path]] = typer.Option(
         None, "--manifest",
         help="Manifests with a licence column (default: ../shared/data/manifest.csv and its videos/ and ffpp/ ones)."),
@@ -522,14 +524,14 @@ def weights_card(
 
     shared = Path("../shared/data")
     named = {}
-    for item in reports:
+    for item in reports or []:
         name, sep, path = item.partition("=")
         if not sep or not Path(path).is_file():
             raise _usage_error(f"{item!r}: give NAME=REPORT.json with an existing report")
         named[name] = Path(path)
     notes = dict(n.split("=", 1) for n in note or [] if "=" in n)
     try:
-        card = add_card_evaluations(weights, named, notes, why, manifests or [
+        card = add_card_evaluations(weights, named, notes, why, purpose=purpose, misses=misses, manifests=manifests or [
             shared / "manifest.csv", shared / "videos" / "manifest.csv", shared / "ffpp" / "manifest.csv"])
     except WeightsError as exc:
         raise _usage_error(str(exc))

@@ -68,3 +68,8 @@ def test_a_card_gains_its_evaluations_and_licences_and_refuses_other_weights(tmp
     (tmp_path / "other.json").write_text(json.dumps(dict(report, sha256="0" * 64)))
     refused = runner.invoke(app, ["weights", "card", str(member), f"x={tmp_path / 'other.json'}"])
     assert refused.exit_code == 2 and "scored other weights" in " ".join(refused.output.split())
+    said = runner.invoke(app, ["weights", "card", str(member), "--purpose", "pasted faces", "--misses", "talking heads"])
+    assert said.exit_code == 0, said.output
+    card = read_card(member)
+    assert (card["what_it_is_for"], card["what_it_misses"]) == ("pasted faces", "talking heads")
+    assert card["evaluation"]["held-out"]["note"] == "never trained on"  # kept

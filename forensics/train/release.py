@@ -111,10 +111,12 @@ def source_licences(sources: set[str], manifests: Sequence[Path]) -> dict[str, l
 
 
 def add_card_evaluations(weights: Path, reports: dict[str, Path], notes: dict[str, str] | None = None,
-                         why_default: str | None = None, manifests: Sequence[Path] = ()) -> dict:
+                         why_default: str | None = None, manifests: Sequence[Path] = (),
+                         purpose: str | None = None, misses: str | None = None) -> dict:
     """Add each ``forensics evaluate --json`` report (by name) to the card of ``weights`` as
     ``evaluation.NAME`` (summarised, never copied), list the licences of every source trained or
-    evaluated on (``data_licences``, from ``manifests``), and record ``why_default`` when given.
+    evaluated on (``data_licences``, from ``manifests``), and record ``why_default``, what the
+    detector is for (``what_it_is_for``) and what it misses (``what_it_misses``) when given.
     Returns the card.
 
     Raises:
@@ -123,6 +125,10 @@ def add_card_evaluations(weights: Path, reports: dict[str, Path], notes: dict[st
     if is_suite_card(weights):
         return add_suite_evaluations(weights, reports, notes, why_default, manifests)
     card = read_card(weights)
+    if purpose:
+        card["what_it_is_for"] = purpose
+    if misses:
+        card["what_it_misses"] = misses
     evaluation = card.get("evaluation", {})
     sources = set(card.get("training", {}).get("sources") or [])
     for name, path in reports.items():
