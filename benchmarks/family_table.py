@@ -24,7 +24,7 @@ from forensics.train.suite import family_metrics
 
 
 def markdown(lines: Sequence[dict[str, Any]], title: str) -> str:
-    text = [f"**{title}**", "", "| detector | source | real | fake | video AUC | fakes caught | reals flagged |",
+    text = [f"**{title}**", "", "| detector | source | real | fake | ROC AUC | fakes caught | reals flagged |",
             "|---|---|---:|---:|---:|---:|---:|"]
     for x in lines:
         auc = "-" if x["auc"] is None else f"{x['auc']:.3f}" + ("*" if x.get("auc_against") else "")

@@ -220,6 +220,18 @@ class SuiteScorer:
     def name(self) -> str:
         return str(self.card.get("name", "suite"))
 
+    @property
+    def runtime(self) -> str:
+        """The members' runtime (``onnx`` or ``torch``), ``mixed`` when they differ."""
+        runtimes = {m.runtime for m in self.members}
+        return runtimes.pop() if len(runtimes) == 1 else "mixed"
+
+    @property
+    def precision(self) -> str:
+        """The members' precision (``float32``, or ``float16`` on a GPU), ``mixed`` when they differ."""
+        precisions = {m.precision for m in self.members}
+        return precisions.pop() if len(precisions) == 1 else "mixed"
+
     def score_by_family(self, crops: np.ndarray) -> np.ndarray:
         """(n, 1 + len(families)) float32: each crop's score (the highest family score), then
         its calibrated score for each family, in :attr:`families` order.

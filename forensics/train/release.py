@@ -95,8 +95,15 @@ def summarise_evaluation(report: dict, note: str | None = None) -> dict:
     return summary
 
 
+FFPP_TERMS = "FaceForensics++ terms: research use only, no redistribution"
+"""The licence of the FaceForensics++ clips (../shared/data/ffpp/README.md; its manifest has no licence column)."""
+FFPP_SOURCES = ("ffpp", "ffpp-original", "original", "Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures")
+
+
 def source_licences(sources: set[str], manifests: Sequence[Path]) -> dict[str, list[str]]:
-    """Licence notes of ``sources`` from the ``licence`` column of ``manifests`` (absent ones are skipped)."""
+    """Licence notes of ``sources`` from the ``licence`` column of ``manifests`` (absent ones are
+    skipped). A source named ``videos-X`` (a training manifest's name for shared source X) is
+    looked up as X; FaceForensics++'s sources and methods carry its terms."""
     found: dict[str, set[str]] = {}
     for manifest in manifests:
         if manifest.exists():
@@ -104,9 +111,13 @@ def source_licences(sources: set[str], manifests: Sequence[Path]) -> dict[str, l
             if "licence" not in table.columns:
                 continue
             for source in sources:  # a source is a manifest source or a folder of it (clips/)
-                by_source = table.source == source if "source" in table.columns else False
-                rows = table[by_source | table.path.str.startswith(f"{source}/")]
+                name = source.removeprefix("videos-")
+                by_source = table.source == name if "source" in table.columns else False
+                rows = table[by_source | table.path.str.startswith(f"{name}/")]
                 found.setdefault(source, set()).update(str(n) for n in rows.licence.dropna())
+    for source in sources:
+        if source in FFPP_SOURCES:
+            found.setdefault(source, set()).add(FFPP_TERMS)
     return {s: sorted(found.get(s) or {"unknown: not in the shared manifests"}) for s in sorted(sources)}
 
 
@@ -160,7 +171,8 @@ def add_suite_evaluations(suite: Path, reports: dict[str, Path], notes: dict[str
     card = json.loads(Path(suite).read_text())
     identity = suite_sha256(card)
     evaluation = card.get("evaluation", {})
-    sources: set[str] = set()
+    sources = {x["source"] for summary in evaluation.values() for kind in ("images", "videos")
+               for x in summary.get(kind, []) if x["source"] != "all"}
     for name, path in reports.items():
         report = json.loads(Path(path).read_text())
         if report["sha256"] != identity:
