@@ -74,13 +74,20 @@ def ensemble_member(ensemble: Path, index: int, out: Path) -> dict:
     return card
 
 
-def summarise_evaluation(report: dict, note: str | None = None) -> dict:
-    """The card's view of one ``forensics evaluate --json`` report: per kind (images, videos)
-    and per source, the counts and :data:`EVALUATION_KEYS`."""
+def _summary_header(report: dict, note: str | None) -> dict:
+    """What every card summary of a report starts with: the data's name (never a path of this
+    machine), the threshold, when it was measured, and the note when given."""
     summary: dict = {"data": Path(report["data"]).name if report["data"] else None,
                      "threshold": report["threshold"], "created": report["created"]}
     if note:
         summary["note"] = note
+    return summary
+
+
+def summarise_evaluation(report: dict, note: str | None = None) -> dict:
+    """The card's view of one ``forensics evaluate --json`` report: per kind (images, videos)
+    and per source, the counts and :data:`EVALUATION_KEYS`."""
+    summary = _summary_header(report, note)
     for kind in ("images", "videos"):
         part = report.get(kind) or {}
         metrics = part.get("metrics")
@@ -178,10 +185,7 @@ def add_suite_evaluations(suite: Path, reports: dict[str, Path], notes: dict[str
         if report["sha256"] != identity:
             raise WeightsError(f"{path} scored another suite or weights (sha256 {report['sha256'][:12]}…, "
                                f"suite {identity[:12]}…)")
-        summary: dict = {"data": Path(report["data"]).name if report["data"] else None,
-                         "threshold": report["threshold"], "created": report["created"]}
-        if (notes or {}).get(name):
-            summary["note"] = notes[name]
+        summary = _summary_header(report, (notes or {}).get(name))
         for kind in ("images", "videos"):
             part = report.get(kind)
             if part and part.get("rows"):
