@@ -59,8 +59,9 @@ def _default(name: str) -> str:
 def _kept(out: Path) -> str:
     """What a stopped scan kept, and how to go on."""
     from forensics.report.journal import journal_path
+    from forensics.runner import staged_report
 
-    journal = journal_path(out)
+    journal = journal_path(staged_report(out))
     return (f"the media finished so far are kept in {journal}; run the same command with --resume to "
             "finish the scan") if journal.exists() else "nothing was kept"
 
@@ -80,9 +81,9 @@ def _print_written(card: dict, out: Path) -> None:
 
 @app.command()
 def scan(
-    paths: List[Path] = typer.Argument(..., help="Files and folders to scan (folders recursively)."),
-    out: Path = typer.Option(Path("report.parquet"), "--out", "-o", help="Media report (Parquet); faces go to <out>.faces.parquet."),
-    thumbnails: Optional[Path] = typer.Option(None, "--thumbnails", help="Folder for annotated JPEG thumbnails and each media's most suspicious face crops."),
+    paths: List[str] = typer.Argument(..., help="Files, folders (recursively) and bucket URIs (s3://bucket/prefix, gs://…) to scan."),
+    out: str = typer.Option("report.parquet", "--out", "-o", help="Media report (Parquet), a path or a bucket URI; faces go to <out>.faces.parquet."),
+    thumbnails: Optional[str] = typer.Option(None, "--thumbnails", help="Folder or bucket URI for annotated JPEG thumbnails and each media's most suspicious face crops."),
     html: Optional[Path] = typer.Option(None, "--html", help="Also write the HTML review here (thumbnails default to <html name>_files/ beside it)."),
     heatmaps: bool = typer.Option(False, "--heatmaps", help="Draw a Grad-CAM heatmap of each kept face crop (needs --thumbnails or --html)."),
     preset: Preset = typer.Option("default", "--preset", help="Named settings: default, fast (8 frames, detection at 480 px) or thorough (2 frames/s, full-size detection, fainter faces); options and --set go over it."),
@@ -125,13 +126,13 @@ def scan(
     from forensics.models.weights import WeightsError
     from forensics.report.journal import JournalError
     from forensics.report.schema import faces_path
-    from forensics.runner import run_scan
+    from forensics.runner import remove_staged, run_scan
     from forensics.score import BrokenModelError
 
-    if html is not None and html.resolve() in {out.resolve(), faces_path(out).resolve()}:
+    if html is not None and html.resolve() in {Path(out).resolve(), faces_path(out).resolve()}:
         raise _usage_error(f"--html {html} would overwrite the report; give the page its own name, e.g. review.html")
     if html is not None and thumbnails is None:
-        thumbnails = html.with_name(html.stem + "_files")
+        thumbnails = str(html.with_name(html.stem + "_files"))
     given = {
         "frames": frames, "fps": fps, "max_frames": max_frames, "detect_size": detect_size,
         "min_face_prob": min_face_prob, "keyframe_every": keyframe_every, "model": model,
@@ -157,7 +158,7 @@ def scan(
 
     signal.signal(signal.SIGTERM, terminate)
     try:
-        outcome = run_scan([str(p) for p in paths], config, out, quiet=quiet, resume=resume, overwrite=overwrite,
+        outcome = run_scan(paths, config, out, quiet=quiet, resume=resume, overwrite=overwrite, keep_staged=html is not None,
                            cluster=Cluster(address=ray_address, workers=workers, gpus_per_worker=gpus_per_worker))
     except (WeightsError, JournalError, ValueError) as exc:
         raise _usage_error(str(exc))
@@ -171,7 +172,11 @@ def scan(
         err.print(f"[bold yellow]interrupted:[/] {_kept(out)}")
         raise typer.Exit(EXIT_INTERRUPTED)
     if html is not None:
-        _write_review(out, html, quiet)
+        try:
+            _write_review(outcome.report or Path(out), html, quiet)
+        finally:
+            if outcome.report is not None and str(outcome.report) != out:  # a bucket's staged copy
+                remove_staged(outcome.report)
     if fail_on_fake and outcome.fakes:
         raise typer.Exit(EXIT_FAKE_FOUND)
 

@@ -1,6 +1,6 @@
 """The scan of one media item as engine-independent stages.
 
-``open_frames`` (decode) -> ``extract`` (detect, align/crop, track) -> ``FaceScorer.score``
+``fetched`` (hash; download an object from a bucket) -> ``open_frames`` (decode) -> ``extract`` (detect, align/crop, track) -> ``FaceScorer.score``
 -> ``finish`` (aggregate, thumbnail, report row). Engines only compose these: the local engine
 in one process with decoding on a helper thread, the Ray engine inside Ray Data batches.
 Decoding itself runs in a worker process (:class:`~forensics.media.worker.DecodeWorker`).
@@ -12,9 +12,12 @@ Every failure of one item ends as a row with status ``error`` whose message name
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import time
-from typing import TYPE_CHECKING, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -25,7 +28,8 @@ from forensics.faces.align import CropPolicy, crop_face
 from forensics.faces.detect import Detection, FaceDetector, FaceFollower
 from forensics.faces.track import link_tracks
 from forensics.media.decode import DecodeError, Frame, MediaInfo
-from forensics.media.discover import MediaItem
+from forensics.media import storage
+from forensics.media.discover import MediaItem, inspect_file
 from forensics.media.worker import DecodeWorker, OpenedMedia
 from forensics.result import Extraction, FaceRecord, MediaResult, Preview
 
@@ -55,6 +59,58 @@ def file_facts(path: str) -> tuple[str, int]:
             digest.update(block)
             size += len(block)
     return digest.hexdigest(), size
+
+
+@dataclass(frozen=True)
+class FetchedMedia:
+    """A media item ready to decode.
+
+    Attributes:
+        item: the item as reported: its path as given (a URI stays one), its kind and problem
+            sniffed from the content.
+        file: the same media as a local file, what the decoders open (``item`` itself for a
+            local file; a temporary download for an object).
+        sha256: hex digest of the content; None when it could not be read.
+        size_bytes: bytes of content; None when it could not be read.
+    """
+
+    item: MediaItem
+    file: MediaItem
+    sha256: str | None = None
+    size_bytes: int | None = None
+
+
+@contextlib.contextmanager
+def fetched(item: MediaItem) -> Iterator[FetchedMedia]:
+    """The item hashed and, for an object in a bucket, downloaded to a temporary file (deleted on
+    exit) and sniffed. A file or object that cannot be read is a ``problem`` of the item, never
+    an exception."""
+    if item.problem is not None:
+        yield FetchedMedia(item, item)
+        return
+    if not storage.is_remote(item.path):
+        try:
+            sha, size = file_facts(item.path)
+        except OSError as exc:
+            item = dataclasses.replace(item, problem=f"cannot read the file: {exc.strerror or exc}")
+            yield FetchedMedia(item, item)
+            return
+        yield FetchedMedia(item, item, sha, size)
+        return
+    download = contextlib.ExitStack()
+    try:
+        local, sha, size = download.enter_context(storage.downloaded(item.path))
+    except OSError as exc:
+        item = dataclasses.replace(item, problem=f"cannot read the object: {exc}")
+        yield FetchedMedia(item, item)
+        return
+    with download:
+        sniffed = inspect_file(local)
+        item = dataclasses.replace(item, kind=sniffed.kind, problem=sniffed.problem)
+        if sniffed.problem is not None:  # as for a local file found not to be media: no hash
+            yield FetchedMedia(item, item)
+            return
+        yield FetchedMedia(item, MediaItem(local, sniffed.kind), sha, size)
 
 
 def open_frames(item: MediaItem, sampling: Sampling, worker: DecodeWorker) -> OpenedMedia:
@@ -170,22 +226,20 @@ def _extract(item: MediaItem, info: MediaInfo, frame_count: int, chunks: Iterabl
 
 def extract_item(item: MediaItem, detector: FaceDetector, policy: CropPolicy, config: ScanConfig,
                  worker: DecodeWorker) -> Extraction:
-    """Hash, decode (in ``worker``), detect, crop and track one item; failures end in ``Extraction.error``."""
+    """Fetch (hash or download), decode (in ``worker``), detect, crop and track one item; failures
+    end in ``Extraction.error``."""
     started = time.perf_counter()
-    try:
-        sha, size = file_facts(item.path) if item.problem is None else (None, None)
-    except OSError as exc:
-        sha, size = None, None
-        item = MediaItem(item.path, item.kind, f"cannot read the file: {exc.strerror or exc}")
-    info, warnings = None, []
-    try:
-        opened = open_frames(item, config.sampling, worker)
-        info, warnings = opened.info, opened.warnings
-        out = extract(item, info, opened.frame_count, opened.chunks, detector, policy, config.face_search)
-    except (DecodeError, StageError) as exc:  # a file that opens but fails to decode keeps its info
-        out = Extraction(item=item, info=info, error=str(exc))
+    with fetched(item) as media:
+        item = media.item
+        info, warnings = None, []
+        try:
+            opened = open_frames(media.file, config.sampling, worker)
+            info, warnings = opened.info, opened.warnings
+            out = extract(item, info, opened.frame_count, opened.chunks, detector, policy, config.face_search)
+        except (DecodeError, StageError) as exc:  # a file that opens but fails to decode keeps its info
+            out = Extraction(item=item, info=info, error=str(exc))
     out.warnings = list(warnings) + out.warnings
-    out.sha256, out.size_bytes = sha, size
+    out.sha256, out.size_bytes = media.sha256, media.size_bytes
     out.elapsed_s = time.perf_counter() - started
     return out
 

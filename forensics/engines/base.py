@@ -27,6 +27,7 @@ import numpy as np
 
 from forensics.config import Evidence, ScanConfig
 from forensics.media.discover import MediaItem
+from forensics.media.storage import staged_folder
 from forensics.pipeline import finish, score_extractions, stage_error
 from forensics.report.evidence import Heatmapper, write_evidence
 from forensics.report.thumbnails import write_thumbnail
@@ -69,11 +70,14 @@ def write_pictures(result: MediaResult, extraction: Extraction, scores: np.ndarr
         return
     scores = np.zeros(0) if scores is None else np.asarray(scores, np.float64)
     try:
-        result.thumbnail = write_thumbnail(extraction, scores, evidence.thumbnails, evidence.threshold)
-        if len(scores) and evidence.evidence_faces and extraction.sha256 is not None:
-            result.warnings += write_evidence(extraction.crops, scores, extraction.sha256, evidence.thumbnails,
-                                              evidence.evidence_faces, heatmapper if evidence.heatmaps else None)
-    except OSError as exc:  # a full disk must not lose the verdict
+        # a bucket's pictures are drawn in a temporary folder, then uploaded
+        with staged_folder(evidence.thumbnails) as (folder, published):
+            thumbnail = write_thumbnail(extraction, scores, folder, evidence.threshold)
+            if len(scores) and evidence.evidence_faces and extraction.sha256 is not None:
+                result.warnings += write_evidence(extraction.crops, scores, extraction.sha256, folder,
+                                                  evidence.evidence_faces, heatmapper if evidence.heatmaps else None)
+        result.thumbnail = None if thumbnail is None else published(thumbnail)
+    except OSError as exc:  # a full disk or a denied bucket must not lose the verdict
         result.warnings.append(f"thumbnail not written: {exc.strerror or exc}")
     except Exception as exc:  # nor a picture that cannot be drawn
         result.warnings.append(str(stage_error("thumbnail drawing", exc)))

@@ -1,6 +1,6 @@
 """The embedded engine: one process for the models, no services to start.
 
-A helper thread hashes each media item and asks the decoding worker process for its frames
+A helper thread hashes each media item (downloads it, from a bucket) and asks the decoding worker process for its frames
 (in chunks, through a bounded queue) while the main thread detects and scores the item
 before it, so decoding overlaps detection and memory stays bounded by a few chunks of frames.
 Consecutive photos are searched for faces in one detector call, and the crops of consecutive
@@ -25,7 +25,7 @@ from forensics.faces.detect import Detection, FaceDetector, resolve_device
 from forensics.media.decode import DecodeError, Frame
 from forensics.media.discover import MediaItem
 from forensics.media.worker import DecodeWorker
-from forensics.pipeline import StageError, extract, file_facts, open_frames
+from forensics.pipeline import StageError, extract, fetched, open_frames
 from forensics.result import Extraction, MediaResult
 from forensics.score import open_scorer, scorer_audit
 
@@ -113,33 +113,29 @@ class _End:
 
 
 def _decode_messages(items: Iterable[MediaItem], config: ScanConfig, worker: DecodeWorker) -> Iterator[Any]:
-    """For each item: an ``_Opened`` header, then its frame chunks, then an ``_End``."""
+    """For each item: an ``_Opened`` header, then its frame chunks, then an ``_End``. An object
+    in a bucket is downloaded first, and its temporary file lives until its ``_End``."""
     for item in items:
         started = time.perf_counter()
-        opened = _Opened(item, None, None, started)
-        if item.problem is None:
+        with fetched(item) as media:
+            opened = _Opened(media.item, media.sha256, media.size_bytes, started)
+            chunks: Iterator[list[Frame]] = iter(())
             try:
-                opened.sha256, opened.size_bytes = file_facts(item.path)
-            except OSError as exc:
-                opened.error = f"cannot read the file: {exc.strerror or exc}"
-        chunks: Iterator[list[Frame]] = iter(())
-        if opened.error is None:
-            try:
-                media = open_frames(item, config.sampling, worker)
-                opened.info, opened.frame_count, chunks = media.info, media.frame_count, media.chunks
-                opened.warnings = media.warnings  # the same list: decoding adds to it
+                frames = open_frames(media.file, config.sampling, worker)
+                opened.info, opened.frame_count, chunks = frames.info, frames.frame_count, frames.chunks
+                opened.warnings = frames.warnings  # the same list: decoding adds to it
             except DecodeError as exc:
                 opened.error = str(exc)
-        yield opened
-        if opened.error is not None:
-            continue
-        try:
-            for chunk in chunks:
-                yield chunk
-        except DecodeError as exc:
-            yield _End(str(exc))
-            continue
-        yield _End()
+            yield opened
+            if opened.error is not None:
+                continue
+            try:
+                for chunk in chunks:
+                    yield chunk
+            except DecodeError as exc:
+                yield _End(str(exc))
+                continue
+            yield _End()
 
 
 def _prefetch(messages: Iterator[Any], depth: int) -> Iterator[Any]:

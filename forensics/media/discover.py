@@ -5,6 +5,11 @@ entries sorted by name. A file met while walking a folder is kept when its conte
 extension says image or video (so a text file renamed ``.jpg`` becomes an error row, not a
 silent skip); anything else there is skipped and counted. A path named explicitly is always
 kept: if it cannot be read as media its row says why.
+
+A URI (``s3://bucket/prefix``, any fsspec URI: :mod:`forensics.media.storage`) is listed, not
+read: an object under a prefix is kept when its extension says image or video (reading every
+object's first bytes would pass them all through the machine that lists), and its content is
+sniffed where it is downloaded for decoding.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ import os
 import stat
 from dataclasses import dataclass, field
 from typing import Iterable, Literal
+
+from forensics.media import storage
 
 MediaKind = Literal["image", "video", "unknown"]
 
@@ -30,12 +37,15 @@ class MediaItem:
     """One input to scan: its path as given or found, and its sniffed kind.
 
     ``problem`` is set when the file could not be sniffed (unreadable, empty, not media);
-    such an item still yields a report row, with status ``error``.
+    such an item still yields a report row, with status ``error``. ``stamp`` says whether the
+    content changed since a journal saw it without reading it again: size and modification
+    time of a local file, size and ETag of an object ("" when unknown).
     """
 
     path: str
     kind: MediaKind
     problem: str | None = None
+    stamp: str = ""
 
 
 @dataclass
@@ -116,7 +126,7 @@ def inspect_file(path: str) -> MediaItem:
         return MediaItem(path, _kind_from_extension(path), f"cannot read the file: {exc.strerror or exc}")
     kind = sniff_kind(head)
     if kind != "unknown":
-        return MediaItem(path, kind)
+        return MediaItem(path, kind, stamp=storage.local_stamp(path))
     claimed = _kind_from_extension(path)
     if not head:
         return MediaItem(path, claimed, "empty file (0 bytes)")
@@ -157,7 +167,9 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> Discovery:
 
     for raw in paths:
         path = os.fspath(raw)
-        if os.path.isdir(path):
+        if storage.is_remote(path):
+            _discover_objects(path, found)
+        elif os.path.isdir(path):
             for file_path in _walk(path):
                 item = inspect_file(file_path)
                 if item.problem is None or _kind_from_extension(file_path) != "unknown":
@@ -168,3 +180,24 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> Discovery:
             add(inspect_file(path))
     return found
 
+
+
+def _discover_objects(uri: str, found: Discovery) -> None:
+    """Add the objects at ``uri`` (one object, or a prefix listed page by page) to ``found``.
+
+    Raises:
+        StorageError: the location cannot be listed.
+    """
+    seen = {item.path for item in found.items}
+    for obj in storage.list_objects(uri):
+        kind = _kind_from_extension(obj.uri)
+        if obj.uri in seen:
+            continue
+        if obj.uri == uri:  # named explicitly: always a row
+            problem = None if obj.stamp else "no such object in the bucket"
+            found.items.append(MediaItem(obj.uri, kind, problem, obj.stamp))
+        elif kind != "unknown":
+            found.items.append(MediaItem(obj.uri, kind, None, obj.stamp))
+        else:
+            found.skipped.append(obj.uri)
+        seen.add(obj.uri)

@@ -9,7 +9,10 @@ skips. When the scan completes, the Parquet reports are written from the journal
 order and the journal is deleted.
 
 ``forensics scan ... --resume`` reads the journal of the same ``--out``, keeps the media
-whose path and content (sha256) are unchanged, and scans only the rest. A journal is locked
+whose path and content are unchanged, and scans only the rest. "Unchanged" is read from each
+media's stamp (size and modification time of a file, size and ETag of an object in a bucket),
+so that resuming reads no media again; a journal line without a stamp falls back on the
+file's sha256. A journal is locked
 while a scan writes it: two scans cannot write the same report at once.
 """
 
@@ -53,6 +56,7 @@ class Entry:
     offset: int
     sha256: str | None
     status: str
+    stamp: str = ""  # the media's size and mtime or ETag when scanned (MediaItem.stamp)
 
 
 @dataclass
@@ -117,7 +121,8 @@ class Journal:
                 header = record
             else:
                 media = record["media"]
-                self.entries[media["path"]] = Entry(offset, media.get("sha256"), media.get("status"))
+                self.entries[media["path"]] = Entry(offset, media.get("sha256"), media.get("status"),
+                                                    record.get("stamp", ""))
             offset += len(raw)
             good_end = offset
         self.file.truncate(good_end)
@@ -129,13 +134,23 @@ class Journal:
         entry = self.entries.get(printable(path) or "")
         return entry is not None and entry.sha256 is not None and entry.sha256 == sha256
 
-    def add(self, result: MediaResult) -> None:
-        """Append one finished media and flush it to the operating system."""
+    def stamped(self, path: str, stamp: str) -> bool | None:
+        """True when ``path`` was scanned (with a hash) and its stamp is unchanged, False when it was
+        not or the stamp changed, None when the journal has no stamp for it (hash it to know)."""
+        entry = self.entries.get(printable(path) or "")
+        if entry is None or entry.sha256 is None:
+            return False
+        if not entry.stamp or not stamp:
+            return None
+        return entry.stamp == stamp
+
+    def add(self, result: MediaResult, stamp: str = "") -> None:
+        """Append one finished media (and the stamp its item had) and flush it to the operating system."""
         media = result.media_row()
         offset = self.file.seek(0, os.SEEK_END)
-        self.file.write(_line({"media": media, "faces": result.face_rows()}))
+        self.file.write(_line({"media": media, "faces": result.face_rows(), "stamp": stamp}))
         self.file.flush()
-        self.entries[media["path"]] = Entry(offset, media["sha256"], media["status"])
+        self.entries[media["path"]] = Entry(offset, media["sha256"], media["status"], stamp)
 
     def rows(self, paths: Iterable[str]) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
         """(media row, face rows) of each path, in the order given."""

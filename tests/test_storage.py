@@ -1,0 +1,273 @@
+"""Media and reports in a bucket: a real S3 endpoint (moto's standalone server on 127.0.0.1,
+as s3fs's own tests use), filled by the test, scanned by both engines through the real
+command line. The server enforces IAM: the scan's credentials may read every object but one."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from tolerances import assert_same_table
+
+moto = pytest.importorskip("moto", reason="moto (the test extra) runs the local S3 server")
+boto3 = pytest.importorskip("boto3", reason="boto3 (moto's dependency) fills the test bucket")
+
+pytestmark = pytest.mark.slow
+
+FORENSICS = [sys.executable, "-m", "forensics"]
+BUCKET = "evidence"
+DENIED = "cases/denied.jpg"
+# before IAM is enforced: create the bucket, the scanner user, its policy and its keys
+SETUP_ACTIONS = 4
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory):
+    """Environment of a scanner whose credentials read every object of the bucket but one."""
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                              env={**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": str(SETUP_ACTIONS)},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and server.poll() is None, "the S3 server did not start"
+                time.sleep(0.2)
+        admin = {"endpoint_url": endpoint, "region_name": "us-east-1", "aws_access_key_id": "admin",
+                 "aws_secret_access_key": "admin"}
+        boto3.client("s3", **admin).create_bucket(Bucket=BUCKET)
+        iam = boto3.client("iam", **admin)
+        iam.create_user(UserName="scanner")
+        iam.put_user_policy(UserName="scanner", PolicyName="scan", PolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
+                {"Effect": "Deny", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{BUCKET}/{DENIED}"}]}))
+        key = iam.create_access_key(UserName="scanner")["AccessKey"]
+        env = {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
+               "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"], "AWS_DEFAULT_REGION": "us-east-1",
+               "FORENSICS_STAGING": str(tmp_path_factory.mktemp("staging"))}
+        yield env, boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                                aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"])
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _run(env: dict[str, str], *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    result = subprocess.run([*FORENSICS, *args], capture_output=True, text=True, timeout=timeout,
+                            env={**os.environ, **env, "COLUMNS": "200"})
+    result.stderr = " ".join(result.stderr.split())
+    return result
+
+
+def _put_folder(client, folder: Path, prefix: str) -> None:
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and not path.is_symlink():
+            client.upload_file(str(path), BUCKET, f"{prefix}/{path.relative_to(folder).as_posix()}")
+
+
+def _read(client, key: str, local: Path) -> Path:
+    client.download_file(BUCKET, key, str(local))
+    return local
+
+
+@pytest.fixture(scope="module")
+def cases(s3, media_dir, bad_dir, tmp_path_factory):
+    """``cases/`` in the bucket: the good media, broken files, an object the scanner may not read;
+    and the same readable files in a local folder."""
+    _, client = s3
+    local = tmp_path_factory.mktemp("cases")
+    shutil.copytree(media_dir, local, dirs_exist_ok=True)
+    for name in ("truncated.mp4", "corrupt.jpg", "empty.mp4", "notes-renamed.jpg", "README.txt"):
+        shutil.copy(bad_dir / name, local / name)
+    _put_folder(client, local, "cases")
+    client.upload_file(str(media_dir / "astronaut.jpg"), BUCKET, DENIED)
+    return local
+
+
+def _weights(tmp_path_factory) -> Path:
+    import torch
+
+    from forensics.faces.align import CropPolicy
+    from forensics.models.registry import build_model, get_model_spec
+    from forensics.models.weights import save_weights
+
+    torch.manual_seed(0)
+    spec = get_model_spec("custom-cnn")
+    path = tmp_path_factory.mktemp("weights") / "seeded-cnn.safetensors"
+    save_weights(build_model("custom-cnn"), path,
+                 {"model": "custom-cnn", "crop_policy": CropPolicy(size=spec.input_size).to_dict()})
+    return path
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory) -> Path:
+    return _weights(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def disk_report(cases, seeded, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("disk") / "disk.parquet"
+    result = _run({}, "scan", str(cases), "--out", str(out), "--frames", "4", "--threads", "1",
+                  "--weights", str(seeded), "--quiet")
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def _assert_bucket_report_equals_disk(client, key: str, disk: Path, cases: Path, tmp_path: Path,
+                                      extra: tuple[str, ...] = (DENIED,)) -> dict:
+    """The bucket's report has the disk report's rows (URIs for paths) plus error rows for the
+    ``extra`` keys; returns the bucket report's status and error by URI."""
+    got = pq.read_table(_read(client, key, tmp_path / "bucket.parquet"))
+    faces = pq.read_table(_read(client, key.replace(".parquet", ".faces.parquet"), tmp_path / "bucket.faces.parquet"))
+    paths = got.column("path").to_pylist()
+    others = {f"s3://{BUCKET}/{k}" for k in extra}
+    assert others <= set(paths)
+    rows = {p: (s, e) for p, s, e in zip(paths, got.column("status").to_pylist(), got.column("error").to_pylist())}
+    keep = [i for i in range(got.num_rows) if paths[i] not in others]
+    want = pq.read_table(disk)
+    prefix = f"s3://{BUCKET}/cases/"
+    local_paths = [p.replace(str(cases) + "/", prefix) for p in want.column("path").to_pylist()]
+    assert [paths[i] for i in keep] == local_paths
+    skip = ("elapsed_s", "thumbnail", "path")
+    assert_same_table(got.take(keep), want, "media report", skip=skip)
+    want_faces = pq.read_table(faces_of(disk))
+    assert_same_table(faces, want_faces, "faces report", skip=skip)
+    return rows
+
+
+def faces_of(report: Path) -> Path:
+    from forensics.report.schema import faces_path
+
+    return faces_path(report)
+
+
+def test_a_bucket_scan_equals_the_scan_of_the_same_files_on_disk(s3, cases, seeded, disk_report, tmp_path):
+    env, client = s3
+    result = _run(env, "scan", f"s3://{BUCKET}/cases", f"s3://{BUCKET}/cases/missing.jpg",
+                  "--out", f"s3://{BUCKET}/reports/scan.parquet", "--thumbnails", f"s3://{BUCKET}/reports/thumbs",
+                  "--frames", "4", "--threads", "1", "--weights", str(seeded))
+    assert result.returncode == 0, result.stderr
+    rows = _assert_bucket_report_equals_disk(client, "reports/scan.parquet", disk_report, cases, tmp_path,
+                                             (DENIED, "cases/missing.jpg"))
+    assert rows[f"s3://{BUCKET}/{DENIED}"] == ("error", "cannot read the object: access denied: the credentials "
+                                               "in use may not read it")
+    assert rows[f"s3://{BUCKET}/cases/missing.jpg"] == ("error", "no such object in the bucket")
+    assert rows[f"s3://{BUCKET}/cases/truncated.mp4"][0] == "error"
+    assert rows[f"s3://{BUCKET}/cases/notes-renamed.jpg"][0] == "error"
+    assert f"s3://{BUCKET}/cases/README.txt" not in rows and "1 non-media file(s) skipped" in result.stderr
+
+    # thumbnails went to the bucket, and the report names them there
+    media = pq.read_table(_read(client, "reports/scan.parquet", tmp_path / "again.parquet"))
+    thumbs = [t for t in media.column("thumbnail").to_pylist() if t]
+    listed = {o["Key"] for o in client.list_objects_v2(Bucket=BUCKET, Prefix="reports/thumbs/")["Contents"]}
+    assert len(thumbs) >= 6 and all(t.startswith(f"s3://{BUCKET}/reports/thumbs/") for t in thumbs)
+    assert {t[len(f"s3://{BUCKET}/"):] for t in thumbs} <= listed
+    assert any(".face0.jpg" in key for key in listed)  # the evidence crops too
+
+    # credentials land nowhere: not in the output, not in the report
+    secret, key_id = env["AWS_SECRET_ACCESS_KEY"], env["AWS_ACCESS_KEY_ID"]
+    blob = (tmp_path / "again.parquet").read_bytes() + (tmp_path / "bucket.faces.parquet").read_bytes()
+    for text in (result.stdout, result.stderr, blob.decode("latin-1")):
+        assert secret not in text and key_id not in text
+
+
+def test_the_ray_engine_scans_a_bucket_to_the_same_report(s3, cases, seeded, disk_report, tmp_path):
+    env, client = s3
+    result = _run(env, "scan", f"s3://{BUCKET}/cases", "--out", f"s3://{BUCKET}/reports/ray.parquet",
+                  "--thumbnails", f"s3://{BUCKET}/reports/ray-thumbs", "--frames", "4", "--threads", "1",
+                  "--weights", str(seeded), "--engine", "ray")
+    assert result.returncode == 0, result.stderr
+    rows = _assert_bucket_report_equals_disk(client, "reports/ray.parquet", disk_report, cases, tmp_path)
+    assert rows[f"s3://{BUCKET}/{DENIED}"][0] == "error"
+    listed = client.list_objects_v2(Bucket=BUCKET, Prefix="reports/ray-thumbs/").get("KeyCount", 0)
+    assert listed >= 6
+
+
+def test_an_unreachable_endpoint_is_one_clear_error(s3, seeded, tmp_path):
+    env, _ = s3
+    dead = {**env, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{_free_port()}"}
+    started = time.monotonic()
+    result = _run(dead, "scan", f"s3://{BUCKET}/cases", "--out", str(tmp_path / "r.parquet"), "--weights", str(seeded))
+    assert result.returncode == 2
+    assert "cannot reach the storage endpoint" in result.stderr and "Traceback" not in result.stderr
+    assert time.monotonic() - started < 120 and not (tmp_path / "r.parquet").exists()
+    result = _run(env, "scan", f"s3://no-such-bucket/x", "--out", str(tmp_path / "r.parquet"), "--weights", str(seeded))
+    assert result.returncode == 2 and "the bucket no-such-bucket does not exist" in result.stderr
+
+
+def test_a_bucket_report_is_not_written_over_something_else(s3, cases, seeded, tmp_path):
+    env, client = s3
+    client.put_object(Bucket=BUCKET, Key="reports/notes.parquet", Body=b"someone's notes")
+    result = _run(env, "scan", str(cases / "astronaut.jpg"), "--out", f"s3://{BUCKET}/reports/notes.parquet",
+                  "--weights", str(seeded))
+    assert result.returncode == 2 and "is not a forensics report" in result.stderr
+    assert client.get_object(Bucket=BUCKET, Key="reports/notes.parquet")["Body"].read() == b"someone's notes"
+
+
+def test_an_interrupted_bucket_scan_resumes(s3, seeded, tmp_path, astronaut):
+    from PIL import Image
+
+    from forensics.report.journal import journal_path
+    from forensics.runner import staged_report
+
+    env, client = s3
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for k in range(16):
+        side = 200 + 8 * k
+        Image.fromarray(astronaut).resize((side, side)).save(folder / f"photo-{k:02d}.jpg", quality=90)
+    _put_folder(client, folder, "many")
+    args = ["scan", f"s3://{BUCKET}/many", "--frames", "4", "--threads", "1", "--weights", str(seeded)]
+    assert _run(env, *args, "--out", f"s3://{BUCKET}/reports/whole.parquet", "--quiet").returncode == 0
+
+    out = f"s3://{BUCKET}/reports/resumed.parquet"
+    journal = journal_path(_staged(env, out, staged_report))
+    scan = subprocess.Popen([*FORENSICS, *args, "--out", out, "--quiet"], env={**os.environ, **env},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and not (journal.exists() and journal.read_bytes().count(b"\n") >= 1 + 4):
+        time.sleep(0.05)
+    scan.send_signal(signal.SIGTERM)
+    assert scan.wait(timeout=120) == 130
+    assert "Contents" not in client.list_objects_v2(Bucket=BUCKET, Prefix="reports/resumed")
+
+    result = _run(env, *args, "--out", out, "--resume")
+    assert result.returncode == 0, result.stderr
+    assert int(result.stderr.split(" media taken from the interrupted scan")[0].split()[-1]) >= 4
+    assert_same_table(pq.read_table(_read(client, "reports/resumed.parquet", tmp_path / "a.parquet")),
+                      pq.read_table(_read(client, "reports/whole.parquet", tmp_path / "b.parquet")), "resumed")
+    assert not journal.exists()
+
+
+def _staged(env: dict[str, str], out: str, staged_report) -> Path:
+    saved = os.environ.get("FORENSICS_STAGING")
+    os.environ["FORENSICS_STAGING"] = env["FORENSICS_STAGING"]
+    try:
+        return staged_report(out)
+    finally:
+        if saved is None:
+            os.environ.pop("FORENSICS_STAGING")
+        else:
+            os.environ["FORENSICS_STAGING"] = saved
