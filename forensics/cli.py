@@ -218,7 +218,7 @@ def summary(
     import pyarrow.parquet as pq
 
     from forensics.report.schema import read_metadata
-    from forensics.report.summary import print_summary
+    from forensics.report.summary import print_summary, report_batches
 
     if verdict not in (None, "fake", "real"):
         raise _usage_error("--verdict takes fake or real")
@@ -227,15 +227,15 @@ def summary(
     if not report.exists():
         raise _usage_error(f"{report}: no such report")
     try:
-        table = pq.read_table(report)
+        schema = pq.read_schema(report)
     except Exception as exc:
         raise _usage_error(f"{report} is not a readable Parquet report: {exc}")
-    meta = read_metadata(table.schema)
+    meta = read_metadata(schema)
     extra = {}
     if meta:
         extra = {"model": f"{meta.get('model')} (weights sha256 {str(meta.get('weights_sha256'))[:12]}…)",
                  "scanned": f"{meta.get('created')} by forensics {meta.get('version')}, engine {meta.get('engine')}"}
-    print_summary(table, Console(), top=top, verdict=verdict, status=status, extra=extra)
+    print_summary(report_batches(report), Console(), top=top, verdict=verdict, status=status, extra=extra)
 
 
 @app.command()

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,11 +33,11 @@ from forensics import __version__
 from forensics.config import Cluster, ScanConfig
 from forensics.engines import Engine, open_engine
 from forensics.media import storage
-from forensics.media.discover import Discovery, MediaItem, discover
+from forensics.media.discover import MediaItem, discover, walk_media
 from forensics.pipeline import file_facts
 from forensics.report.journal import Journal, journal_path
 from forensics.report.schema import MEDIA_SCHEMA, faces_path, read_metadata
-from forensics.report.summary import print_summary
+from forensics.report.summary import Condensed, render_condensed, report_batches
 from forensics.report.writer import ReportWriter, remove_stale_temporaries
 from forensics.result import printable
 
@@ -46,19 +48,36 @@ class OutputError(ValueError):
 
 @dataclass
 class ScanOutcome:
-    """What a finished scan wrote and found."""
+    """What a finished scan wrote and found.
 
-    media: pa.Table  # the media report's rows
-    skipped: list[str]
+    Attributes:
+        out: the report as asked for (a path or a URI).
+        media_count: media in the report; ``fakes``: of them with verdict fake.
+        skipped: non-media files passed over while walking folders.
+        report: where the report can be read on this machine (a bucket's: its staged copy,
+            kept only with ``run_scan(keep_staged=True)``).
+    """
+
+    out: str
+    media_count: int
+    fakes: int
+    skipped: int
     elapsed_s: float
     metadata: dict[str, Any]
     nodes: frozenset[str] = field(default_factory=frozenset)  # Ray node ids that did work (ray engine)
     resumed: int = 0  # media taken from the journal of an interrupted scan (--resume)
-    report: Path | None = None  # where the report can be read on this machine (a bucket's: its staged copy)
+    report: Path | None = None
 
     @property
-    def fakes(self) -> int:
-        return sum(1 for v in self.media.column("verdict").to_pylist() if v == "fake")
+    def media(self) -> pa.Table:
+        """The media report's rows, read back from the report (all in memory: for small scans)."""
+        import pyarrow.parquet as pq
+
+        if self.report is not None and self.report.exists():
+            return pq.read_table(self.report)
+        fs, path = storage.filesystem(self.out)
+        with fs.open(path, "rb") as f:
+            return pq.read_table(f)
 
 
 def report_metadata(config: ScanConfig, audit: dict[str, Any]) -> dict[str, Any]:
@@ -82,8 +101,7 @@ def _is_report(path: Path) -> bool:
         return False
 
 
-def check_outputs(out: Path, found: Discovery, inputs: Sequence[str], overwrite: bool = False,
-                  thumbnails: str | None = None) -> None:
+def check_outputs(out: Path, inputs: Sequence[str], overwrite: bool = False, thumbnails: str | None = None) -> None:
     """Refuse outputs that would destroy evidence or fail after the work; create the report's folder.
 
     Raises:
@@ -93,13 +111,12 @@ def check_outputs(out: Path, found: Discovery, inputs: Sequence[str], overwrite:
     if out.is_dir():
         raise OutputError(f"--out {out} is a folder: give a file name, e.g. {out / 'report.parquet'}")
     targets = {out: "the report", faces_path(out): "the faces report", journal_path(out): "the journal"}
-    sources = [Path(p) for p in [*inputs, *(item.path for item in found.items)] if not storage.is_remote(p)]
+    sources = [Path(p) for p in inputs if not storage.is_remote(p)]
     for target, what in targets.items():
-        real = os.path.realpath(target)
-        for source in sources:
-            if os.path.realpath(source) == real or (target.exists() and source.exists() and _same_file(source, target)):
-                raise OutputError(f"--out {out}: {what} would overwrite the input {printable(str(source))}; "
-                                  "write the report somewhere else")
+        source = _input_at(target, sources)
+        if source is not None:
+            raise OutputError(f"--out {out}: {what} would overwrite the input {printable(str(source))}; "
+                              "write the report somewhere else")
         if target != journal_path(out) and target.exists() and not overwrite:
             if target.is_dir():
                 raise OutputError(f"--out {out}: {what} {target} exists and is a folder")
@@ -174,6 +191,20 @@ def _upload_reports(local: Path, out: str) -> None:
     storage.upload(str(local), out)
 
 
+def _input_at(target: Path, sources: list[Path]) -> Path | None:
+    """The input that ``target`` is, or the media file it is inside an input folder (found without
+    listing the folders: the one file is sniffed as the walk would); None if it is neither."""
+    real = os.path.realpath(target)
+    for source in sources:
+        if os.path.realpath(source) == real or (target.exists() and source.exists() and _same_file(source, target)):
+            return source
+        if source.is_dir() and target.is_file() and Path(real).is_relative_to(os.path.realpath(source)):
+            found = discover([str(target)]).items
+            if found and (found[0].problem is None or found[0].kind != "unknown"):
+                return target
+    return None
+
+
 def _same_file(a: Path, b: Path) -> bool:
     try:
         return os.path.samefile(a, b)
@@ -211,16 +242,17 @@ def run_scan(
     started = time.perf_counter()
     target = os.fspath(out)
     remote = storage.is_remote(target)
-    found = discover(paths)
     if remote:
         check_remote_report(target, overwrite)
     out = staged_report(target)
-    check_outputs(out, found, paths, overwrite or remote, config.thumbnails)
+    check_outputs(out, paths, overwrite or remote, config.thumbnails)
     remove_stale_temporaries(out)
     journal_file = journal_path(out)
     if not resume and journal_file.exists() and not quiet:
         console.print(f"note: replacing the journal of an interrupted scan, {journal_file} "
                       "(pass --resume to continue it instead)")
+    listing = _Listing(paths)
+    listing.check_start()  # an unreachable bucket fails here, before the journal and the models
     journal = Journal.open(journal_file, resume)  # locked before the models load: fail fast
     try:
         engine = open_engine(config, cluster)
@@ -228,54 +260,105 @@ def run_scan(
             metadata = report_metadata(config, engine.audit())
             shown = set() if quiet else _show_notes(engine, console, set())
             journal.begin(metadata)
-            todo = [item for item in found.items if not (resume and _unchanged(journal, item))]
-            stamps = {item.path: item.stamp for item in todo}
-            resumed = len(found.items) - len(todo)
             progress = Progress(
                 TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                 console=console, disable=quiet, transient=False,
             )
             with progress:
-                media_task = progress.add_task("media", total=len(found.items), completed=resumed)
+                media_task = progress.add_task("media", total=None)
                 frame_task = progress.add_task("frames", total=None)
 
                 def notify(event: str, count: int) -> None:
                     progress.advance(media_task if event == "media" else frame_task, count)
 
+                listing.count_in_background(lambda n: progress.update(media_task, total=n))
+                todo = listing.todo(journal if resume else None, lambda: notify("media", 1))
                 for result in engine.scan(todo, progress=notify):
-                    journal.add(result, stamps.get(result.path, ""))
+                    journal.add(result, listing.stamp_of(result.path))
         finally:
             engine.close()
         if not quiet:  # a cluster's actors report how their models ran as their results come back
             _show_notes(engine, console, shown)
-        rows = []
+        # the journal's order is the input order (engines return results in order, and a resumed
+        # scan continues the interrupted one's prefix); a media scanned again keeps its place
         with ReportWriter(out, metadata) as writer:
-            for media_row, face_rows in journal.rows(item.path for item in found.items):
+            for media_row, face_rows in journal.rows(journal.paths()):
                 writer.write_rows(media_row, face_rows)
-                rows.append(media_row)
         if remote:
             try:
                 _upload_reports(out, target)
             except OSError as exc:
                 raise OutputError(f"{exc}; the reports are at {out} and the journal is kept: run again with "
                                   "--resume to upload them") from None
-            if not keep_staged:
-                remove_staged(out)
     except BaseException:
         journal.close(delete=not resume and not journal.entries)  # keep a journal only if it holds work
         raise
     journal.close(delete=True)
-    media = pa.Table.from_pylist(rows, schema=MEDIA_SCHEMA)
+    condensed = Condensed(top=10)
+    for batch in report_batches(out):  # the summary's columns, a batch at a time
+        condensed.add(batch)
     elapsed = time.perf_counter() - started
     nodes = frozenset(getattr(engine, "nodes_used", ()))
     if not quiet:
-        extra = {"report": f"{target} (+ faces), {len(rows)} media in {elapsed:.1f} s"}
-        if resumed:
-            extra["resumed"] = f"{resumed} media taken from the interrupted scan's journal"
+        extra = {"report": f"{target} (+ faces), {condensed.total} media in {elapsed:.1f} s"}
+        if listing.resumed:
+            extra["resumed"] = f"{listing.resumed} media taken from the interrupted scan's journal"
         if config.engine == "ray":
             extra["engine"] = f"ray, {len(nodes)} node(s) did the work"
-        print_summary(media, console, skipped=len(found.skipped), extra=extra)
-    return ScanOutcome(media, found.skipped, elapsed, metadata, nodes, resumed, out)
+        console.print(render_condensed(condensed, skipped=listing.skipped, extra=extra))
+    fakes = condensed.counts.get(("fake", "all"), 0)
+    if remote and not keep_staged:
+        remove_staged(out)
+    return ScanOutcome(target, condensed.total, fakes, listing.skipped, elapsed, metadata, nodes, listing.resumed,
+                       out if not remote or keep_staged else None)
+
+
+class _Listing:
+    """The scan's media, streamed from the walk of its inputs (nothing kept per media but the
+    stamps of those in flight), with the counts the progress bar and the summary show."""
+
+    def __init__(self, paths: Sequence[str]):
+        self.paths = list(paths)
+        self.skipped = 0
+        self.resumed = 0
+        self._stamps: dict[str, str] = {}
+        self._first: list[MediaItem] = []
+
+    def check_start(self) -> None:
+        """Walk to the first media, so that an unlistable bucket fails before anything starts.
+
+        Raises:
+            StorageError: a URI's location cannot be listed.
+        """
+        self._walk = walk_media(self.paths, self._skip)
+        self._first = [item for item in [next(self._walk, None)] if item is not None]
+
+    def _skip(self, path: str) -> None:
+        self.skipped += 1
+
+    def todo(self, journal: Journal | None, on_resumed) -> Iterator[MediaItem]:
+        """The media to scan: all of them, or those the resumed ``journal`` does not have unchanged."""
+        for item in itertools.chain(self._first, self._walk):
+            if journal is not None and _unchanged(journal, item):
+                self.resumed += 1
+                on_resumed()
+                continue
+            self._stamps[printable(item.path) or ""] = item.stamp
+            yield item
+
+    def stamp_of(self, path: str) -> str:
+        """The stamp of a media handed to the engine whose result came back (forgotten then)."""
+        return self._stamps.pop(printable(path) or "", "")
+
+    def count_in_background(self, total) -> None:
+        """Count the media in a second walk on a daemon thread; ``total(n)`` when it is done."""
+        def count() -> None:
+            try:
+                total(sum(1 for _ in walk_media(self.paths)))
+            except Exception:  # the scan's own walk reports listing errors
+                pass
+
+        threading.Thread(target=count, name="forensics-count", daemon=True).start()
 
 
 def _show_notes(engine: Engine, console: Console, shown: set[str]) -> set[str]:

@@ -22,6 +22,7 @@ readable (thumbnails: writable) at the same paths on every node.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import math
 import os
@@ -42,6 +43,10 @@ class RayScanError(RuntimeError):
     """The Ray scan could not finish: a batch failed more often than allowed, an actor could
     not start (other weights on its node), or media went missing. Nothing is reported; the
     media finished so far are in the scan's journal."""
+
+WINDOW_MEDIA = 4096
+"""Media handed to Ray Data per dataset: the driver holds one window of items (and the results
+that wait for a slower media of it), never the whole listing, whatever the number of media."""
 
 GPU_SHARE = 0.5  # GPU per actor when the cluster has GPUs: an extract and a score actor share one
 
@@ -228,16 +233,14 @@ class RayEngine:
                 ``max_task_retries`` times, or an actor could not start); no partial report is
                 written by ``run_scan``.
         """
-        items = list(items)
         notify = progress or (lambda event, n: None)
         try:
-            if not items:
-                return
             import ray.exceptions
 
             with _quiet_ray_data():
-                rows = _rows_or_raise(self.dataset(items).iter_rows(), ray.exceptions.RayError)
-                yield from self._in_input_order(rows, items, notify)
+                for window in _windows(items, WINDOW_MEDIA):
+                    rows = _rows_or_raise(self.dataset(window).iter_rows(), ray.exceptions.RayError)
+                    yield from self._in_input_order(rows, window, notify)
         finally:
             self.close()
 
@@ -278,6 +281,13 @@ class RayEngine:
     def nodes_used(self) -> set[str]:
         """Ray node ids whose actors did work in this scan."""
         return {w.split("/")[0] for names in self.workers_used.values() for w in names}
+
+
+def _windows(items: Iterable[MediaItem], size: int) -> Iterator[list[MediaItem]]:
+    """``items`` in consecutive lists of at most ``size``, read from the iterable as needed."""
+    iterator = iter(items)
+    while window := list(itertools.islice(iterator, size)):
+        yield window
 
 
 def _rows_or_raise(rows: Iterable[dict[str, Any]], errors: type[BaseException]) -> Iterator[dict[str, Any]]:

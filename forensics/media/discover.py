@@ -18,7 +18,7 @@ import errno
 import os
 import stat
 from dataclasses import dataclass, field
-from typing import Iterable, Literal
+from typing import Callable, Iterable, Iterator, Literal
 
 from forensics.media import storage
 
@@ -150,54 +150,56 @@ def _walk(folder: str) -> Iterable[str]:
             yield entry.path
 
 
-def discover(paths: Iterable[str | os.PathLike[str]]) -> Discovery:
-    """Media items for the given files and folders, in a deterministic order.
+def walk_media(paths: Iterable[str | os.PathLike[str]], skipped: Callable[[str], None] | None = None
+               ) -> Iterator[MediaItem]:
+    """The media items of the given files, folders and URIs, one at a time, in a deterministic
+    order; ``skipped(path)`` hears of each non-media file passed over while walking.
 
     Each path is kept as the user spelled it (joined with names found below it); the same
-    file reached twice is listed once.
-    """
-    found = Discovery()
-    seen: set[str] = set()
+    file reached twice is listed once (by its real path, or its URI).
 
-    def add(item: MediaItem) -> None:
-        key = os.path.realpath(item.path)
-        if key not in seen:
-            seen.add(key)
-            found.items.append(item)
+    Raises:
+        StorageError: a URI's location cannot be listed (raised when the walk reaches it).
+    """
+    seen: set[str] = set()
+    skip = skipped or (lambda path: None)
+
+    def first(key: str) -> bool:
+        if key in seen:
+            return False
+        seen.add(key)
+        return True
 
     for raw in paths:
         path = os.fspath(raw)
         if storage.is_remote(path):
-            _discover_objects(path, found)
+            for obj in storage.list_objects(path):
+                kind = _kind_from_extension(obj.uri)
+                if obj.uri == path:  # named explicitly: always a row
+                    if first(obj.uri):
+                        yield MediaItem(obj.uri, kind, None if obj.stamp else "no such object in the bucket", obj.stamp)
+                elif kind == "unknown":
+                    skip(obj.uri)
+                elif first(obj.uri):
+                    yield MediaItem(obj.uri, kind, None, obj.stamp)
         elif os.path.isdir(path):
             for file_path in _walk(path):
                 item = inspect_file(file_path)
-                if item.problem is None or _kind_from_extension(file_path) != "unknown":
-                    add(item)
-                else:
-                    found.skipped.append(file_path)
-        else:
-            add(inspect_file(path))
-    return found
+                if item.problem is not None and _kind_from_extension(file_path) == "unknown":
+                    skip(file_path)
+                elif first(os.path.realpath(file_path)):
+                    yield item
+        elif first(os.path.realpath(path)):
+            yield inspect_file(path)
 
 
-
-def _discover_objects(uri: str, found: Discovery) -> None:
-    """Add the objects at ``uri`` (one object, or a prefix listed page by page) to ``found``.
+def discover(paths: Iterable[str | os.PathLike[str]]) -> Discovery:
+    """Every media item of the given files, folders and URIs, in memory (:func:`walk_media`
+    streams them instead).
 
     Raises:
-        StorageError: the location cannot be listed.
+        StorageError: a URI's location cannot be listed.
     """
-    seen = {item.path for item in found.items}
-    for obj in storage.list_objects(uri):
-        kind = _kind_from_extension(obj.uri)
-        if obj.uri in seen:
-            continue
-        if obj.uri == uri:  # named explicitly: always a row
-            problem = None if obj.stamp else "no such object in the bucket"
-            found.items.append(MediaItem(obj.uri, kind, problem, obj.stamp))
-        elif kind != "unknown":
-            found.items.append(MediaItem(obj.uri, kind, None, obj.stamp))
-        else:
-            found.skipped.append(obj.uri)
-        seen.add(obj.uri)
+    found = Discovery()
+    found.items.extend(walk_media(paths, found.skipped.append))
+    return found

@@ -152,6 +152,11 @@ class Journal:
         self.file.flush()
         self.entries[media["path"]] = Entry(offset, media["sha256"], media["status"], stamp)
 
+    def paths(self) -> list[str]:
+        """The media in the journal, each once, in the order they were first written (a media
+        written again, e.g. redone by a resumed scan, keeps its first place)."""
+        return list(self.entries)
+
     def rows(self, paths: Iterable[str]) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
         """(media row, face rows) of each path, in the order given."""
         for path in paths:
