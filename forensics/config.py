@@ -92,7 +92,8 @@ class Cluster:
         workers: actors per model stage (default: fit the cluster).
         gpus_per_worker: GPUs per actor (default 0.5 when the cluster has GPUs, else 0).
         media_per_batch: media per scoring call (default 8).
-        max_task_retries: retries of a batch whose actor died (default 3).
+        max_task_retries: retries of a media whose worker died while scanning it (default 3); then it
+            is an error row.
         num_cpus: CPUs of a local instance (default: the cores this process may use).
     """
 

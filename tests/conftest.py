@@ -10,6 +10,11 @@ import pytest
 import torch
 
 torch.set_num_threads(max(1, min(2, len(os.sched_getaffinity(0)))))
+# every Ray instance a test starts (the two-node cluster, the local instances) stays on
+# 127.0.0.1: Ray reads this once, when first imported, and the tests import it early; the
+# product sets it itself before importing Ray (tests/test_ray_engine.py checks that path in a
+# fresh process, without this variable)
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -132,28 +133,30 @@ def local_reference(tmp_path_factory, media_dir, bad_dir, test_weights):
 @pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads listening sockets from Linux /proc/net")
 def test_without_an_address_a_local_instance_listens_on_loopback_only(local_reference, media_dir, test_weights,
                                                                         tmp_path):
-    import ray
-
-    from forensics.engines.ray import RayEngine
-
-    _, local = local_reference
+    """The command line, in a fresh process (as a user runs it): every socket the local Ray
+    instance opens listens on loopback, and the instance is gone after the scan."""
+    out, local = local_reference
     before = _listeners()
-    runner = RayEngine(_config(test_weights, tmp_path / "thumbs", "ray"))
-    try:
-        opened = _listeners() - before
-        items = discover([str(media_dir / "astronaut.jpg"), str(media_dir / "coffee-no-face.jpg")]).items
-        results = list(runner.scan(items))
-    finally:
-        runner.close()
+    scan = subprocess.Popen([FORENSICS_CLI, "scan", str(media_dir / "astronaut.jpg"), str(media_dir / "coffee-no-face.jpg"),
+                             "--out", str(tmp_path / "r.parquet"), "--engine", "ray", "--frames", "6", "--threads", "1",
+                             "--weights", str(test_weights), "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={k: v for k, v in os.environ.items() if k != "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"})
+    opened: set[tuple[str, int]] = set()
+    while scan.poll() is None:
+        opened |= _listeners() - before
+        time.sleep(0.1)
+    _, stderr = scan.communicate()
+    assert scan.returncode == 0, stderr
     assert opened, "the local Ray instance must listen somewhere"
     loopback = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}  # the last: IPv4 loopback on an IPv6 socket
     assert {host for host, _ in opened} <= loopback, f"not loopback only: {sorted(opened)}"
-    assert not ray.is_initialized() and not (_listeners() - before) & opened, "stopped after the scan"
+    time.sleep(2)
+    assert not (_listeners() - before) & opened, "stopped after the scan"
     want = {row["path"]: row for row in local.media.to_pylist()}
-    for result in results:
-        assert result.status == want[result.path]["status"]
-        assert (result.score is None) == (want[result.path]["score"] is None)
-        assert result.score is None or abs(result.score - want[result.path]["score"]) <= SCORE_ATOL
+    for row in pq.read_table(tmp_path / "r.parquet").to_pylist():
+        assert row["status"] == want[row["path"]]["status"]
+        assert (row["score"] is None) == (want[row["path"]]["score"] is None)
+        assert row["score"] is None or abs(row["score"] - want[row["path"]]["score"]) <= SCORE_ATOL
 
 
 def test_an_unreachable_cluster_is_a_usage_error(tmp_path, media_dir, test_weights):
@@ -280,24 +283,61 @@ def test_ray_job_submit_writes_the_report(ray_cluster, local_reference, media_di
     assert read_metadata(pq.read_schema(report))["engine"] == "ray"
 
 
-def test_a_batch_that_fails_every_retry_fails_the_scan_and_keeps_the_journal(ray_cluster, media_dir, test_weights,
-                                                                              tmp_path):
-    """No retries allowed: the extract actor killed mid-scan fails the scan, with a reason and
-    exit 5; the media finished before are in the journal, and --resume finishes the scan."""
-    from forensics.engines.ray import RayEngine, RayScanError
+def _kill_whoever_opens(path: Path, stop: threading.Event, kills: list[int]) -> None:
+    """Kill the Ray worker that has ``path`` open (or whose decoding worker has), whenever one
+    does, as an out-of-memory kill would: every attempt at that media dies."""
+    target = str(path)
+    while not stop.is_set():
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit() or int(proc.name) == os.getpid():
+                continue
+            try:
+                opened = any(os.readlink(fd) == target for fd in (proc / "fd").iterdir())
+            except OSError:
+                continue
+            if not opened:
+                continue
+            pid = int(proc.name)
+            try:
+                cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
+                if "forensics.media.worker" in cmdline:  # the actor's decoding worker: kill the actor
+                    pid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+                if cmdline.startswith("ray::"):
+                    os.kill(pid, signal.SIGKILL)
+                    kills.append(pid)
+            except (OSError, ValueError, IndexError):
+                continue
+        stop.wait(0.005)
+
+
+def test_a_media_that_keeps_killing_its_worker_is_an_error_row(ray_cluster, media_dir, test_weights, tmp_path):
+    """A media whose worker dies every time it is tried (killed here whenever a worker opens
+    it) is an error row after 1 + max_task_retries attempts; every other media is scanned, once,
+    in input order, and the scan goes on."""
+    from forensics.engines.ray import RayEngine
 
     cluster, _ = ray_cluster
-    items = discover([str(media_dir)]).items * 2
+    poison = tmp_path / "poison" / "clip.mp4"
+    poison.parent.mkdir()
+    shutil.copy(media_dir / "astronaut-clip.mp4", poison)
+    good = discover([str(media_dir)]).items
+    items = good[:2] + discover([str(poison)]).items + good[2:]
     runner = RayEngine(_config(test_weights, tmp_path / "thumbs", "ray"),
-                       Cluster(address=cluster.address, media_per_batch=1, max_task_retries=0))
-    done = []
-    with pytest.raises(RayScanError, match="the Ray scan failed: .+; no report was written"):
-        for result in runner.scan(items):
-            done.append(result)
-            if len(done) == 1:
-                (worker,) = runner.workers_used["extract"]
-                os.kill(int(worker.split("/")[1]), signal.SIGKILL)
-    assert 1 <= len(done) < len(items)
+                       Cluster(address=cluster.address, media_per_batch=1, max_task_retries=1))
+    stop, kills = threading.Event(), []
+    watcher = threading.Thread(target=_kill_whoever_opens, args=(poison, stop, kills), daemon=True)
+    watcher.start()
+    try:
+        results = list(runner.scan(items))
+    finally:
+        stop.set()
+        watcher.join()
+    assert [r.path for r in results] == [i.path for i in items]
+    poisoned = results[2]
+    assert poisoned.status == "error" and "the worker scanning it died 2 times" in poisoned.error, poisoned.error
+    assert len(kills) == 2, kills
+    assert all(r.status in ("ok", "no_face") for k, r in enumerate(results) if k != 2)
 
 
 def test_an_actor_with_other_weights_refuses_to_score(ray_cluster, media_dir, test_weights, tmp_path):

@@ -28,7 +28,7 @@ import math
 import os
 import re
 import socket
-import warnings
+import sys
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
@@ -148,21 +148,25 @@ class RayEngine:
         scorer = open_scorer(config.model, config.weights, "cpu", config.batch_size, runtime="torch")  # audit only
         self._audit = scorer_audit(scorer)
         del scorer
-        import ray
-
         self._owns_connection = False
         self._loopback = contextlib.ExitStack()  # undone by close()
+        self._notes: set[str] = set()
         try:
-            if cluster.address is None and not ray.is_initialized():
-                self._loopback.enter_context(loopback_only())
+            if cluster.address is None and not _ray_connected():
+                # before Ray is imported: it reads the switch once, at import
+                if not self._loopback.enter_context(loopback_only()):
+                    self._notes.add("Ray was imported before this scan could keep its local instance on "
+                                    f"127.0.0.1 only; set {LOOPBACK_SWITCH}=0 before importing ray to keep it there")
+            import ray
+
             self._owns_connection = _connect(cluster.address, cluster.num_cpus)
             self.plan = plan_pools(ray.cluster_resources(), config, cluster.workers, cluster.gpus_per_worker)
         except BaseException:
             self.close()
             raise
         self.workers_used: dict[str, set[str]] = {"extract": set(), "score": set()}
+        self._attempts: Any = None  # the current dataset's Attempts actor
         self.duplicates_dropped = 0
-        self._notes: set[str] = set()
 
     def audit(self) -> dict[str, Any]:
         """What the report's metadata records about the model (as ``LocalEngine.audit()``)."""
@@ -193,7 +197,9 @@ class RayEngine:
         import ray
         from ray.data import ActorPoolStrategy
 
-        from forensics.engines.ray_extract import ExtractStage
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        from forensics.engines.ray_extract import Attempts, ExtractStage
         from forensics.engines.ray_score import ScoreStage
 
         plan, workdir = self.plan, os.getcwd()
@@ -201,26 +207,26 @@ class RayEngine:
         blocks = max(1, min(len(items), max(4 * plan.extract_workers, math.ceil(len(items) / 4))))
         ds = ray.data.from_items([media_item_row(i, item) for i, item in enumerate(items)],
                                  override_num_blocks=blocks)
-        actor_args = {"num_cpus": plan.cpus_per_worker, "num_gpus": plan.gpus_per_worker or None,
-                      # Ray Data's default is to restart dead actors and retry their batches
-                      # forever: a file that crashes the decoder would then hang the scan
-                      "max_restarts": -1, "max_task_retries": self.max_task_retries}
-        with warnings.catch_warnings():
-            # passing max_task_retries this way is deprecated (Ray 2.64 removes it), and has no
-            # named replacement in Ray 2.60
-            warnings.filterwarnings("ignore", message=".*ray_remote_args. is deprecated")
-            ds = ds.map_batches(
-                ExtractStage, batch_size=1, batch_format="numpy",
-                fn_constructor_kwargs={"config": self.config, "crop_policy": self._audit["crop_policy"],
-                                       "device": plan.device, "threads": plan.threads, "workdir": workdir},
-                compute=ActorPoolStrategy(size=plan.extract_workers), **actor_args,
-            )
-            return ds.map_batches(
-                ScoreStage, batch_size=self.media_per_batch, batch_format="numpy",
-                fn_constructor_kwargs={"config": self.config, "weights_sha256": self._audit["weights_sha256"],
-                                       "device": plan.device, "threads": plan.threads, "workdir": workdir},
-                compute=ActorPoolStrategy(size=plan.score_workers), **actor_args,
-            )
+        # Ray restarts a dead actor and retries its batch without end; the stages count each
+        # media's starts in this actor and make a media an error row once it has killed its
+        # worker more than max_task_retries times (a file that crashes a worker cannot hang the scan)
+        self._attempts = ray.remote(num_cpus=0)(Attempts).options(
+            scheduling_strategy=NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False),
+        ).remote()
+        limits = {"attempts": self._attempts, "max_attempts": self.max_task_retries + 1}
+        actor_args = {"num_cpus": plan.cpus_per_worker, "num_gpus": plan.gpus_per_worker or None}
+        ds = ds.map_batches(
+            ExtractStage, batch_size=1, batch_format="numpy",
+            fn_constructor_kwargs={"config": self.config, "crop_policy": self._audit["crop_policy"],
+                                   "device": plan.device, "threads": plan.threads, "workdir": workdir, **limits},
+            compute=ActorPoolStrategy(size=plan.extract_workers), **actor_args,
+        )
+        return ds.map_batches(
+            ScoreStage, batch_size=self.media_per_batch, batch_format="numpy",
+            fn_constructor_kwargs={"config": self.config, "weights_sha256": self._audit["weights_sha256"],
+                                   "device": plan.device, "threads": plan.threads, "workdir": workdir, **limits},
+            compute=ActorPoolStrategy(size=plan.score_workers), **actor_args,
+        )
 
     def scan(self, items: Iterable[MediaItem], progress: ProgressCallback | None = None) -> Iterator[MediaResult]:
         """Scan media items; yield one result per item, in input order.
@@ -239,8 +245,13 @@ class RayEngine:
 
             with _quiet_ray_data():
                 for window in _windows(items, WINDOW_MEDIA):
-                    rows = _rows_or_raise(self.dataset(window).iter_rows(), ray.exceptions.RayError)
-                    yield from self._in_input_order(rows, window, notify)
+                    try:
+                        rows = _rows_or_raise(self.dataset(window).iter_rows(), ray.exceptions.RayError)
+                        yield from self._in_input_order(rows, window, notify)
+                    finally:
+                        if self._attempts is not None:
+                            ray.kill(self._attempts)
+                            self._attempts = None
         finally:
             self.close()
 
@@ -311,31 +322,31 @@ LOOPBACK_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
 @contextlib.contextmanager
-def loopback_only() -> Iterator[None]:
+def loopback_only() -> Iterator[bool]:
     """Ray in single-machine mode while inside: nodes use 127.0.0.1, and so listen on loopback only.
 
     Ray replaces 127.0.0.1 by the machine's network address (so that other machines can
     join), except in its single-machine mode, the one it uses on macOS and Windows. This
-    switches that mode on for this process (read when Ray is imported, hence the constant
-    too) and for the Ray processes started from it (which inherit the environment).
+    switches that mode on through its environment variable, for this process and the Ray
+    processes started from it (which inherit the environment). Ray reads the variable once,
+    when it is imported: yields False when Ray was imported before without it (the switch then
+    works only for the processes Ray starts, not for the address this process gives them).
     """
-    try:  # a private module (hence Ray < 2.64 in pyproject.toml); test_ray_engine checks the listeners
-        from ray._private import ray_constants
-    except ImportError:  # the environment switch alone still works when Ray is imported after it
-        ray_constants = None
-    saved = os.environ.get(LOOPBACK_SWITCH), getattr(ray_constants, "ENABLE_RAY_CLUSTER", None)
+    saved = os.environ.get(LOOPBACK_SWITCH)
+    effective = saved == "0" or "ray" not in sys.modules
     os.environ[LOOPBACK_SWITCH] = "0"
-    if ray_constants is not None:
-        ray_constants.ENABLE_RAY_CLUSTER = False
     try:
-        yield
+        yield effective
     finally:
-        if saved[0] is None:
+        if saved is None:
             os.environ.pop(LOOPBACK_SWITCH, None)
         else:
-            os.environ[LOOPBACK_SWITCH] = saved[0]
-        if ray_constants is not None:
-            ray_constants.ENABLE_RAY_CLUSTER = saved[1]
+            os.environ[LOOPBACK_SWITCH] = saved
+
+
+def _ray_connected() -> bool:
+    """True when this process is already connected to Ray (without importing it)."""
+    return "ray" in sys.modules and sys.modules["ray"].is_initialized()
 
 
 def _connect(address: str | None, num_cpus: int | None) -> bool:

@@ -58,6 +58,41 @@ def worker_name() -> str:
     return f"{node}/{os.getpid()}"
 
 
+class Attempts:
+    """How many times each media was started by each stage, kept by one small actor per dataset
+    (on the driver's node), so that a media that keeps killing its worker (out of memory, a
+    crash in a native library) becomes an ``error`` row instead of being retried forever: Ray
+    restarts dead actors and retries their batches without end, and the stages stop trying a
+    media once its attempts exceed the allowed number."""
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, int], int] = {}
+
+    def start(self, stage: str, indices: list[int]) -> list[int]:
+        """Count one more start of ``stage`` on each media index; returns each one's count."""
+        counts = []
+        for index in indices:
+            key = (stage, index)
+            self.counts[key] = self.counts.get(key, 0) + 1
+            counts.append(self.counts[key])
+        return counts
+
+
+def attempts_started(attempts: Any, stage: str, indices: list[int]) -> list[int]:
+    """Each media's start count in ``stage`` (all 1 without an :class:`Attempts` actor)."""
+    if attempts is None:
+        return [1] * len(indices)
+    import ray
+
+    return ray.get(attempts.start.remote(stage, indices))
+
+
+def died_too_often(attempt: int) -> str:
+    """The error of a media whose worker died ``attempt - 1`` times while scanning it."""
+    return (f"the worker scanning it died {attempt - 1} times (out of memory, or a crash in a native library): "
+            "not scanned again")
+
+
 class ExtractStage:
     """Callable class for ``Dataset.map_batches``: media-item rows -> extraction rows.
 
@@ -67,10 +102,12 @@ class ExtractStage:
         device: torch device of the detector (``cpu`` or ``cuda``).
         threads: torch and OpenCV threads (the CPUs this actor reserved).
         workdir: the driver's working directory, for relative paths.
+        attempts: the dataset's :class:`Attempts` actor (None: no limit).
+        max_attempts: starts of one media allowed before it is an error row.
     """
 
     def __init__(self, config: ScanConfig, crop_policy: dict[str, Any], device: str = "cpu", threads: int = 1,
-                 workdir: str | None = None):
+                 workdir: str | None = None, attempts: Any = None, max_attempts: int = 4):
         from forensics.faces.detect import FaceDetector
 
         use_threads(threads)
@@ -80,15 +117,21 @@ class ExtractStage:
         self.detector = FaceDetector(device, config.detect_size, config.min_face_prob, config.min_face_px)
         self.decoder = DecodeWorker(config.timeout_per_media)
         self.worker = worker_name()
+        self.attempts, self.max_attempts = attempts, max_attempts
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         rows = []
-        for row in batch_rows(batch):
+        given = batch_rows(batch)
+        started = attempts_started(self.attempts, "extract", [int(row["index"]) for row in given])
+        for row, attempt in zip(given, started):
             item = row_media_item(row)
-            try:
-                x = extract_item(item, self.detector, self.policy, self.config, self.decoder)
-            except Exception as exc:  # a bug or a library crash on one file must not fail the job
-                x = Extraction(item=item, error=str(stage_error("face extraction", exc)))
+            if attempt > self.max_attempts:
+                x = Extraction(item=item, error=died_too_often(attempt))
+            else:
+                try:
+                    x = extract_item(item, self.detector, self.policy, self.config, self.decoder)
+                except Exception as exc:  # a bug or a library crash on one file must not fail the job
+                    x = Extraction(item=item, error=str(stage_error("face extraction", exc)))
             out = extraction_to_row(int(row["index"]), x)
             out["extract_worker"] = self.worker
             rows.append(out)

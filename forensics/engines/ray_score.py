@@ -9,6 +9,8 @@ cluster-wide groupby. Thumbnails are written by this actor, to the scan's thumbn
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from forensics.config import ScanConfig
@@ -19,7 +21,14 @@ from forensics.engines.columns import (
     row_to_extraction,
     rows_batch,
 )
-from forensics.engines.ray_extract import enter_workdir, use_threads, worker_name
+from forensics.engines.ray_extract import (
+    attempts_started,
+    died_too_often,
+    enter_workdir,
+    use_threads,
+    worker_name,
+)
+from forensics.result import Extraction
 from forensics.models.weights import WeightsError
 from forensics.score import open_scorer
 
@@ -34,10 +43,12 @@ class ScoreStage:
         device: torch device of the classifier (``cpu`` or ``cuda``).
         threads: torch and OpenCV threads (the CPUs this actor reserved).
         workdir: the driver's working directory, for a relative thumbnails folder.
+        attempts: the dataset's :class:`~forensics.engines.ray_extract.Attempts` actor (None: no limit).
+        max_attempts: starts of one media allowed before it is an error row.
     """
 
     def __init__(self, config: ScanConfig, weights_sha256: str, device: str = "cpu", threads: int = 1,
-                 workdir: str | None = None):
+                 workdir: str | None = None, attempts: Any = None, max_attempts: int = 4):
         use_threads(threads)
         enter_workdir(workdir)
         self.config = config
@@ -48,10 +59,17 @@ class ScoreStage:
                 f"but the scan was audited with {weights_sha256}: install the same weights on every node"
             )
         self.worker = worker_name()
+        self.attempts, self.max_attempts = attempts, max_attempts
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         rows = batch_rows(batch)
         media = [(row_to_extraction(row), 0.0) for row in rows]
+        started = attempts_started(self.attempts, "score", [int(row["index"]) for row in rows])
+        for k, attempt in enumerate(started):
+            if attempt > self.max_attempts:  # this batch keeps killing its worker: give up on its media
+                x = media[k][0]
+                media[k] = (Extraction(item=x.item, sha256=x.sha256, size_bytes=x.size_bytes, info=x.info,
+                                       error=died_too_often(attempt)), 0.0)
         out = []
         for row, result in zip(rows, score_and_finish(media, self.scorer, self.config)):
             line = result_to_row(int(row["index"]), result)
