@@ -70,3 +70,25 @@ def test_explicit_paths_always_yield_an_item(tmp_path):
     found = discover([text, missing, text])
     assert [Path(i.path).name for i in found.items] == ["notes.txt", "missing.jpg"]  # deduplicated
     assert all(i.problem for i in found.items)
+
+
+def test_a_file_reached_twice_is_listed_once_without_remembering_every_file(tmp_path):
+    """Overlapping inputs and links: each file once, the first time the walk reaches it; a link
+    whose target is walked itself is listed there."""
+    import os
+
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "c").mkdir()
+    for name in ["a/1.jpg", "a/b/2.jpg", "c/3.jpg"]:
+        Image.new("RGB", (8, 8)).save(tmp_path / name)
+    os.symlink(tmp_path / "a" / "1.jpg", tmp_path / "c" / "link-in.jpg")
+    os.symlink(tmp_path / "c" / "3.jpg", tmp_path / "a" / "b" / "link-out.jpg")
+
+    def names(*paths: str) -> list[str]:
+        return [os.path.relpath(i.path, tmp_path) for i in discover([tmp_path / p for p in paths]).items]
+
+    assert names("a", "a/b", "a/1.jpg") == ["a/1.jpg", "a/b/2.jpg", "a/b/link-out.jpg"]
+    assert names("a/b", "a") == ["a/b/2.jpg", "a/b/link-out.jpg", "a/1.jpg"]
+    assert names("a/1.jpg", "a") == ["a/1.jpg", "a/b/2.jpg", "a/b/link-out.jpg"]
+    assert names("a", "c") == ["a/1.jpg", "a/b/2.jpg", "c/3.jpg"]
+    assert names("c", "a") == ["c/3.jpg", "a/1.jpg", "a/b/2.jpg"]

@@ -381,3 +381,32 @@ def test_rows_of_a_retried_batch_are_reported_once_in_input_order(media_dir, tes
     assert runner.duplicates_dropped == 3
     with pytest.raises(RayScanError, match=f"lost 1 media \\(first: {results[-1].path}\\)"):
         list(runner._in_input_order(rows[:-1], items))
+
+
+def test_the_driver_says_when_a_node_could_not_see_a_file_or_wrote_a_thumbnail_elsewhere(tmp_path, media_dir):
+    """A node without the media folder mounted reports "No such file"; a node with its own
+    thumbnails folder writes pictures the reviewer cannot see: the driver, which can see the
+    media and not the picture, says which happened, on the row."""
+    from types import SimpleNamespace
+
+    from forensics.engines.ray import RayEngine
+    from forensics.result import MediaResult
+
+    engine = SimpleNamespace(_notes=set())
+    present = str(media_dir / "astronaut.jpg")
+    unseen = MediaResult(path=present, kind="image", status="error",
+                         error="cannot read the file: No such file or directory")
+    RayEngine._seen_from_here(engine, unseen)
+    assert "the node that scanned it cannot see the file" in unseen.error and "bucket" in unseen.error
+    gone = MediaResult(path=str(tmp_path / "gone.jpg"), kind="image", status="error",
+                       error="cannot read the file: No such file or directory")
+    RayEngine._seen_from_here(engine, gone)
+    assert gone.error == "cannot read the file: No such file or directory"  # missing here too: as it was
+    elsewhere = MediaResult(path=present, kind="image", status="ok", thumbnail=str(tmp_path / "thumbs" / "x.jpg"))
+    RayEngine._seen_from_here(engine, elsewhere)
+    assert any("written on another node" in w for w in elsewhere.warnings) and engine._notes
+    (tmp_path / "thumbs").mkdir()
+    (tmp_path / "thumbs" / "y.jpg").write_bytes(b"\xff\xd8\xff")
+    here = MediaResult(path=present, kind="image", status="ok", thumbnail=str(tmp_path / "thumbs" / "y.jpg"))
+    RayEngine._seen_from_here(engine, here)
+    assert not here.warnings

@@ -271,3 +271,4 @@ def _staged(env: dict[str, str], out: str, staged_report) -> Path:
             os.environ.pop("FORENSICS_STAGING")
         else:
             os.environ["FORENSICS_STAGING"] = saved
+

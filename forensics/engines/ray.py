@@ -36,6 +36,7 @@ from forensics.config import Cluster, ScanConfig, available_cores
 from forensics.engines.base import ProgressCallback
 from forensics.engines.columns import media_item_row, row_to_result
 from forensics.media.discover import MediaItem
+from forensics.media.storage import is_remote
 from forensics.result import MediaResult
 
 
@@ -277,7 +278,7 @@ class RayEngine:
             self.workers_used["score"].add(str(row["score_worker"]))
             if row.get("score_note"):
                 self._notes.add(str(row["score_note"]))
-            pending[index] = row_to_result(row)
+            pending[index] = self._seen_from_here(row_to_result(row))
             notify("frames", pending[index].frames_sampled)
             notify("media", 1)
             while next_index in pending:
@@ -287,6 +288,21 @@ class RayEngine:
             missing = [items[i].path for i in range(next_index, len(items)) if i not in pending]
             raise RayScanError(f"the Ray scan lost {len(missing)} media (first: {missing[0]}); "
                                "no report was written")
+
+    def _seen_from_here(self, result: MediaResult) -> MediaResult:
+        """Say so when a node could not see a file this machine sees (the media folder is not
+        mounted there), or wrote a thumbnail this machine cannot see (nor can the reviewer)."""
+        if (result.status == "error" and "No such file or directory" in (result.error or "")
+                and not is_remote(result.path) and os.path.exists(result.path)):
+            result.error = (f"the node that scanned it cannot see the file ({result.error}), though the machine that "
+                            "started the scan can: mount the media at the same path on every node, or scan them "
+                            "from a bucket (s3://...)")
+        if result.thumbnail and not is_remote(result.thumbnail) and not os.path.exists(result.thumbnail):
+            result.warnings.append(f"the thumbnail {result.thumbnail} was written on another node and is not here: "
+                                   "give every node the same --thumbnails folder, or a bucket URI")
+            self._notes.add("thumbnails were written on nodes where this machine cannot see them (see the "
+                            "warnings): give every node the same --thumbnails folder, or a bucket URI")
+        return result
 
     @property
     def nodes_used(self) -> set[str]:

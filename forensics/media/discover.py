@@ -137,15 +137,17 @@ def inspect_file(path: str) -> MediaItem:
     )
 
 
-def _walk(folder: str) -> Iterable[str]:
-    """Files under ``folder``, depth-first, entries sorted by name; links to folders not followed."""
+def _walk(folder: str, prune: list[str] | None = None) -> Iterable[str]:
+    """Files under ``folder``, depth-first, entries sorted by name; links to folders not
+    followed; folders whose real path is in ``prune`` not entered."""
     try:
         entries = sorted(os.scandir(folder), key=lambda e: e.name)
     except OSError:
         return
     for entry in entries:
         if entry.is_dir(follow_symlinks=False):
-            yield from _walk(entry.path)
+            if not prune or os.path.realpath(entry.path) not in prune:
+                yield from _walk(entry.path, prune)
         else:
             yield entry.path
 
@@ -156,12 +158,19 @@ def walk_media(paths: Iterable[str | os.PathLike[str]], skipped: Callable[[str],
     order; ``skipped(path)`` hears of each non-media file passed over while walking.
 
     Each path is kept as the user spelled it (joined with names found below it); the same
-    file reached twice is listed once (by its real path, or its URI).
+    file reached twice is listed once, the first time (by its real path, or its URI). Memory
+    does not grow with the number of files walked: what is remembered is the files named
+    explicitly, the folders given, and the targets of links that lead out of those folders.
 
     Raises:
         StorageError: a URI's location cannot be listed (raised when the walk reaches it).
     """
-    seen: set[str] = set()
+    given = [os.fspath(p) for p in paths]
+    local = [p for p in given if not storage.is_remote(p)]
+    folders = [os.path.realpath(p) for p in local if os.path.isdir(p)]
+    named = {os.path.realpath(p) for p in local if not os.path.isdir(p)}
+    seen: set[str] = set()  # named files, link targets outside the folders, URIs of named objects
+    walked: list[str] = []  # real paths of the folders walked so far
     skip = skipped or (lambda path: None)
 
     def first(key: str) -> bool:
@@ -170,8 +179,20 @@ def walk_media(paths: Iterable[str | os.PathLike[str]], skipped: Callable[[str],
         seen.add(key)
         return True
 
-    for raw in paths:
-        path = os.fspath(raw)
+    def inside(real: str, roots: list[str]) -> bool:
+        return any(real == root or real.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
+
+    def keep(file_path: str) -> bool:
+        """Whether a file met in a walk is listed here (not already, not later by its own walk)."""
+        if not os.path.islink(file_path):
+            real = os.path.realpath(file_path)
+            return first(real) if real in named else True
+        real = os.path.realpath(file_path)
+        if inside(real, folders) and os.path.isfile(real):  # its target is walked itself: listed there
+            return False
+        return first(real)
+
+    for path in given:
         if storage.is_remote(path):
             for obj in storage.list_objects(path):
                 kind = _kind_from_extension(obj.uri)
@@ -180,15 +201,19 @@ def walk_media(paths: Iterable[str | os.PathLike[str]], skipped: Callable[[str],
                         yield MediaItem(obj.uri, kind, None if obj.stamp else "no such object in the bucket", obj.stamp)
                 elif kind == "unknown":
                     skip(obj.uri)
-                elif first(obj.uri):
+                elif obj.uri not in seen:
                     yield MediaItem(obj.uri, kind, None, obj.stamp)
         elif os.path.isdir(path):
-            for file_path in _walk(path):
+            root = os.path.realpath(path)
+            if inside(root, walked):
+                continue  # inside a folder walked before: its files are listed already
+            for file_path in _walk(path, prune=[w for w in walked if inside(w, [root])]):
                 item = inspect_file(file_path)
                 if item.problem is not None and _kind_from_extension(file_path) == "unknown":
                     skip(file_path)
-                elif first(os.path.realpath(file_path)):
+                elif keep(file_path):
                     yield item
+            walked.append(root)
         elif first(os.path.realpath(path)):
             yield inspect_file(path)
 

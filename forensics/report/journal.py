@@ -49,7 +49,7 @@ def scan_key(metadata: dict[str, Any]) -> dict[str, Any]:
             "crop_policy": metadata.get("crop_policy"), "version": metadata.get("version")}
 
 
-@dataclass
+@dataclass(slots=True)  # one per media: no per-instance dict
 class Entry:
     """Where one media's line is in the journal, and the content hash it was scanned with."""
 
