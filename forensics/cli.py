@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import typer
 from rich.console import Console
@@ -209,14 +209,17 @@ def report(
 
 @app.command()
 def summary(
-    report: Path = typer.Argument(..., help="A media report written by `forensics scan`."),
+    report: str = typer.Argument(..., help="A media report written by `forensics scan` (a path or a bucket URI)."),
     verdict: Optional[str] = typer.Option(None, "--verdict", help="List only media with this verdict (fake or real)."),
     status: Optional[str] = typer.Option(None, "--status", help="List only media with this status (ok, no_face, error)."),
     top: int = typer.Option(10, "--top", min=1, help="How many media to list."),
 ) -> None:
     """Print the summary of an existing report, per-video verdicts first."""
+    import contextlib
+
     import pyarrow.parquet as pq
 
+    from forensics.media import storage
     from forensics.report.schema import read_metadata
     from forensics.report.summary import print_summary, report_batches
 
@@ -224,18 +227,28 @@ def summary(
         raise _usage_error("--verdict takes fake or real")
     if status not in (None, "ok", "no_face", "error"):
         raise _usage_error("--status takes ok, no_face or error")
-    if not report.exists():
-        raise _usage_error(f"{report}: no such report")
-    try:
-        schema = pq.read_schema(report)
-    except Exception as exc:
-        raise _usage_error(f"{report} is not a readable Parquet report: {exc}")
-    meta = read_metadata(schema)
-    extra = {}
-    if meta:
-        extra = {"model": f"{meta.get('model')} (weights sha256 {str(meta.get('weights_sha256'))[:12]}…)",
-                 "scanned": f"{meta.get('created')} by forensics {meta.get('version')}, engine {meta.get('engine')}"}
-    print_summary(report_batches(report), Console(), top=top, verdict=verdict, status=status, extra=extra)
+    with contextlib.ExitStack() as stack:
+        source: Any = report
+        try:
+            if storage.is_remote(report):
+                if not storage.exists(report):
+                    raise _usage_error(f"{report}: no such report")
+                fs, path = storage.filesystem(report)
+                source = stack.enter_context(fs.open(path, "rb"))
+            elif not Path(report).exists():
+                raise _usage_error(f"{report}: no such report")
+        except storage.StorageError as exc:
+            raise _usage_error(str(exc))
+        try:
+            schema = pq.read_schema(source)
+        except Exception as exc:
+            raise _usage_error(f"{report} is not a readable Parquet report: {exc}")
+        meta = read_metadata(schema)
+        extra = {}
+        if meta:
+            extra = {"model": f"{meta.get('model')} (weights sha256 {str(meta.get('weights_sha256'))[:12]}…)",
+                     "scanned": f"{meta.get('created')} by forensics {meta.get('version')}, engine {meta.get('engine')}"}
+        print_summary(report_batches(source), Console(), top=top, verdict=verdict, status=status, extra=extra)
 
 
 @app.command()

@@ -17,7 +17,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import pyarrow as pa
 from rich.console import Console
@@ -36,7 +36,7 @@ from forensics.media import storage
 from forensics.media.discover import MediaItem, discover, walk_media
 from forensics.pipeline import file_facts
 from forensics.report.journal import Journal, journal_path
-from forensics.report.schema import MEDIA_SCHEMA, faces_path, read_metadata
+from forensics.report.schema import faces_path, read_metadata
 from forensics.report.summary import Condensed, render_condensed, report_batches
 from forensics.report.writer import ReportWriter, remove_stale_temporaries
 from forensics.result import printable

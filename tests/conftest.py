@@ -67,3 +67,19 @@ def shipped_weights() -> Path:
     if path is None:
         pytest.fail(f"weights/{DEFAULT_MODEL}.safetensors is missing: the repository ships it")
     return path
+
+
+@pytest.fixture(scope="session")
+def seeded_weights(tmp_path_factory) -> Path:
+    """Seeded custom-cnn weights with a card: checks that two paths give the same report need
+    no trained model."""
+    from forensics.faces.align import CropPolicy
+    from forensics.models.registry import build_model, get_model_spec
+    from forensics.models.weights import save_weights
+
+    torch.manual_seed(0)
+    spec = get_model_spec("custom-cnn")
+    path = tmp_path_factory.mktemp("weights") / "seeded-cnn.safetensors"
+    save_weights(build_model("custom-cnn"), path,
+                 {"model": "custom-cnn", "crop_policy": CropPolicy(size=spec.input_size).to_dict()})
+    return path

@@ -45,20 +45,9 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def test_weights(tmp_path_factory) -> Path:
+def test_weights(seeded_weights) -> Path:
     """Seeded custom-cnn weights with a card: the engines' agreement needs no trained model."""
-    import torch
-
-    from forensics.faces.align import CropPolicy
-    from forensics.models.registry import build_model, get_model_spec
-    from forensics.models.weights import save_weights
-
-    torch.manual_seed(0)
-    spec = get_model_spec("custom-cnn")
-    path = tmp_path_factory.mktemp("weights") / "seeded-cnn.safetensors"
-    save_weights(build_model("custom-cnn"), path,
-                 {"model": "custom-cnn", "crop_policy": CropPolicy(size=spec.input_size).to_dict()})
-    return path
+    return seeded_weights
 
 
 @pytest.fixture(scope="module")

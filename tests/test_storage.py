@@ -106,24 +106,9 @@ def cases(s3, media_dir, bad_dir, tmp_path_factory):
     return local
 
 
-def _weights(tmp_path_factory) -> Path:
-    import torch
-
-    from forensics.faces.align import CropPolicy
-    from forensics.models.registry import build_model, get_model_spec
-    from forensics.models.weights import save_weights
-
-    torch.manual_seed(0)
-    spec = get_model_spec("custom-cnn")
-    path = tmp_path_factory.mktemp("weights") / "seeded-cnn.safetensors"
-    save_weights(build_model("custom-cnn"), path,
-                 {"model": "custom-cnn", "crop_policy": CropPolicy(size=spec.input_size).to_dict()})
-    return path
-
-
 @pytest.fixture(scope="module")
-def seeded(tmp_path_factory) -> Path:
-    return _weights(tmp_path_factory)
+def seeded(seeded_weights) -> Path:
+    return seeded_weights
 
 
 @pytest.fixture(scope="module")
@@ -186,6 +171,12 @@ def test_a_bucket_scan_equals_the_scan_of_the_same_files_on_disk(s3, cases, seed
     assert {t[len(f"s3://{BUCKET}/"):] for t in thumbs} <= listed
     assert any(".face0.jpg" in key for key in listed)  # the evidence crops too
 
+    # the summary of the report in the bucket, read there
+    summary = _run(env, "summary", f"s3://{BUCKET}/reports/scan.parquet", "--status", "error")
+    assert summary.returncode == 0, summary.stderr
+    assert "Media by outcome" in summary.stdout and "denied.jpg" in summary.stdout
+    assert _run(env, "summary", f"s3://{BUCKET}/reports/none.parquet").returncode == 2
+
     # credentials land nowhere: not in the output, not in the report
     secret, key_id = env["AWS_SECRET_ACCESS_KEY"], env["AWS_ACCESS_KEY_ID"]
     blob = (tmp_path / "again.parquet").read_bytes() + (tmp_path / "bucket.faces.parquet").read_bytes()
@@ -213,7 +204,7 @@ def test_an_unreachable_endpoint_is_one_clear_error(s3, seeded, tmp_path):
     assert result.returncode == 2
     assert "cannot reach the storage endpoint" in result.stderr and "Traceback" not in result.stderr
     assert time.monotonic() - started < 120 and not (tmp_path / "r.parquet").exists()
-    result = _run(env, "scan", f"s3://no-such-bucket/x", "--out", str(tmp_path / "r.parquet"), "--weights", str(seeded))
+    result = _run(env, "scan", "s3://no-such-bucket/x", "--out", str(tmp_path / "r.parquet"), "--weights", str(seeded))
     assert result.returncode == 2 and "the bucket no-such-bucket does not exist" in result.stderr
 
 

@@ -175,8 +175,9 @@ def render_condensed(condensed: Condensed, skipped: int = 0, extra: dict[str, An
     return Group(*parts)
 
 
-def report_batches(report: str | os.PathLike[str], batch_rows: int = 65536) -> Iterator[pa.RecordBatch]:
-    """The media report's rows that the summary reads, a batch at a time."""
+def report_batches(report: str | os.PathLike[str] | Any, batch_rows: int = 65536) -> Iterator[pa.RecordBatch]:
+    """The media report's rows that the summary reads, a batch at a time (``report``: a path or
+    an open binary file)."""
     import pyarrow.parquet as pq
 
     parquet = pq.ParquetFile(report)
