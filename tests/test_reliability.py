@@ -119,6 +119,39 @@ def test_a_decoder_that_hangs_is_stopped_and_the_next_media_decodes(tmp_path, me
         assert _decode_all(worker, media_dir / "astronaut-clip.mp4") == 4
 
 
+def test_closing_the_worker_while_another_thread_decodes_stops_both(tmp_path):
+    """Ctrl-C or SIGTERM close the worker from the scan's thread while its decode thread waits on it."""
+    import threading
+
+    fifo = tmp_path / "hangs.mp4"
+    os.mkfifo(fifo)
+    worker = DecodeWorker(timeout_s=600)
+    failures: list[BaseException] = []
+
+    def decode() -> None:
+        try:
+            _decode_all(worker, fifo)
+        except BaseException as exc:
+            failures.append(exc)
+
+    thread = threading.Thread(target=decode)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while worker.pid is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pid = worker.pid
+    time.sleep(0.5)  # the request is in flight: the worker is stuck opening the fifo
+    worker.close()
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert len(failures) == 1 and isinstance(failures[0], DecodeError) and "stopping" in str(failures[0])
+    assert worker.pid is None and worker.restarts == 0  # no new worker was started behind the closed one
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    with pytest.raises(DecodeError, match="stopping"):
+        _decode_all(worker, fifo)
+
+
 def test_a_decoder_that_crashes_costs_only_its_media(media_dir):
     with DecodeWorker(timeout_s=60) as worker:
         media = worker.open(MediaItem(str(media_dir / "astronaut-clip.mp4"), "video"), Sampling(frames=8, chunk=2))

@@ -43,7 +43,7 @@ def s3(tmp_path_factory):
     port = _free_port()
     server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
                               env={**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": str(SETUP_ACTIONS)},
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     endpoint = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -236,12 +236,13 @@ def test_an_interrupted_bucket_scan_resumes(s3, seeded, tmp_path, astronaut):
     out = f"s3://{BUCKET}/reports/resumed.parquet"
     journal = journal_path(_staged(env, out, staged_report))
     scan = subprocess.Popen([*FORENSICS, *args, "--out", out, "--quiet"], env={**os.environ, **env},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline and not (journal.exists() and journal.read_bytes().count(b"\n") >= 1 + 3):
         time.sleep(0.05)
     scan.send_signal(signal.SIGTERM)
-    assert scan.wait(timeout=120) == 130
+    _, stderr = scan.communicate(timeout=120)
+    assert scan.returncode == 130, stderr
     assert "Contents" not in client.list_objects_v2(Bucket=BUCKET, Prefix="reports/resumed")
 
     result = _run(env, *args, "--out", out, "--resume")

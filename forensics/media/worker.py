@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, Pipe
@@ -191,6 +192,10 @@ def serve(conn: Connection) -> None:
 class DecodeWorker:
     """The scan's handle on a decoding worker process, started on first use.
 
+    Requests come from one thread (the scan's decode thread); :meth:`close` may come from
+    another while a request is in flight (Ctrl-C, SIGTERM): it then kills the worker, and the
+    request fails instead of starting a new one.
+
     Args:
         timeout_s: decoding time allowed per media, in seconds (default 600); past it the
             worker is killed and the media fails with a clear error.
@@ -201,6 +206,8 @@ class DecodeWorker:
         self._process: subprocess.Popen | None = None
         self._conn: Connection | None = None
         self.restarts = 0  # workers replaced after a crash or a timeout
+        self._asking = threading.Lock()  # held while a request waits for its answer
+        self._closed = False
 
     @property
     def pid(self) -> int | None:
@@ -230,9 +237,9 @@ class DecodeWorker:
     def _stop(self) -> int | None:
         """Kill the worker (if any); its exit code, negative for a signal."""
         process, self._process = self._process, None
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
         if process is None:
             return None
         if process.poll() is None:
@@ -240,14 +247,25 @@ class DecodeWorker:
         return process.wait()
 
     def close(self) -> None:
-        """Ask the worker to exit, and make sure it did."""
-        if self._conn is not None and self._process is not None and self._process.poll() is None:
-            try:
-                self._conn.send(("exit",))
-                self._process.wait(timeout=5)
-            except (OSError, subprocess.TimeoutExpired):
-                pass
-        self._stop()
+        """Ask the worker to exit, and make sure it did (killed at once if a request is in flight)."""
+        self._closed = True
+        if not self._asking.acquire(blocking=False):
+            # The asking thread owns the pipe: killing the process wakes it, and it cleans up.
+            process = self._process
+            if process is not None and process.poll() is None:
+                process.kill()
+            return
+        try:
+            conn, process = self._conn, self._process
+            if conn is not None and process is not None and process.poll() is None:
+                try:
+                    conn.send(("exit",))
+                    process.wait(timeout=5)
+                except (OSError, subprocess.TimeoutExpired):
+                    pass
+            self._stop()
+        finally:
+            self._asking.release()
 
     def __enter__(self) -> "DecodeWorker":
         return self
@@ -257,23 +275,29 @@ class DecodeWorker:
 
     def _ask(self, request: tuple, deadline: float) -> tuple:
         """Send a request and wait for its answer until ``deadline`` (time.monotonic())."""
-        if self._conn is None:
-            self._start()
-        assert self._conn is not None
-        try:
-            self._conn.send(request)
-            if not self._conn.poll(max(0.0, deadline - time.monotonic())):
-                self._stop()
+        with self._asking:
+            if self._closed:
+                raise DecodeError("the scan is stopping: decoding was cancelled")
+            if self._conn is None:
+                self._start()
+            conn = self._conn
+            assert conn is not None
+            try:
+                conn.send(request)
+                if not conn.poll(max(0.0, deadline - time.monotonic())):
+                    self._stop()
+                    self.restarts += 1
+                    raise DecodeError(
+                        f"decoding took longer than the {self.timeout_s:g} s allowed per media "
+                        "(--timeout-per-media): the decoder was stopped (a damaged file that makes it hang?)")
+                return conn.recv()
+            except (EOFError, OSError):
+                code = self._stop()
+                if self._closed:
+                    raise DecodeError("the scan is stopping: decoding was cancelled") from None
                 self.restarts += 1
-                raise DecodeError(
-                    f"decoding took longer than the {self.timeout_s:g} s allowed per media "
-                    "(--timeout-per-media): the decoder was stopped (a damaged file that makes it hang?)")
-            return self._conn.recv()
-        except (EOFError, OSError):
-            code = self._stop()
-            self.restarts += 1
-            raise DecodeError(f"the decoder crashed on this file ({_describe_exit(code)}); "
-                              "the file is damaged or hostile") from None
+                raise DecodeError(f"the decoder crashed on this file ({_describe_exit(code)}); "
+                                  "the file is damaged or hostile") from None
 
     def open(self, item: MediaItem, sampling: Sampling) -> OpenedMedia:
         """Open ``item`` in the worker: its header facts now, its frames as they are asked for.
@@ -308,9 +332,10 @@ class DecodeWorker:
             finished = True
             raise
         finally:
-            if not finished and self._conn is not None:  # abandoned midway: the worker drops the media
+            conn = self._conn
+            if not finished and conn is not None and not self._closed:  # abandoned midway: the worker drops the media
                 try:
-                    self._conn.send(("close",))
+                    conn.send(("close",))
                 except OSError:
                     self._stop()
 
