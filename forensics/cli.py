@@ -320,6 +320,10 @@ def train(
         help="Augmentations, comma-separated from flip,affine,colour,downscale,blur,jpeg,video; 'all' or 'none'."),
     no_augment: bool = typer.Option(False, "--no-augment", help="Same as --augment none."),
     margin: float = typer.Option(0.2, "--margin", min=0.0, help="Crop margin per side, fraction of the face box."),
+    input_size: Optional[int] = typer.Option(
+        None, "--input-size", min=32,
+        help="Crop side in pixels to train and scan at (default: the architecture's; e.g. 224 for a 2.3x faster "
+             "EfficientNet-Lite2 on a CPU). Globally pooled architectures only."),
     seed: int = typer.Option(0, "--seed"),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Torch CPU threads."),
     device: Device = typer.Option(Device.auto, "--device", help="auto picks CUDA when available (bfloat16 autocast there)."),
@@ -386,7 +390,7 @@ def train(
         kinds = tuple(k.strip() for k in augment.split(",") if k.strip())
     try:
         config = TrainConfig(model=model, epochs=epochs, batch_size=batch_size, lr=lr, warmup=warmup, patience=patience, select=select,
-                             augment=kinds, margin=margin, seed=seed, threads=threads, device=device.value, max_steps=max_steps,
+                             augment=kinds, margin=margin, input_size=input_size, seed=seed, threads=threads, device=device.value, max_steps=max_steps,
                              sources=list(source or []), pretrained=pretrained, self_blend=self_blend,
                              blend_regions=tuple(r.strip() for r in blend_regions.split(",") if r.strip()),
                              blend_degrade=blend_degrade,

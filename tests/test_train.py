@@ -106,6 +106,30 @@ def test_train_with_self_blend_only_needs_no_fakes(tmp_path, tiny_dataset):
                                     "--self-blend", "x"]).exit_code == 2
 
 
+def test_a_model_trained_at_another_input_size_is_scanned_at_that_size(tmp_path, tiny_dataset):
+    import pyarrow.parquet as pq
+
+    from forensics.models.weights import card_crop_policy
+
+    out = tmp_path / "small.safetensors"
+    args = ["train", str(tiny_dataset), "--out", str(out), "--max-steps", "1", "--batch-size", "7",
+            "--cache", str(tmp_path / "c"), "--input-size", "96"]
+    result = CliRunner().invoke(app, args + ["--model", "efficientnet-lite0"])
+    assert result.exit_code == 0, result.output
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["input_size"] == 96 and card_crop_policy(card).size == 96
+
+    photo = next((tiny_dataset / "real").iterdir())
+    report = tmp_path / "r.parquet"
+    result = CliRunner().invoke(app, ["scan", str(photo), "--out", str(report), "--weights", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    row = pq.read_table(report).to_pylist()[0]
+    assert row["status"] == "ok" and 0.0 <= row["score"] <= 1.0
+
+    result = CliRunner().invoke(app, args + ["--model", "custom-cnn", "--out", str(tmp_path / "no.safetensors")])
+    assert result.exit_code == 2 and "takes only 224-pixel crops" in result.output
+
+
 def test_each_augmentation_is_switchable(tmp_path, tiny_dataset):
     from forensics.train.augment import augmenter
     from forensics.train.config import AUGMENTATIONS

@@ -49,6 +49,9 @@ class TrainConfig:
         augment: the augmentations to apply, by name from :data:`AUGMENTATIONS` (default
             all of them); empty for none.
         margin: crop margin per side, as a fraction of the face box (default 0.2).
+        input_size: side of the square crops trained on and later scanned at, pixels
+            (default: the architecture's native size). Only for architectures that pool
+            globally (the EfficientNets, ResNets, DenseNets); the card records it.
         seed: seeds the split, the initialisation and the augmentation (default 0).
         threads: torch threads (default: all cores this process may use).
         device: ``auto`` (CUDA when available, the default), ``cpu`` or ``cuda``. On CUDA the
@@ -99,6 +102,7 @@ class TrainConfig:
     select: str = "pooled"
     augment: tuple[str, ...] = AUGMENTATIONS
     margin: float = 0.2
+    input_size: int | None = None
     seed: int = 0
     threads: int | None = None
     device: str = "auto"

@@ -301,6 +301,18 @@ def _training_set(by_split: CropsBySplit, config: TrainConfig, cache: CropCache,
     return TrainingSet(crops, labels, targets, cache.landmarks_of(samples) if config.self_blend else None)
 
 
+def _check_input_size(model: nn.Module, size: int, name: str, native: int, device: torch.device) -> None:
+    """Raise ValueError unless ``model`` takes ``size``-pixel crops (one dummy forward pass)."""
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, 3, size, size, device=device))
+    except RuntimeError:
+        raise ValueError(f"--input-size {size}: model {name} takes only {native}-pixel crops") from None
+    finally:
+        model.train()
+
+
 def train(
     data: str | os.PathLike[str],
     out: str | os.PathLike[str],
@@ -322,10 +334,12 @@ def train(
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     spec = get_model_spec(config.model)
-    policy = CropPolicy(size=spec.input_size, margin=config.margin)
+    policy = CropPolicy(size=config.input_size or spec.input_size, margin=config.margin)
     # built first: missing pretrained weights fail before minutes of face detection, and the
     # initialisation does not depend on whether the detector had to be created
     model = build_model(config.model, pretrained=config.pretrained).to(device, memory_format=torch.channels_last)
+    if policy.size != spec.input_size:
+        _check_input_size(model, policy.size, config.model, spec.input_size, device)
     if config.teacher:
         check_teacher(config.teacher, policy)
 
@@ -400,7 +414,7 @@ def train(
     card = {
         "name": out.stem,
         "model": config.model,
-        "input_size": spec.input_size,
+        "input_size": policy.size,
         "normalization": {"mean": list(spec.mean), "std": list(spec.std), "grayscale": spec.grayscale,
                           "scale": "pixels / 255"},
         "crop_policy": policy.to_dict(),
