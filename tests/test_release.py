@@ -73,3 +73,45 @@ def test_a_card_gains_its_evaluations_and_licences_and_refuses_other_weights(tmp
     card = read_card(member)
     assert (card["what_it_is_for"], card["what_it_misses"]) == ("pasted faces", "talking heads")
     assert card["evaluation"]["held-out"]["note"] == "never trained on"  # kept
+
+
+def test_the_wheel_lists_every_package_and_carries_the_shipped_weights(tmp_path, media_dir):
+    """A plain (not editable) install scans with the shipped suite, from any folder."""
+    import os
+    import subprocess
+    import sys
+    import tomllib
+    from pathlib import Path
+
+    import pyarrow.parquet as pq
+    from setuptools import find_packages
+
+    from forensics.models.weights import weights_dir
+    from forensics.report.schema import read_metadata
+
+    repo = Path(__file__).resolve().parents[1]
+    listed = tomllib.loads((repo / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    assert sorted(listed) == sorted(find_packages(str(repo), include=["forensics*"])
+                                 + ["forensics.report.templates", "forensics.weights"])  # data only
+
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                            "-w", str(tmp_path / "dist"), str(repo)], capture_output=True, text=True, timeout=600)
+    assert built.returncode == 0, built.stderr[-2000:]
+    (wheel,) = (tmp_path / "dist").glob("forensics-*.whl")
+    site = tmp_path / "site"
+    installed = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site),
+                                str(wheel)], capture_output=True, text=True, timeout=600)
+    assert installed.returncode == 0, installed.stderr[-2000:]
+    shipped = {p.name for p in weights_dir().glob("*.safetensors")} | {p.name for p in weights_dir().glob("*.json")}
+    assert {p.name for p in (site / "forensics" / "weights").iterdir()} == shipped
+
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    env.pop("FORENSICS_WEIGHTS_DIR", None)
+    report = tmp_path / "r.parquet"
+    scan = subprocess.run([sys.executable, "-m", "forensics", "scan", str(media_dir / "astronaut.jpg"),
+                           "--out", str(report), "--quiet"], capture_output=True, text=True, timeout=600,
+                          cwd=tmp_path, env=env)
+    assert scan.returncode == 0, scan.stderr[-3000:]
+    meta = read_metadata(pq.read_schema(report))
+    assert meta["weights"].startswith(str(site / "forensics" / "weights")), meta["weights"]
+    assert pq.read_table(report).column("status").to_pylist() == ["ok"]

@@ -46,11 +46,14 @@ def recorded_command() -> str | None:
 
 
 def weights_dir() -> Path:
-    """Folder of shipped weights: ``$FORENSICS_WEIGHTS_DIR``, else the repository's ``weights/``."""
+    """Folder of shipped weights: ``$FORENSICS_WEIGHTS_DIR``, else the checkout's ``weights/``,
+    else the installed package's ``forensics/weights`` (where a wheel puts them)."""
     env = os.environ.get("FORENSICS_WEIGHTS_DIR")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "weights"
+    package = Path(__file__).resolve().parents[1]
+    checkout = package.parent / "weights"
+    return checkout if (package.parent / "pyproject.toml").exists() and checkout.is_dir() else package / "weights"
 
 
 def card_path(weights_path: str | os.PathLike[str]) -> Path:

@@ -1,0 +1,1 @@
+"""Media discovery and decoding."""

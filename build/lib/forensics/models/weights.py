@@ -1,0 +1,249 @@
+"""Weights files and their model cards.
+
+Weights are ``.safetensors`` (loading executes no code) with a JSON model card beside them
+(same stem, ``.json``). The card plays the role of torchvision's ``Weights.meta``: it records
+the architecture, the crop policy (the ``transforms``), the training data, held-out metrics,
+the calibration temperature and the sha256 of the weights file, which is checked on load.
+A card may also ask for an ensemble of members and a test-time augmentation
+(:mod:`forensics.models.ensemble`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from forensics.faces.align import CropPolicy
+from forensics.models.ensemble import TTA_MODES, LogitMean, with_tta
+from forensics.models.registry import build_model, get_model_spec
+
+
+SUITE_KIND = "suite"
+SHIPPED_SUITE = "suite.json"
+"""The file name of the shipped default suite in the weights folder."""
+
+
+class WeightsError(Exception):
+    """Weights are missing, do not match their card, or do not fit the model."""
+
+
+def recorded_command() -> str | None:
+    """The ``forensics ...`` command line of this process for a card, without the machine's
+    path to the executable (None when not run from the command line)."""
+    import shlex
+    import sys
+
+    if not sys.argv or "forensics" not in sys.argv[0]:
+        return None
+    return shlex.join(["forensics", *sys.argv[1:]])
+
+
+def weights_dir() -> Path:
+    """Folder of shipped weights: ``$FORENSICS_WEIGHTS_DIR``, else the checkout's ``weights/``,
+    else the installed package's ``forensics/weights`` (where a wheel puts them)."""
+    env = os.environ.get("FORENSICS_WEIGHTS_DIR")
+    if env:
+        return Path(env)
+    package = Path(__file__).resolve().parents[1]
+    checkout = package.parent / "weights"
+    return checkout if (package.parent / "pyproject.toml").exists() and checkout.is_dir() else package / "weights"
+
+
+def card_path(weights_path: str | os.PathLike[str]) -> Path:
+    return Path(weights_path).with_suffix(".json")
+
+
+def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def shipped_weights(model: str) -> Path | None:
+    """The default weights file shipped for ``model`` (``weights/<model>.safetensors``), if any."""
+    path = weights_dir() / f"{model}.safetensors"
+    return path if path.exists() else None
+
+
+def list_shipped_cards() -> list[dict[str, Any]]:
+    """Every model card in the weights folder, sorted by file name (suite cards are not model cards)."""
+    folder = weights_dir()
+    if not folder.is_dir():
+        return []
+    cards = []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            card = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if isinstance(card, dict) and card.get("kind") != SUITE_KIND:
+            cards.append(card)
+    return cards
+
+
+def save_weights(model: nn.Module, path: str | os.PathLike[str], card: dict[str, Any],
+                 half: bool = False) -> dict[str, Any]:
+    """Write ``model``'s state as safetensors and its card (with the sha256 filled in) beside it.
+
+    With ``half``, floating-point tensors are stored as float16 (half the file; they load back
+    into float32 parameters) and the card records ``"storage": "float16"``. Both files are
+    written to temporary names first and renamed into place.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if half:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+        card = dict(card, storage="float16")
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(state, str(tmp), metadata={"model": str(card.get("model", ""))})
+    os.replace(tmp, path)
+    card = dict(card, file=path.name, sha256=sha256_file(path))
+    tmp_card = card_path(path).with_name(card_path(path).name + ".tmp")
+    tmp_card.write_text(json.dumps(card, indent=2, sort_keys=False) + "\n")
+    os.replace(tmp_card, card_path(path))
+    return card
+
+
+def read_card(weights_path: str | os.PathLike[str]) -> dict[str, Any]:
+    path = card_path(weights_path)
+    if not path.exists():
+        raise WeightsError(f"no model card beside the weights: expected {path}")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise WeightsError(f"model card {path} is not valid JSON: {exc}") from None
+
+
+def load_weights(weights_path: str | os.PathLike[str], model_name: str | None = None) -> tuple[nn.Module, dict[str, Any]]:
+    """Build the card's model and load the weights into it, after checking their sha256.
+
+    A card with ``"ensemble": {"members": [...]}`` gets a :class:`LogitMean` of that many
+    copies of the architecture, and one with ``"tta": "hflip"`` a :class:`FlipMean` around
+    the network; the module returned is what the card's temperature was fitted to.
+
+    Raises:
+        WeightsError: missing file or card, sha256 mismatch, a card for another model, an
+            unknown test-time augmentation, or a state dict that does not fit the architecture.
+    """
+    path = Path(weights_path)
+    if not path.exists():
+        raise WeightsError(f"weights file not found: {path}")
+    card = read_card(path)
+    expected = card.get("sha256")
+    actual = sha256_file(path)
+    if expected != actual:
+        raise WeightsError(
+            f"sha256 of {path} is {actual}, but its model card says {expected}: "
+            "the file is corrupt or was replaced; refusing to score with it"
+        )
+    name = card.get("model")
+    if model_name is not None and name != model_name:
+        raise WeightsError(f"{path} holds weights for model {name!r}, not {model_name!r}")
+    tta = card.get("tta", "none")
+    if tta not in TTA_MODES:
+        raise WeightsError(f"the model card of {path} asks for test-time augmentation {tta!r}; "
+                           f"this version knows {', '.join(TTA_MODES)}")
+    members = len(card.get("ensemble", {}).get("members", []))
+    model = LogitMean([build_model(name) for _ in range(members)]) if members else build_model(name)
+    try:
+        model.load_state_dict(load_file(str(path)))
+    except RuntimeError as exc:
+        raise WeightsError(f"{path} does not fit model {name!r}: {str(exc).splitlines()[0]}") from None
+    return with_tta(model, tta), card
+
+
+def card_crop_policy(card: dict[str, Any]) -> CropPolicy:
+    """The crop policy a card records, or the architecture's default one."""
+    if "crop_policy" in card:
+        return CropPolicy.from_dict(card["crop_policy"])
+    return CropPolicy(size=get_model_spec(card["model"]).input_size)
+
+
+def to_device(model: nn.Module, device: torch.device) -> nn.Module:
+    model = model.to(device).eval()
+    return model.to(memory_format=torch.channels_last)
+
+
+def is_suite_card(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a suite card (a ``.json`` file whose ``kind`` is ``suite``)."""
+    path = Path(path)
+    if path.suffix != ".json" or not path.is_file():
+        return False
+    try:
+        return json.loads(path.read_text()).get("kind") == SUITE_KIND
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return False
+
+
+def shipped_suite() -> Path | None:
+    """The default suite shipped in the weights folder (``weights/suite.json``), if any."""
+    path = weights_dir() / SHIPPED_SUITE
+    return path if path.exists() else None
+
+
+def suite_sha256(card: dict[str, Any]) -> str:
+    """The identity of a suite: the sha256 of what decides its scores (each member's family,
+    weights sha256 and calibration shift, and the threshold), so that notes and evaluations
+    added to the card do not change it."""
+    scoring = {"threshold": card.get("threshold", 0.5),
+               "members": [{"family": m.get("family"), "sha256": m.get("sha256"),
+                            "logit_shift": (m.get("calibration") or {}).get("logit_shift", 0.0)}
+                           for m in card.get("members", [])]}
+    return hashlib.sha256(json.dumps(scoring, sort_keys=True).encode()).hexdigest()
+
+
+def read_suite(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A suite card, with each member's ``weights`` resolved against the card's folder and
+    checked against the sha256 the card records for it.
+
+    A suite card lists detectors, one per family of manipulation::
+
+        {"kind": "suite", "name": "...", "threshold": 0.5,
+         "members": [{"family": "blend", "weights": "blend.safetensors", "sha256": "...",
+                      "calibration": {"logit_shift": 1.3, ...}}, ...]}
+
+    Raises:
+        WeightsError: not a suite card, no members, a family named twice, a member file
+            missing or not the one the card names.
+    """
+    from forensics.aggregate import FAMILIES
+
+    path = Path(path)
+    try:
+        card = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise WeightsError(f"suite card not found: {path}") from None
+    except json.JSONDecodeError as exc:
+        raise WeightsError(f"suite card {path} is not valid JSON: {exc}") from None
+    if not isinstance(card, dict) or card.get("kind") != SUITE_KIND:
+        raise WeightsError(f"{path} is not a suite card (its \"kind\" is not \"suite\")")
+    members = card.get("members") or []
+    if not members:
+        raise WeightsError(f"suite card {path} lists no members")
+    families = [m.get("family") for m in members]
+    for family in families:
+        if family not in FAMILIES:
+            raise WeightsError(f"suite card {path}: unknown family {family!r}; this version knows {', '.join(FAMILIES)}")
+    if len(set(families)) != len(families):
+        raise WeightsError(f"suite card {path} names a family twice: {', '.join(families)}")
+    resolved = []
+    for member in members:
+        weights = (path.parent / member["weights"]).resolve()
+        if not weights.exists():
+            raise WeightsError(f"suite card {path}: the {member['family']} detector's weights {weights} are missing")
+        if member.get("sha256") and sha256_file(weights) != member["sha256"]:
+            raise WeightsError(f"suite card {path}: {weights} is not the file the card names (sha256 differs); "
+                               "refusing to score with it")
+        resolved.append(dict(member, weights=str(weights)))
+    return dict(card, members=resolved)

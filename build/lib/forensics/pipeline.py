@@ -1,0 +1,341 @@
+"""The scan of one media item as engine-independent stages.
+
+``fetched`` (hash; download an object from a bucket) -> ``open_frames`` (decode) -> ``extract`` (detect, align/crop, track) -> ``FaceScorer.score``
+-> ``finish`` (aggregate, thumbnail, report row). Engines only compose these: the local engine
+in one process with decoding on a helper thread, the Ray engine inside Ray Data batches.
+Decoding itself runs in a worker process (:class:`~forensics.media.worker.DecodeWorker`).
+
+Every failure of one item ends as a row with status ``error`` whose message names the stage
+(:class:`StageError`); it never stops a batch. Only a broken model does
+(:class:`~forensics.score.BrokenModelError`): its scores would be wrong for every item.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
+
+import cv2
+import numpy as np
+
+from forensics.aggregate import combine_families, media_score, verdict
+from forensics.config import Aggregation, FaceSearch, Sampling, ScanConfig
+from forensics.faces.align import CropPolicy, crop_face
+from forensics.faces.detect import Detection, FaceDetector, FaceFollower
+from forensics.faces.track import link_tracks
+from forensics.media.decode import DecodeError, Frame, MediaInfo
+from forensics.media import storage
+from forensics.media.discover import MediaItem, inspect_file
+from forensics.media.worker import DecodeWorker, OpenedMedia
+from forensics.result import Extraction, FaceRecord, MediaResult, Preview
+
+if TYPE_CHECKING:
+    from forensics.score import Scorer
+
+PREVIEW_FRAMES = 16  # frames kept, downscaled, for a video's contact sheet
+PREVIEW_SIDE = {"video": 320, "image": 1024}  # longest side of a kept frame, pixels
+
+
+class StageError(Exception):
+    """One media item failed in one stage (detect, crop, track, score, thumbnail); the message says where."""
+
+
+def stage_error(stage: str, exc: BaseException) -> StageError:
+    """``exc``, raised while ``stage`` ran on one media, as that media's error."""
+    text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+    return StageError(f"{stage} failed: {type(exc).__name__}{': ' + text if text else ''}")
+
+
+def file_facts(path: str) -> tuple[str, int]:
+    """sha256 (hex) and size in bytes of a file's content."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+            size += len(block)
+    return digest.hexdigest(), size
+
+
+@dataclass(frozen=True)
+class FetchedMedia:
+    """A media item ready to decode.
+
+    Attributes:
+        item: the item as reported: its path as given (a URI stays one), its kind and problem
+            sniffed from the content.
+        file: the same media as a local file, what the decoders open (``item`` itself for a
+            local file; a temporary download for an object).
+        sha256: hex digest of the content; None when it could not be read.
+        size_bytes: bytes of content; None when it could not be read.
+    """
+
+    item: MediaItem
+    file: MediaItem
+    sha256: str | None = None
+    size_bytes: int | None = None
+
+
+@contextlib.contextmanager
+def fetched(item: MediaItem) -> Iterator[FetchedMedia]:
+    """The item hashed and, for an object in a bucket, downloaded to a temporary file (deleted on
+    exit) and sniffed. A file or object that cannot be read is a ``problem`` of the item, never
+    an exception."""
+    if item.problem is not None:
+        yield FetchedMedia(item, item)
+        return
+    if not storage.is_remote(item.path):
+        try:
+            sha, size = file_facts(item.path)
+        except OSError as exc:
+            item = dataclasses.replace(item, problem=f"cannot read the file: {exc.strerror or exc}")
+            yield FetchedMedia(item, item)
+            return
+        yield FetchedMedia(item, item, sha, size)
+        return
+    download = contextlib.ExitStack()
+    try:
+        local, sha, size = download.enter_context(storage.downloaded(item.path))
+    except OSError as exc:
+        item = dataclasses.replace(item, problem=f"cannot read the object: {exc}")
+        yield FetchedMedia(item, item)
+        return
+    with download:
+        sniffed = inspect_file(local)
+        item = dataclasses.replace(item, kind=sniffed.kind, problem=sniffed.problem)
+        if sniffed.problem is not None:  # as for a local file found not to be media: no hash
+            yield FetchedMedia(item, item)
+            return
+        yield FetchedMedia(item, MediaItem(local, sniffed.kind), sha, size)
+
+
+def open_frames(item: MediaItem, sampling: Sampling, worker: DecodeWorker) -> OpenedMedia:
+    """Open a media item in the decoding worker: its info, the number of frames to be sampled,
+    their chunks, and the warnings decoding gives (complete once the chunks are exhausted).
+
+    Raises:
+        DecodeError: the item cannot be opened; iterating the chunks may raise it too.
+    """
+    if item.problem is not None:
+        raise DecodeError(item.problem)
+    return worker.open(item, sampling)
+
+
+def _preview(frame: Frame, kind: str) -> Preview:
+    h, w = frame.image.shape[:2]
+    scale = min(1.0, PREVIEW_SIDE.get(kind, 320) / max(h, w))
+    image = frame.image
+    if scale < 1.0:
+        image = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    return Preview(frame.index, frame.timestamp_s, image.copy(), scale * frame.scale)
+
+
+def extract(
+    item: MediaItem,
+    info: MediaInfo,
+    frame_count: int,
+    chunks: Iterable[list[Frame]],
+    detector: FaceDetector,
+    policy: CropPolicy,
+    search: FaceSearch,
+    faces: Sequence[list[Detection]] | None = None,
+) -> Extraction:
+    """Detect, crop and track the faces of a media item's sampled frames.
+
+    ``faces``, when given, are the faces of each sampled frame in order, already searched with
+    ``detector`` (the embedded engine searches several photos in one call); None searches here.
+
+    Frames are dropped as soon as their faces are cropped; only the crops and up to
+    ``PREVIEW_FRAMES`` downscaled previews are kept. Boxes and landmarks are reported in the
+    original frame's pixels, also when a large frame was decoded at reduced size.
+
+    Raises:
+        DecodeError: from ``chunks``.
+        StageError: detection, cropping or tracking failed on this item, or anything else
+            went wrong while extracting it (an unexpected error is this media's, not the scan's).
+    """
+    try:
+        return _extract(item, info, frame_count, chunks, detector, policy, search, faces)
+    except (DecodeError, StageError):
+        raise
+    except Exception as exc:
+        raise stage_error("face extraction", exc) from exc
+
+
+def _extract(item: MediaItem, info: MediaInfo, frame_count: int, chunks: Iterable[list[Frame]],
+             detector: FaceDetector, policy: CropPolicy, search: FaceSearch,
+             faces: Sequence[list[Detection]] | None) -> Extraction:
+    out = Extraction(item=item, info=info)
+    keep = set(np.linspace(0, frame_count - 1, min(PREVIEW_FRAMES, frame_count)).round().astype(int).tolist())
+    boxes_per_frame: list[np.ndarray] = []
+    face_frames, face_times, boxes, probs, points, crops = [], [], [], [], [], []
+    position = 0
+    small, small_size = 0, (0, 0)  # frames too small to hold a face, and their size
+    follower = FaceFollower(detector, search.keyframe_every)
+    for chunk in chunks:
+        if faces is not None:
+            detections = faces[position : position + len(chunk)]
+        else:
+            try:
+                detections = follower.detect([frame.image for frame in chunk])
+            except Exception as exc:
+                raise stage_error("face detection", exc) from exc
+        for frame, found in zip(chunk, detections):
+            if detector.too_small(*frame.image.shape[:2]):
+                small, small_size = small + 1, frame.image.shape[:2]
+            out.frame_indices.append(frame.index)
+            out.frame_times.append(frame.timestamp_s)
+            if position in keep:
+                out.previews.append(_preview(frame, item.kind))
+            position += 1
+            # detections are in decoded pixels; the report speaks in original pixels
+            frame_boxes = [d.box / frame.scale for d in found]
+            boxes_per_frame.append(np.array(frame_boxes, np.float32).reshape(-1, 4))
+            for d, box in zip(found, frame_boxes):
+                face_frames.append(frame.index)
+                face_times.append(frame.timestamp_s)
+                boxes.append(box)
+                probs.append(d.prob)
+                points.append(d.landmarks / frame.scale)
+                try:
+                    crops.append(crop_face(frame.image, d.box, d.landmarks, policy))
+                except Exception as exc:
+                    raise stage_error("face cropping", exc) from exc
+    if position and small == position:
+        out.warnings.append(f"the {'picture' if item.kind == 'image' else 'video'} is {small_size[1]}x{small_size[0]} "
+                            f"px: too small to hold a face of {detector.min_face_px} px")
+    if boxes:
+        out.face_frames = np.asarray(face_frames, np.int64)
+        out.face_times = np.asarray(face_times, np.float64)
+        out.boxes = np.stack(boxes).astype(np.float32)
+        out.probs = np.asarray(probs, np.float32)
+        out.landmarks = np.stack(points).astype(np.float32)
+        out.crops = np.stack(crops)
+        try:
+            out.track_ids = np.concatenate(link_tracks(boxes_per_frame, search.track_iou))
+        except Exception as exc:
+            raise stage_error("face tracking", exc) from exc
+    else:
+        out.crops = np.zeros((0, policy.size, policy.size, 3), np.uint8)
+    return out
+
+
+def extract_item(item: MediaItem, detector: FaceDetector, policy: CropPolicy, config: ScanConfig,
+                 worker: DecodeWorker) -> Extraction:
+    """Fetch (hash or download), decode (in ``worker``), detect, crop and track one item; failures
+    end in ``Extraction.error``."""
+    started = time.perf_counter()
+    with fetched(item) as media:
+        item = media.item
+        info, warnings = None, []
+        try:
+            opened = open_frames(media.file, config.sampling, worker)
+            info, warnings = opened.info, opened.warnings
+            out = extract(item, info, opened.frame_count, opened.chunks, detector, policy, config.face_search)
+        except (DecodeError, StageError) as exc:  # a file that opens but fails to decode keeps its info
+            out = Extraction(item=item, info=info, error=str(exc))
+    out.warnings = list(warnings) + out.warnings
+    out.sha256, out.size_bytes = media.sha256, media.size_bytes
+    out.elapsed_s = time.perf_counter() - started
+    return out
+
+
+def score_extractions(scorer: "Scorer", media: list[Extraction]) -> dict[int, np.ndarray | None]:
+    """Score the crops of several media in one pass; returns each one's scores by ``id``: (n, 1 + F)
+    arrays, each face's P(fake) then its score for each of the scorer's F families
+    (:meth:`~forensics.score.FaceScorer.score_by_family`).
+
+    If the joint pass fails, each media is scored alone so that only the one that fails gets
+    an error (``Extraction.error``, scores None). A broken model (non-finite scores) is raised.
+    """
+    from forensics.score import BrokenModelError
+
+    media = [x for x in media if x.error is None and x.crops is not None]
+    if not media:
+        return {}
+    try:
+        scores = scorer.score_by_family(np.concatenate([x.crops for x in media]))
+        bounds = np.cumsum([0] + [len(x.crops) for x in media])
+        return {id(x): scores[a:b] for x, a, b in zip(media, bounds[:-1], bounds[1:])}
+    except BrokenModelError:  # every score of these weights is suspect: stop
+        raise
+    except Exception:  # find the media that fails, score the others
+        out: dict[int, np.ndarray | None] = {}
+        for x in media:
+            try:
+                out[id(x)] = scorer.score_by_family(x.crops)
+            except BrokenModelError:
+                raise
+            except Exception as exc:
+                x.error = str(stage_error("scoring", exc))
+                out[id(x)] = None
+        return out
+
+
+def finish(extraction: Extraction, scores: np.ndarray | None, aggregation: Aggregation,
+           elapsed_s: float = 0.0, families: Sequence[str] = ()) -> MediaResult:
+    """Aggregate face scores into the media's score and verdict, and build its report rows.
+
+    Without families, the media's score is its face scores' aggregate. With families (a
+    suite, or a model whose card names its family), each family's face scores are aggregated
+    into that family's media score, and the media's score is the highest of them; a ``fake``
+    verdict names the family that fired (:func:`forensics.aggregate.combine_families`).
+
+    Pictures (thumbnail, evidence crops, heatmaps) are the engines' to draw, after this
+    (:func:`forensics.engines.base.score_and_finish`).
+
+    Args:
+        extraction: the item's faces and frames.
+        scores: P(fake) of each crop (same order as the extraction's faces), (n,), or (n, 1 + F)
+            with each family's score after the face's (as :func:`score_extractions` gives them).
+        aggregation: how face scores become the media's score and verdict.
+        elapsed_s: seconds spent on the item so far (added to the extraction's own time).
+        families: the names of the F family columns of ``scores`` (default none).
+    """
+    x = extraction
+    result = MediaResult(path=x.item.path, kind=x.item.kind, status="error", sha256=x.sha256, size_bytes=x.size_bytes)
+    if x.info is not None:
+        result.width, result.height = x.info.width, x.info.height
+        result.fps, result.duration_s = x.info.fps, x.info.duration_s
+    result.frames_sampled = len(x.frame_indices)
+    result.warnings = list(x.warnings)
+    result.elapsed_s = x.elapsed_s + elapsed_s
+    if x.error is not None:
+        result.error = x.error
+        return result
+    table = np.zeros((0, 1 + len(families))) if scores is None else np.asarray(scores, np.float64)
+    if table.ndim == 1:
+        table = table[:, None]
+    if table.shape[1] != 1 + len(families):
+        result.error = f"scoring failed: {table.shape[1]} score column(s) for {len(families)} famil(ies)"
+        return result
+    result.faces_detected = len(table)
+    if len(table) == 0:
+        result.status = "no_face"
+        return result
+    min_faces = aggregation.min_track_faces if x.item.kind == "video" else 1
+    try:
+        if families:
+            by_family = {f: media_score(table[:, 1 + k], x.track_ids, aggregation.aggregate, aggregation.topk,
+                                        min_faces) for k, f in enumerate(families)}
+            result.family_scores = {f: s for f, (s, _) in by_family.items()}
+            score, result.family = combine_families(result.family_scores, aggregation.threshold)
+            tracks = {t: max(ts[t] for _, ts in by_family.values()) for t in next(iter(by_family.values()))[1]}
+        else:
+            score, tracks = media_score(table[:, 0], x.track_ids, aggregation.aggregate, aggregation.topk, min_faces)
+    except Exception as exc:
+        result.error = str(stage_error("aggregation", exc))
+        return result
+    result.status, result.score, result.verdict = "ok", score, verdict(score, aggregation.threshold)
+    result.tracks = len(tracks)
+    result.faces = [
+        FaceRecord(int(x.face_frames[i]), float(x.face_times[i]), int(x.track_ids[i]), x.boxes[i],
+                   float(x.probs[i]), x.landmarks[i], float(table[i, 0]),
+                   {f: float(table[i, 1 + k]) for k, f in enumerate(families)})
+        for i in range(len(table))
+    ]
+    return result

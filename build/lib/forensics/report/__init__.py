@@ -1,0 +1,1 @@
+"""Parquet reports, thumbnails and the terminal summary."""

@@ -1,0 +1,204 @@
+"""The scan's journal: each media's rows on disk as soon as it is done, so that a killed scan resumes.
+
+``report.parquet.journal`` lives beside the report while a scan runs. Its first line says
+which scan wrote it (the settings that decide the results: configuration, model, weights
+sha256); each further line is one finished media, its report row and its face rows, as JSON
+(Python's JSON keeps floats exact). A line is flushed as soon as it is written, so
+``kill -9`` loses at most the media in flight and a half-written last line, which reading
+skips. When the scan completes, the Parquet reports are written from the journal in input
+order and the journal is deleted.
+
+``forensics scan ... --resume`` reads the journal of the same ``--out``, keeps the media
+whose path and content are unchanged, and scans only the rest. "Unchanged" is read from each
+media's stamp (size and modification time of a file, size and ETag of an object in a bucket),
+so that resuming reads no media again; a journal line without a stamp falls back on the
+file's sha256. A journal is locked
+while a scan writes it: two scans cannot write the same report at once.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Iterable, Iterator
+
+from forensics.result import MediaResult, printable
+
+FORMAT = "forensics-journal/1"
+# settings that do not change a media's rows: a scan may resume with other values
+VOLATILE_SETTINGS = ("engine", "threads", "device", "timeout_per_media", "batch_size", "detect_batch")
+
+
+class JournalError(Exception):
+    """The journal cannot be used: locked by another scan, written by other settings, unwritable."""
+
+
+def journal_path(report: str | os.PathLike[str]) -> Path:
+    """``report.parquet`` -> ``report.parquet.journal`` (same folder)."""
+    path = Path(report)
+    return path.with_name(path.name + ".journal")
+
+
+def scan_key(metadata: dict[str, Any]) -> dict[str, Any]:
+    """What must be equal for two scans to give the same rows: settings, model, weights, crops."""
+    config = {k: v for k, v in metadata.get("config", {}).items() if k not in VOLATILE_SETTINGS}
+    return {"config": config, "model": metadata.get("model"), "weights_sha256": metadata.get("weights_sha256"),
+            "crop_policy": metadata.get("crop_policy"), "version": metadata.get("version")}
+
+
+@dataclass(slots=True)  # one per media: no per-instance dict
+class Entry:
+    """Where one media's line is in the journal, and the content hash it was scanned with."""
+
+    offset: int
+    sha256: str | None
+    status: str
+    stamp: str = ""  # the media's size and mtime or ETag when scanned (MediaItem.stamp)
+
+
+@dataclass
+class Journal:
+    """An open, locked journal. Use :meth:`create` or :meth:`resume`.
+
+    Attributes:
+        path: the journal file.
+        entries: the media already in it, by report path (the last line of a path wins).
+    """
+
+    path: Path
+    file: IO[bytes]
+    entries: dict[str, Entry] = field(default_factory=dict)
+    header: dict[str, Any] | None = None  # of a resumed journal; None for a new one
+
+    @classmethod
+    def open(cls, path: Path, resume: bool) -> "Journal":
+        """Lock the journal at ``path``: the one of an interrupted scan when ``resume``, else a new one.
+
+        Raises:
+            JournalError: another scan holds it, it cannot be written, or ``resume`` finds none.
+        """
+        if resume and not path.exists():
+            raise JournalError(f"--resume: there is no journal {path} to resume (nothing was interrupted?)")
+        journal = cls(path, _open_locked(path, truncate=not resume))
+        if resume:
+            journal.header = journal._read_index()
+        return journal
+
+    def begin(self, metadata: dict[str, Any]) -> None:
+        """Write a new journal's header, or check that a resumed one was written with these settings.
+
+        Raises:
+            JournalError: the resumed journal is not one, or its scan used other settings.
+        """
+        key = scan_key(metadata)
+        if self.header is None:
+            self.file.write(_line({"format": FORMAT, "key": key}))
+            self.file.flush()
+            return
+        if self.header.get("format") != FORMAT:
+            raise JournalError(f"--resume: {self.path} is not a forensics journal")
+        if self.header.get("key") != key:
+            raise JournalError(f"--resume: the interrupted scan used other settings "
+                               f"({_differences(self.header.get('key', {}), key)}); run again with the same "
+                               "options, or without --resume to start afresh")
+
+    def _read_index(self) -> dict[str, Any]:
+        """Index the lines already written; cut off a torn last line. Returns the header."""
+        self.file.seek(0)
+        header: dict[str, Any] = {}
+        offset, good_end = 0, 0
+        for number, raw in enumerate(iter(self.file.readline, b"")):
+            if not raw.endswith(b"\n"):
+                break  # torn by a kill while writing
+            try:
+                record = json.loads(raw)
+            except ValueError:
+                break
+            if number == 0:
+                header = record
+            else:
+                media = record["media"]
+                self.entries[media["path"]] = Entry(offset, media.get("sha256"), media.get("status"),
+                                                    record.get("stamp", ""))
+            offset += len(raw)
+            good_end = offset
+        self.file.truncate(good_end)
+        self.file.seek(good_end)
+        return header
+
+    def done(self, path: str, sha256: str | None) -> bool:
+        """True when ``path`` was scanned before with this content (errors without a hash are redone)."""
+        entry = self.entries.get(printable(path) or "")
+        return entry is not None and entry.sha256 is not None and entry.sha256 == sha256
+
+    def stamped(self, path: str, stamp: str) -> bool | None:
+        """True when ``path`` was scanned (with a hash) and its stamp is unchanged, False when it was
+        not or the stamp changed, None when the journal has no stamp for it (hash it to know)."""
+        entry = self.entries.get(printable(path) or "")
+        if entry is None or entry.sha256 is None:
+            return False
+        if not entry.stamp or not stamp:
+            return None
+        return entry.stamp == stamp
+
+    def add(self, result: MediaResult, stamp: str = "") -> None:
+        """Append one finished media (and the stamp its item had) and flush it to the operating system."""
+        media = result.media_row()
+        offset = self.file.seek(0, os.SEEK_END)
+        self.file.write(_line({"media": media, "faces": result.face_rows(), "stamp": stamp}))
+        self.file.flush()
+        self.entries[media["path"]] = Entry(offset, media["sha256"], media["status"], stamp)
+
+    def paths(self) -> list[str]:
+        """The media in the journal, each once, in the order they were first written (a media
+        written again, e.g. redone by a resumed scan, keeps its first place)."""
+        return list(self.entries)
+
+    def rows(self, paths: Iterable[str]) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
+        """(media row, face rows) of each path, in the order given."""
+        for path in paths:
+            entry = self.entries[printable(path) or ""]
+            self.file.seek(entry.offset)
+            record = json.loads(self.file.readline())
+            yield record["media"], record["faces"]
+        self.file.seek(0, os.SEEK_END)
+
+    def close(self, delete: bool = False) -> None:
+        """Release the lock; ``delete`` removes the file (the report is complete)."""
+        if delete:
+            self.path.unlink(missing_ok=True)
+        self.file.close()
+
+
+def _line(record: dict[str, Any]) -> bytes:
+    return (json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n").encode()
+
+
+def _open_locked(path: Path, truncate: bool) -> IO[bytes]:
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise JournalError(f"cannot write the journal {path}: {exc.strerror or exc}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise JournalError(f"another scan is writing {path.name[: -len('.journal')]} right now "
+                           f"(its journal {path} is locked)") from None
+    if truncate:
+        os.ftruncate(fd, 0)
+    return os.fdopen(fd, "r+b")
+
+
+def _differences(old: dict[str, Any], new: dict[str, Any]) -> str:
+    changed = []
+    for key in sorted(set(old) | set(new)):
+        if key == "config":
+            a, b = old.get("config", {}), new.get("config", {})
+            changed += [f"{k}: {a.get(k)!r} then, {b.get(k)!r} now" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+        elif old.get(key) != new.get(key):
+            changed.append(f"{key}: {str(old.get(key))[:16]!r} then, {str(new.get(key))[:16]!r} now")
+    return "; ".join(changed) or "unknown difference"

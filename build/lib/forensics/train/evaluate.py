@@ -1,0 +1,433 @@
+"""Evaluate trained weights on labelled data, per source, at image and at video level.
+
+Images are scored on the face crop of their most probable face, made by the same
+:class:`~forensics.train.data.CropCache` (same detector settings, same crop policy as the
+model card) that training used, and scored with the card's temperature by
+:class:`~forensics.score.FaceScorer`, the scan's own scorer. Videos are scanned by the scan
+pipeline itself (:class:`forensics.engines.local.LocalEngine`: frame sampling, detection,
+tracking and the configured aggregation), so their metrics are those of ``forensics scan``;
+videos with status ``error`` or ``no_face`` are counted, never scored.
+
+Which images: when the weights' folder holds ``<stem>.splits.csv`` (written by
+``forensics train``) and DATA shares images with it, only the images of the chosen split
+(default ``test``) are evaluated, plus images the split file does not list (never seen in
+training, e.g. other sources of the manifest); so a model is never evaluated on the images
+it was trained on. Without a split file, data that declares its own splits (``train/``,
+``valid/``, ``test/`` folders or a manifest ``split`` column on every row) is restricted to
+the chosen split; other data is evaluated whole. ``split="all"`` takes every image.
+
+Metrics (:mod:`forensics.train.metrics`): accuracy, precision, recall, F1, balanced accuracy,
+ROC AUC, average precision, EER, log loss, ECE and the confusion matrix at the card's
+threshold, overall (``all``) and per source (``per_source``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from forensics import __version__
+from forensics.media.discover import discover
+from forensics.models.weights import WeightsError, card_crop_policy, read_card
+from forensics.train.data import (
+    SPLITS,
+    CropCache,
+    Sample,
+    data_base,
+    load_samples,
+    path_key,
+    splits_file,
+)
+from forensics.train.metrics import metrics_by_source
+
+LABEL_NAMES = ("real", "fake")
+
+
+def select_split(
+    samples: Sequence[Sample],
+    data: str | os.PathLike[str],
+    weights: str | os.PathLike[str],
+    split: str = "test",
+    card: dict[str, Any] | None = None,
+) -> tuple[list[Sample], dict[str, Any]]:
+    """The images to evaluate and how they were chosen (see the module doc).
+
+    Split-file paths are resolved against DATA's folder and against the training data the
+    card records; the reading that shares more images with DATA wins.
+
+    Returns:
+        The chosen samples (their ``split`` filled from the split file when one applies) and a
+        record: ``by`` (``"split file"``, ``"data splits"``, ``"all"``), ``split``, the split
+        file's path and the counts of images kept and left out.
+    """
+    record: dict[str, Any] = {"split": split, "by": "all", "splits_file": None, "candidates": len(samples)}
+    path = splits_file(weights)
+    if path.exists():
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+        bases = [data_base(data)]
+        trained_on = (card or {}).get("training", {}).get("data")
+        if trained_on and Path(trained_on).exists():
+            bases.append(data_base(trained_on))
+        best: dict[str, str] = {}
+        for base in bases:
+            known = {path_key(base / p): s for p, s in zip(table["path"], table["split"])}
+            if sum(path_key(s.path) in known for s in samples) > sum(path_key(s.path) in best for s in samples):
+                best = known
+        if best:
+            chosen, left_out, unlisted = [], 0, 0
+            for s in samples:
+                listed = best.get(path_key(s.path))
+                if listed is None:
+                    unlisted += 1  # never seen by this training run
+                    chosen.append(s)
+                elif split == "all" or listed == split:
+                    chosen.append(Sample(s.path, s.label, s.source, listed))
+                else:
+                    left_out += 1
+            record.update(by="split file", splits_file=str(path), evaluated=len(chosen),
+                          left_out_other_splits=left_out, not_in_splits_file=unlisted)
+            return chosen, record
+    if split != "all" and samples and all(s.split for s in samples):
+        chosen = [s for s in samples if s.split == split]
+        record.update(by="data splits", evaluated=len(chosen), left_out_other_splits=len(samples) - len(chosen))
+        return chosen, record
+    record.update(evaluated=len(samples), left_out_other_splits=0)
+    return list(samples), record
+
+
+def select_split_all(samples: Sequence[Sample], data: str | os.PathLike[str],
+                     members: Sequence[tuple[str | os.PathLike[str], dict[str, Any]]],
+                     split: str = "test") -> tuple[list[Sample], dict[str, Any]]:
+    """:func:`select_split` for several models scoring together (a suite): a sample is kept
+    only when every member keeps it, so that none is evaluated on what it trained on."""
+    kept = None
+    records = []
+    for weights, card in members:
+        chosen, record = select_split(samples, data, weights, split, card)
+        keys = {path_key(s.path): s for s in chosen}
+        kept = keys if kept is None else {k: v for k, v in kept.items() if k in keys}
+        records.append(record)
+    chosen = [s for s in samples if path_key(s.path) in (kept or {})]
+    chosen = [kept[path_key(s.path)] for s in chosen]
+    by = "all" if all(r["by"] == "all" for r in records) else "split files"
+    return chosen, {"split": split, "by": by, "candidates": len(samples), "evaluated": len(chosen),
+                    "left_out_other_splits": len(samples) - len(chosen), "members": records}
+
+
+def _counts_by_source(rows: Sequence[dict[str, Any]], key: str) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for row in rows:
+        here = out.setdefault(row["source"], {})
+        here[row[key]] = here.get(row[key], 0) + 1
+    return {source: dict(sorted(c.items())) for source, c in sorted(out.items())}
+
+
+def _metrics(rows: Sequence[dict[str, Any]], threshold: float) -> dict[str, Any] | None:
+    scored = [r for r in rows if r.get("score") is not None]
+    if not scored:
+        return None
+    return metrics_by_source([r["label"] for r in scored], [r["score"] for r in scored],
+                             [r["source"] for r in scored], threshold)
+
+
+def evaluate_images(samples: Sequence[Sample], scorer, cache: CropCache, threshold: float,
+                    progress: Callable[[int], None] | None = None, chunk: int = 256) -> dict[str, Any]:
+    """Score the most probable face of each image, ``chunk`` images at a time (memory stays
+    bounded); images without a detectable face (or unreadable) are counted, not scored."""
+    rows = []
+    for start in range(0, len(samples), chunk):
+        crops, kept, skipped = cache.load(samples[start : start + chunk], progress)
+        table = scorer.score_by_family(crops)
+        rows += [{"path": s.path, "label": s.label, "source": s.source, "split": s.split, "status": "ok",
+                  "score": float(p[0]), "family_scores": {f: float(v) for f, v in zip(scorer.families, p[1:])}}
+                 for s, p in zip(kept, table)]
+        rows += [{"path": s.path, "label": s.label, "source": s.source, "split": s.split,
+                  "status": "no_face", "score": None} for s in skipped]
+    rows.sort(key=lambda r: r["path"])
+    scored = sum(r["status"] == "ok" for r in rows)
+    return {"counts": {"images": len(rows), "scored": scored, "no_face_or_unreadable": len(rows) - scored},
+            "status_by_source": _counts_by_source(rows, "status"),
+            "metrics": _metrics(rows, threshold), "rows": rows}
+
+
+def evaluate_videos(videos: Sequence[Sample], weights: str | os.PathLike[str], card: dict[str, Any],
+                    frames: int = 32, device: str = "auto", threads: int | None = None, batch_size: int = 64,
+                    progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Scan the videos with the scan pipeline (local engine) and score the media verdicts.
+
+    ``weights`` are a model's (``card`` its card) or a suite card (``card`` the suite's). Rows
+    with status ``error`` or ``no_face`` are counted, not scored.
+    """
+    from forensics.config import ScanConfig
+    from forensics.engines.local import LocalEngine
+
+    config = ScanConfig(frames=frames, model=card.get("model"), weights=str(weights),
+                        threshold=float(card.get("threshold", 0.5)), device=device, threads=threads,
+                        batch_size=batch_size)
+    engine = LocalEngine(config)
+    by_path = {s.path: s for s in videos}
+    items = discover([s.path for s in videos]).items
+
+    def notify(event: str, n: int) -> None:
+        if progress is not None and event == "media":
+            progress(n)
+
+    rows = []
+    for result in engine.scan(items, progress=notify):
+        sample = by_path[result.path]
+        rows.append({"path": result.path, "label": sample.label, "source": sample.source, "split": sample.split,
+                     "status": result.status, "score": result.score, "verdict": result.verdict,
+                     "frames_sampled": result.frames_sampled, "faces_detected": result.faces_detected,
+                     "tracks": result.tracks, "error": result.error,
+                     # the evidence behind the score, so that other aggregations can be compared offline
+                     "face_scores": [round(float(f.score), 6) for f in result.faces],
+                     "face_tracks": [int(f.track_id) for f in result.faces],
+                     "family": result.family, "family_scores": result.family_scores,
+                     "family_face_scores": {k: [round(float(f.family_scores[k]), 6) for f in result.faces]
+                                            for k in result.family_scores}})
+    statuses = [r["status"] for r in rows]
+    return {"counts": {"videos": len(rows), "ok": statuses.count("ok"), "no_face": statuses.count("no_face"),
+                       "error": statuses.count("error")},
+            "status_by_source": _counts_by_source(rows, "status"),
+            "scan_config": config.to_dict(),
+            "metrics": _metrics(rows, config.threshold), "rows": rows}
+
+
+def write_plots(rows: Sequence[dict[str, Any]], folder: str | os.PathLike[str], prefix: str = "",
+                threshold: float = 0.5) -> list[str]:
+    """ROC and precision-recall curves (one line per source, and ``all`` when there are
+    several) and confusion matrices, as ``<prefix>roc.png``, ``<prefix>pr.png`` and
+    ``<prefix>confusion.png`` in ``folder``. Sources with one class only have no curve."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import (
+        ConfusionMatrixDisplay,
+        PrecisionRecallDisplay,
+        RocCurveDisplay,
+        confusion_matrix,
+    )
+
+    scored = [r for r in rows if r.get("score") is not None]
+    if not scored:
+        return []
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    labels = np.array([r["label"] for r in scored])
+    scores = np.array([r["score"] for r in scored], np.float64)
+    sources = np.array([r["source"] for r in scored])
+    groups = [(str(s), sources == s) for s in sorted(set(sources.tolist()))]
+    if len(groups) > 1:
+        groups.append(("all", np.ones(len(scored), bool)))
+    written = []
+    for kind, display, title in (("roc", RocCurveDisplay, "ROC curve"), ("pr", PrecisionRecallDisplay, "Precision-recall")):
+        fig, ax = plt.subplots(figsize=(5.5, 5))
+        drawn = 0
+        for name, mask in groups:
+            if len(np.unique(labels[mask])) < 2:
+                continue
+            display.from_predictions(labels[mask], scores[mask], name=f"{name} (n={int(mask.sum())})", ax=ax,
+                                     plot_chance_level=drawn == 0)
+            drawn += 1
+        ax.set_title(f"{prefix}{title} (P(fake), fake = positive)")
+        if not drawn:
+            ax.text(0.5, 0.5, "no source has both classes", ha="center", va="center", transform=ax.transAxes)
+        fig.tight_layout()
+        path = folder / f"{prefix}{kind}.png"
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        written.append(str(path))
+    fig, axes = plt.subplots(1, len(groups), figsize=(3.6 * len(groups), 3.4), squeeze=False)
+    for ax, (name, mask) in zip(axes[0], groups):
+        matrix = confusion_matrix(labels[mask], (scores[mask] >= threshold).astype(int), labels=[0, 1])
+        ConfusionMatrixDisplay(matrix, display_labels=list(LABEL_NAMES)).plot(ax=ax, colorbar=False, cmap="Blues")
+        ax.set_title(f"{name} (n={int(mask.sum())})")
+    fig.suptitle(f"{prefix}confusion at threshold {threshold:g}")
+    fig.tight_layout()
+    path = folder / f"{prefix}confusion.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    written.append(str(path))
+    return written
+
+
+@dataclass
+class Evaluation:
+    """What :func:`evaluate` measured: the weights (path, model, sha256, temperature,
+    threshold, crop policy), what was chosen (``selection``, ``video_selection``), and per level
+    (``images``, ``videos``; None when DATA has none) the metrics (``metrics.all``,
+    ``metrics.per_source``), each media's row and the statuses by source. ``to_dict()`` is the
+    JSON report that ``forensics evaluate --json`` writes."""
+
+    weights: str
+    model: str
+    sha256: str
+    temperature: float
+    threshold: float
+    crop_policy: dict[str, Any]
+    data: str
+    sources: list[str]
+    selection: dict[str, Any]
+    video_selection: dict[str, Any]
+    images: dict[str, Any] | None = None
+    videos: dict[str, Any] | None = None
+    plots: list[str] = field(default_factory=list)
+    created: str = ""
+    forensics_version: str = __version__
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def evaluate(
+    data: str | os.PathLike[str],
+    weights: str | os.PathLike[str],
+    split: str = "test",
+    sources: Sequence[str] | None = None,
+    plots: str | os.PathLike[str] | None = None,
+    cache_root: str | os.PathLike[str] | None = None,
+    frames: int = 32,
+    device: str = "auto",
+    threads: int | None = None,
+    batch_size: int = 64,
+    log: Callable[[str], None] = print,
+) -> Evaluation:
+    """Evaluate ``weights`` (a ``.safetensors`` file with its card, or a suite card) on DATA.
+
+    Args:
+        data: CSV manifest, folder with ``real/`` and ``fake/``, or one with ``train/``,
+            ``valid/`` and ``test/`` (as for ``forensics train``).
+        weights: the weights file; its card gives the model, crop policy, temperature and
+            threshold.
+        split: ``train``, ``valid``, ``test`` (default) or ``all``; see the module doc.
+        sources: only rows of these manifest sources.
+        plots: folder for the PNG plots; None draws none.
+        cache_root: face-crop cache folder (default as :class:`CropCache`).
+        frames: frames sampled per video (default 32, as ``forensics scan``).
+        device: ``auto``, ``cpu`` or ``cuda`` for scoring (crops are detected on the CPU).
+        threads: torch CPU threads (default: all cores this process may use).
+        batch_size: crops per forward pass (default 64).
+
+    Returns:
+        A JSON-ready dict: ``weights``, ``model``, ``sha256``, ``temperature``, ``threshold``,
+        ``selection``, ``images`` and ``videos`` (each None when DATA has none, else with
+        ``counts``, ``status_by_source``, ``metrics`` = ``{"all", "per_source"}`` and
+        ``rows``), and ``plots`` (the PNG paths written).
+
+    Raises:
+        ValueError: bad arguments or no labelled media in DATA.
+        WeightsError: weights missing, tampered with, or without a card.
+    """
+    import torch
+    from rich.progress import Progress
+
+    from forensics.config import available_cores
+    from forensics.faces.detect import resolve_device
+    from forensics.score import SuiteScorer, open_scorer
+
+    if split not in (*SPLITS, "all"):
+        raise ValueError(f"split must be one of {', '.join(SPLITS)} or all, got {split!r}")
+    if not Path(data).exists():
+        raise ValueError(f"{data}: no such file or folder")
+    torch.set_num_threads(threads or available_cores())
+    scorer = open_scorer(None, weights, resolve_device(device), batch_size)
+    card = scorer.card
+    # a suite's crops are its members' (they share one policy and detector settings)
+    crop_card = read_card(scorer.members[0].weights_path) if isinstance(scorer, SuiteScorer) else card
+    if "model" not in crop_card:
+        raise WeightsError(f"the model card of {weights} names no model")
+    model = card.get("model") or f"suite: {card.get('name', Path(weights).stem)}"
+    threshold = float(card.get("threshold", 0.5))
+
+    media = load_samples(data, sources, kinds=("image", "video"))
+    # a split file of a run trained on videos holds them out as it holds out images
+    if isinstance(scorer, SuiteScorer):
+        members = [(m.weights_path, m.card) for m in scorer.members]
+        chosen, selection = select_split_all([s for s in media if not s.is_video], data, members, split)
+        videos, video_selection = select_split_all([s for s in media if s.is_video], data, members, split)
+    else:
+        chosen, selection = select_split([s for s in media if not s.is_video], data, weights, split, card)
+        videos, video_selection = select_split([s for s in media if s.is_video], data, weights, split, card)
+    if not chosen and not videos:
+        raise ValueError(f"{data}: no labelled images or videos to evaluate (split {split!r})")
+    log(f"evaluating {model} ({Path(weights).name}): {len(chosen)} images "
+        f"({selection['by']}{', split ' + split if selection['by'] != 'all' else ''}), {len(videos)} videos")
+
+    result = Evaluation(
+        weights=str(weights), model=model, sha256=scorer.weights_sha256, temperature=scorer.temperature,
+        threshold=threshold, crop_policy=scorer.crop_policy.to_dict(), data=str(data), sources=list(sources or []),
+        selection=selection, video_selection=video_selection,
+        created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+    detector = crop_card.get("crop_detector", {})  # the settings the weights' crops were made with (else the scan's)
+    cache = CropCache(card_crop_policy(crop_card), cache_root,
+                      **{k: detector[k] for k in ("detect_size", "min_prob", "min_face_px") if k in detector})
+    with Progress(transient=True) as progress:
+        if chosen:
+            task = progress.add_task("images", total=len(chosen))
+            result.images = evaluate_images(chosen, scorer, cache, threshold, lambda n: progress.advance(task, n))
+        if videos:
+            task = progress.add_task("videos", total=len(videos))
+            result.videos = evaluate_videos(videos, weights, card, frames, device, threads, batch_size,
+                                               lambda n: progress.advance(task, n))
+    if plots is not None:
+        for prefix, part in (("", result.images), ("video-", result.videos)):
+            if part is not None:
+                result.plots += write_plots(part["rows"], plots, prefix, threshold)
+    return result
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def print_tables(result: Evaluation, console) -> None:
+    """One rich table per level (images, videos): a row per source and one for all.
+
+    Piped output (not a terminal) is laid out at least 150 columns wide, not rich's 80.
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    if not console.is_terminal and console.width < 150:
+        console = Console(file=console.file, width=150)
+
+    for level in ("images", "videos"):
+        part = getattr(result, level)
+        if not part:
+            continue
+        title = f"{level.capitalize()}: {result.model} ({Path(result.weights).name})"
+        if level == "images" and result.selection["by"] != "all":
+            title += f", {result.selection['split']} split ({result.selection['by']})"
+        table = Table(title=title, title_justify="left")
+        columns = ["source", "n", "real", "fake", "not scored", "accuracy", "bal. acc", "ROC AUC", "AP", "EER",
+                   "log loss", "ECE", "[[TN FP] [FN TP]]"]
+        for name in columns:
+            table.add_column(name, justify="left" if name in ("source", columns[-1]) else "right")
+        metrics = part["metrics"] or {"all": None, "per_source": {}}
+        statuses = part["status_by_source"]
+        names = sorted(set(statuses) | set(metrics["per_source"]))
+        for name in names + (["all"] if len(names) > 1 or not names else []):
+            m = metrics["all"] if name == "all" else metrics["per_source"].get(name)
+            if name == "all":
+                not_scored = sum(n for c in statuses.values() for s, n in c.items() if s != "ok")
+            else:
+                not_scored = sum(n for s, n in statuses.get(name, {}).items() if s != "ok")
+            if m is None:
+                table.add_row(name, "0", "-", "-", str(not_scored), *["-"] * 8)
+                continue
+            table.add_row(name, str(m["n"]), str(m["n_real"]), str(m["n_fake"]), str(not_scored),
+                          _fmt(m["accuracy"]), _fmt(m["balanced_accuracy"]), _fmt(m["roc_auc"], 4),
+                          _fmt(m["average_precision"], 4), _fmt(m["eer"]), _fmt(m["log_loss"]), _fmt(m["ece"]),
+                          str(m["confusion_matrix"]), style="bold" if name == "all" else None)
+        console.print(table)
+        if level == "videos":
+            c = part["counts"]
+            console.print(f"videos: {c['ok']} scored, {c['no_face']} without a face, {c['error']} unreadable "
+                          "(not scored)")

@@ -1,0 +1,177 @@
+"""Build a suite of detectors, one per family of manipulation, and calibrate it on real videos.
+
+A suite card (``weights/suite.json``; format in :func:`forensics.models.weights.read_suite`)
+names each member's weights and family. Members come from their own recipes; this module only
+puts them together and *calibrates* them: each family's scores are moved in logit space
+(:func:`forensics.aggregate.shift_logits`) so that, at the scan's threshold, at most ``rate``
+of the given real videos are flagged by that family. The videos are scanned by the scan
+pipeline itself (frame sampling, tracking and the default aggregation), so the calibration is
+of what ``forensics scan`` reports. Calibrate on real videos that no member trained on and no
+benchmark scores; the false-alarm rate it promises holds for videos like them, and is measured,
+not promised, on others (docs/evaluation.md).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+from forensics import __version__
+from forensics.aggregate import FAMILIES, media_score, shift_logits
+from forensics.config import Aggregation
+from forensics.models.weights import SUITE_KIND, read_card, sha256_file
+
+
+def _auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
+    return float(roc_auc_score(labels, scores)) if len(set(labels.tolist())) == 2 else None
+
+
+def family_metrics(rows: Sequence[dict[str, Any]], threshold: float = 0.5) -> list[dict[str, Any]]:
+    """Each family's detector and the suite, per source and pooled (``all``), from the rows of
+    ``forensics evaluate`` (videos or images): real and fake counts, ROC AUC, fakes caught and
+    reals flagged at ``threshold``. A source of fakes only is ranked against every real of the
+    rows (``auc_against``: ``"all reals"``), as FaceForensics++'s methods are. Rows without a
+    score are left out. Without family scores, the one detector is called ``model``."""
+    scored = [r for r in rows if r.get("status", "ok") == "ok" and r.get("score") is not None]
+    families = sorted({f for r in scored for f in (r.get("family_scores") or {})})
+    detectors = [*families, "suite"] if families else ["model"]
+    sources = sorted({r["source"] for r in scored})
+    out = []
+    for detector in detectors:
+        for source in [*sources, "all"]:
+            mine = [r for r in scored if source == "all" or r["source"] == source]
+            if not mine:
+                continue
+            labels = np.array([int(r["label"]) for r in mine])
+            def key(r: dict[str, Any], detector: str = detector) -> float:
+                return r["score"] if detector in ("suite", "model") else r["family_scores"][detector]
+
+            scores = np.array([key(r) for r in mine], np.float64)
+            fake, real = labels == 1, labels == 0
+            auc, against = _auc(labels, scores), None
+            if auc is None and fake.any():  # a source of fakes only (FF++'s methods): against every real
+                reals = [r for r in scored if int(r["label"]) == 0]
+                both = np.concatenate([scores[fake], [key(r) for r in reals]])
+                auc = _auc(np.r_[np.ones(int(fake.sum())), np.zeros(len(reals))], both)
+                against = "all reals"
+            out.append({"detector": detector, "source": source, "real": int(real.sum()), "fake": int(fake.sum()),
+                        "auc": auc, "auc_against": against,
+                        "caught": int((scores[fake] >= threshold).sum()), "flagged": int((scores[real] >= threshold).sum())})
+    return out
+
+
+def break_even_shift(face_scores: np.ndarray, track_ids: np.ndarray, aggregation: Aggregation,
+                     lo: float = -20.0, hi: float = 20.0, tolerance: float = 1e-4) -> float:
+    """The logit shift at which a video's media score falls to the threshold: the video is
+    flagged under any smaller shift. Found by bisection (the media score falls as the shift grows)."""
+    def flagged(shift: float) -> bool:
+        score, _ = media_score(shift_logits(face_scores, shift), track_ids, aggregation.aggregate,
+                               aggregation.topk, aggregation.min_track_faces)
+        return score is not None and score >= aggregation.threshold
+
+    if not flagged(lo):
+        return lo
+    if flagged(hi):
+        return hi
+    while hi - lo > tolerance:
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if flagged(mid) else (lo, mid)
+    return hi
+
+
+def fit_shift(videos: Sequence[tuple[np.ndarray, np.ndarray]], rate: float, aggregation: Aggregation) -> dict[str, Any]:
+    """The smallest logit shift that flags at most ``rate`` of the real ``videos`` (each its
+    face scores and track ids), and what it does on them.
+
+    With ``n`` videos, ``floor(rate * n)`` of them may stay flagged: the shift sits just above
+    the next video's break-even point.
+    """
+    if not videos:
+        raise ValueError("no real video with a face to calibrate on")
+    points = np.sort([break_even_shift(s, t, aggregation) for s, t in videos])[::-1]
+    allowed = int(np.floor(rate * len(points) + 1e-9))
+    shift = float(points[allowed]) + 1e-3 if allowed < len(points) else float(points[-1])
+    flagged = int(np.count_nonzero(points > shift))
+    return {"logit_shift": round(shift, 4), "real_videos": len(points), "flagged": flagged,
+            "flag_rate": flagged / len(points), "flagged_before": int(np.count_nonzero(points > 0))}
+
+
+def write_suite_card(out: str | os.PathLike[str], members: Mapping[str, str | os.PathLike[str]], name: str,
+                     extra: dict[str, Any] | None = None,
+                     calibration: Mapping[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Write a suite card at ``out`` naming ``members`` (family -> weights file), paths relative
+    to the card's folder, each with its sha256 and calibration (none: no shift)."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for family, weights in members.items():
+        if family not in FAMILIES:
+            raise ValueError(f"unknown family {family!r}; choose from {', '.join(FAMILIES)}")
+        card = read_card(weights)
+        entries.append({"family": family, "what_it_is_for": FAMILIES[family],
+                        "weights": os.path.relpath(Path(weights).resolve(), out.parent.resolve()),
+                        "model": card.get("model"), "sha256": sha256_file(weights),
+                        "calibration": dict((calibration or {}).get(family, {"logit_shift": 0.0}))})
+    card = {"kind": SUITE_KIND, "name": name, "threshold": 0.5,
+            "combine": "the media's score is the highest of its families' calibrated media scores",
+            "members": entries, **(extra or {}),
+            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "forensics_version": __version__}
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(json.dumps(card, indent=2) + "\n")
+    os.replace(tmp, out)
+    return card
+
+
+def build_suite(out: str | os.PathLike[str], members: Mapping[str, str | os.PathLike[str]],
+                reals: str | os.PathLike[str], rate: float = 0.05, name: str = "suite", frames: int = 32,
+                device: str = "auto", threads: int | None = None, batch_size: int = 64,
+                log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Write a calibrated suite card at ``out``.
+
+    Args:
+        out: the suite card to write (``.json``).
+        members: family -> weights (``.safetensors`` with a card); one crop policy for all.
+        reals: real videos to calibrate on: a manifest or folder as ``forensics evaluate``
+            reads (its ``fake`` rows, if any, are ignored).
+        rate: the share of those videos each family may flag at the threshold (default 0.05).
+        name: the suite's name, shown in reports.
+        frames, device, threads, batch_size: as for the scan (default 32 frames per video).
+
+    Returns:
+        The card written.
+    """
+    from forensics.train.data import load_samples
+    from forensics.train.evaluate import evaluate_videos
+
+    if not 0.0 <= rate < 1.0:
+        raise ValueError(f"rate is a share in [0, 1), not {rate}")
+    if not members:
+        raise ValueError("a suite needs at least one member")
+    write_suite_card(out, members, name)  # uncalibrated: the members' own scores
+    videos = [s for s in load_samples(reals, None, kinds=("video",)) if s.label == 0]
+    if not videos:
+        raise ValueError(f"{reals}: no real videos to calibrate on")
+    log(f"calibrating {', '.join(members)} on {len(videos)} real videos (at most {rate:.0%} flagged each)")
+    scanned = evaluate_videos(videos, out, json.loads(Path(out).read_text()), frames, device, threads, batch_size)
+    rows = [r for r in scanned["rows"] if r["status"] == "ok"]
+    aggregation = Aggregation(**{k: v for k, v in scanned["scan_config"].items() if k in Aggregation.__dataclass_fields__})
+    calibration = {}
+    for family in members:
+        per_video = [(np.asarray(r["family_face_scores"][family]), np.asarray(r["face_tracks"])) for r in rows]
+        calibration[family] = fit_shift(per_video, rate, aggregation)
+        log(f"{family}: logit shift {calibration[family]['logit_shift']:+.3f}; real videos flagged "
+            f"{calibration[family]['flagged_before']} -> {calibration[family]['flagged']} of {len(per_video)}")
+    sources: dict[str, int] = {}
+    for r in rows:
+        sources[r["source"]] = sources.get(r["source"], 0) + 1
+    extra = {"calibration": {"data": str(reals), "rate": rate, "real_videos": len(rows), "sources": sources,
+                             "not_scored": len(scanned["rows"]) - len(rows), "frames": frames,
+                             "aggregation": {k: getattr(aggregation, k) for k in Aggregation.__dataclass_fields__}}}
+    return write_suite_card(out, members, name, extra, calibration)
