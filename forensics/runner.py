@@ -264,14 +264,20 @@ def run_scan(
                 TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                 console=console, disable=quiet, transient=False,
             )
-            with progress:
+            lines = _ProgressLines(console, enabled=not quiet and not console.is_terminal)
+            with progress, lines:
                 media_task = progress.add_task("media", total=None)
                 frame_task = progress.add_task("frames", total=None)
 
                 def notify(event: str, count: int) -> None:
                     progress.advance(media_task if event == "media" else frame_task, count)
+                    lines.advance(event, count)
 
-                listing.count_in_background(lambda n: progress.update(media_task, total=n))
+                def counted(total: int) -> None:
+                    progress.update(media_task, total=total)
+                    lines.total = total
+
+                listing.count_in_background(counted)
                 todo = listing.todo(journal if resume else None, lambda: notify("media", 1))
                 for result in engine.scan(todo, progress=notify):
                     journal.add(result, listing.stamp_of(result.path))
@@ -311,6 +317,52 @@ def run_scan(
         remove_staged(out)
     return ScanOutcome(target, condensed.total, fakes, listing.skipped, elapsed, metadata, nodes, listing.resumed,
                        out if not remote or keep_staged else None)
+
+
+PROGRESS_EVERY_S = 30.0
+"""Seconds between two progress lines where stderr is not a terminal (``$FORENSICS_PROGRESS_EVERY``
+overrides it)."""
+
+
+class _ProgressLines:
+    """Progress for logs that are not a terminal (`ray job logs`, CI, a file), where a live bar
+    shows nothing until the end: one plain line every :data:`PROGRESS_EVERY_S` seconds,
+    including while nothing has finished yet."""
+
+    def __init__(self, console: Console, enabled: bool):
+        self.console, self.enabled = console, enabled
+        self.every_s = float(os.environ.get("FORENSICS_PROGRESS_EVERY") or PROGRESS_EVERY_S)
+        self.media = self.frames = 0
+        self.total: int | None = None
+        self._started = time.monotonic()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="forensics-progress", daemon=True)
+
+    def advance(self, event: str, count: int) -> None:
+        if event == "media":
+            self.media += count
+        else:
+            self.frames += count
+
+    def line(self) -> str:
+        elapsed = time.monotonic() - self._started
+        total = f"/{self.total}" if self.total is not None else ""
+        rate = f", {self.media / elapsed:.1f} media/s" if self.media and elapsed > 0 else ""
+        return f"progress: {self.media}{total} media, {self.frames} frames, {elapsed / 60:.1f} min{rate}"
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every_s):
+            self.console.print(self.line(), highlight=False, soft_wrap=True)
+
+    def __enter__(self) -> "_ProgressLines":
+        if self.enabled:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
 
 
 class _Listing:

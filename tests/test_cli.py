@@ -180,3 +180,19 @@ def test_console_script_and_module_entry_point(entry):
     assert "Default of `forensics scan`: the suite suite.json" in result.stdout and "blend.safetensors" in result.stdout
     assert "resnet50.safetensors" in result.stdout
     assert "efficientnet-lite0 ×2 + mirror" in result.stdout  # the shipped ensemble says what it is
+
+
+def test_a_scan_logged_to_a_file_prints_progress_lines_as_it_goes(tmp_path, media_dir, seeded_weights):
+    """`ray job logs`, CI and files are not terminals: a live bar would show nothing until the end."""
+    import re
+
+    result = subprocess.run([sys.executable, "-m", "forensics", "scan", str(media_dir), "--out", str(tmp_path / "r.parquet"),
+                             "--weights", str(seeded_weights), "--frames", "6"],
+                            capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "FORENSICS_PROGRESS_EVERY": "0.2"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = re.findall(r"^progress: (\d+)(?:/(\d+))? media, (\d+) frames, [\d.]+ min", result.stderr, re.M)
+    assert len(lines) >= 2, result.stderr[-3000:]
+    media = [int(m) for m, _, _ in lines]
+    assert media == sorted(media) and media[-1] <= len(list(media_dir.iterdir()))
+    assert {int(t) for _, t, _ in lines if t} <= {len(list(media_dir.iterdir()))}

@@ -86,3 +86,31 @@ def test_pools_on_gpus_and_gpu_settings_that_do_not_fit():
         plan_pools({"CPU": 8, "GPU": 1}, ScanConfig(device="cpu"), gpus_per_worker=0.5)
     with pytest.raises(ValueError, match="has no GPU"):
         plan_pools({"CPU": 8}, ScanConfig(device="auto"), gpus_per_worker=0.5)
+
+
+def test_the_cluster_files_name_this_ray_version_and_a_scan_the_cli_accepts():
+    """pipelines/: the KubeRay RayJob, its image, the runtime_env and the cluster launcher's file
+    stay in step with constraints.txt and with `forensics scan`'s options."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    import yaml
+    from ray.runtime_env import RuntimeEnv
+
+    repo = Path(__file__).resolve().parents[1]
+    ray_version = re.search(r"^ray==(\S+)$", (repo / "constraints.txt").read_text(), re.M).group(1)
+    job = yaml.safe_load((repo / "pipelines/rayjob.yaml").read_text())
+    assert job["apiVersion"] == "ray.io/v1" and job["kind"] == "RayJob"
+    assert job["spec"]["rayClusterSpec"]["rayVersion"] == ray_version
+    assert f"FROM rayproject/ray:{ray_version}-" in (repo / "pipelines/Dockerfile").read_text()
+    assert f'"ray[default]=={ray_version}"' in (repo / "pipelines/cluster.yaml").read_text()
+
+    argv = shlex.split(job["spec"]["entrypoint"])
+    assert argv[:2] == ["forensics", "scan"] and all(a.startswith("s3://") for a in argv[2:3])
+    helped = CliRunner().invoke(app, ["scan", "--help"], env={"COLUMNS": "300"}).output
+    for option in (a for a in argv if a.startswith("--")):
+        assert re.search(rf"{re.escape(option)}\b", helped), option
+
+    env = RuntimeEnv(**yaml.safe_load((repo / "pipelines/runtime_env.yaml").read_text()))
+    assert any(p.startswith("forensics @ ") for p in env["pip"]["packages"])
