@@ -399,3 +399,45 @@ def test_the_driver_says_when_a_node_could_not_see_a_file_or_wrote_a_thumbnail_e
     here = MediaResult(path=present, kind="image", status="ok", thumbnail=str(tmp_path / "thumbs" / "y.jpg"))
     RayEngine._seen_from_here(engine, here)
     assert not here.warnings
+
+
+def test_a_lost_node_costs_only_its_batches(local_reference, media_dir, bad_dir, test_weights, tmp_path):
+    """A whole worker node dies mid-scan (its raylet and every process on it, as when a machine
+    goes away): its actor is restarted where there is room, its batches are retried, and the scan
+    finishes with every media exactly once, in input order, with the statuses of the embedded engine."""
+    import ray
+    from ray.cluster_utils import Cluster as LocalCluster
+
+    from forensics.engines.ray import RayEngine, loopback_only
+
+    _, local = local_reference
+    items = discover([str(media_dir), str(bad_dir)]).items * 2  # work remains when the node goes
+    expected = local.media.column("status").to_pylist() * 2
+    with loopback_only():
+        # a head that only drives, and three one-CPU nodes for one extract and one score actor:
+        # the extract actor is on a worker node, and there is room for its restart elsewhere
+        cluster = LocalCluster(initialize_head=True, head_node_args={"num_cpus": 0, "node_ip_address": "127.0.0.1"})
+        try:
+            workers = [cluster.add_node(num_cpus=1, node_ip_address="127.0.0.1") for _ in range(3)]
+            cluster.wait_for_nodes()
+            engine = RayEngine(_config(test_weights, tmp_path / "thumbs", "ray"),
+                               Cluster(address=cluster.address, workers=1, media_per_batch=1))
+            lost: list[str] = []
+            results = []
+            for result in engine.scan(items):
+                results.append(result)
+                if lost:
+                    continue
+                busy = {w.split("/")[0] for w in engine.workers_used["extract"]}
+                victim = next((n for n in workers if n.node_id in busy), None)
+                if victim is not None:  # the extract actor runs on a worker node: that node goes
+                    cluster.remove_node(victim, allow_graceful=False)
+                    lost.append(victim.node_id)
+        finally:
+            ray.shutdown()
+            cluster.shutdown()
+    assert lost, "the extract actor never ran on a worker node"
+    assert [r.path for r in results] == [i.path for i in items], "every media once, in input order"
+    assert [r.status for r in results] == expected
+    nodes = {w.split("/")[0] for w in engine.workers_used["extract"]}
+    assert len(nodes) >= 2 and lost[0] in nodes, "another node finished the lost node's work"
