@@ -1,3 +1,0 @@
-from forensics.cli import app
-
-app(prog_name="forensics")

@@ -1,1 +1,0 @@
-"""Face detection, alignment and tracking."""

@@ -1,1 +1,0 @@
-"""Parquet reports, thumbnails and the terminal summary."""

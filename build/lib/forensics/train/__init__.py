@@ -1,1 +1,0 @@
-"""Training and evaluation of the face classifiers on crops made by the scan's own code."""
