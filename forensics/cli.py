@@ -104,8 +104,10 @@ def scan(
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Torch CPU threads (default: all cores this process may use; with --engine ray: CPUs and threads of each actor, default 1)."),
     engine: Optional[Engine] = typer.Option(None, "--engine", help=f"local (in-process) or ray {_default('engine')}."),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster: auto, host:port or ray://host:10001; default starts a local one."),
-    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Ray actors per stage (default: fit the cluster)."),
-    gpus_per_worker: Optional[float] = typer.Option(None, "--gpus-per-worker", min=0.0, help="GPUs per Ray actor (default: 0.5 when the cluster has GPUs, else 0 = CPU actors)."),
+    workers: Optional[str] = typer.Option(None, "--workers", help="Ray actors per stage: N (fixed) or MIN-MAX (grow and shrink with the work); default: start at what fits the cluster, grow as it grows."),
+    gpus_per_worker: Optional[float] = typer.Option(None, "--gpus-per-worker", min=0.0, help="GPUs per Ray scoring actor (default: 0.5 when the cluster has GPUs, else 0 = CPU actors)."),
+    extract_gpus: float = typer.Option(0.0, "--extract-gpus", min=0.0, help="GPUs per Ray decoding and detecting actor (default 0: CPU actors on every node, apart from GPU scoring)."),
+    media_per_batch: int = typer.Option(8, "--media-per-batch", min=1, help="Media whose crops a Ray scoring actor scores together (default 8)."),
     timeout_per_media: Optional[float] = typer.Option(None, "--timeout-per-media", min=1.0, help=f"Seconds of decoding allowed per media; past them the decoder is stopped and the media is an error row {_default('timeout_per_media')}."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted scan to the same --out from its journal: unchanged media are not scanned again."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace --out even if it is not a forensics report."),
@@ -121,7 +123,7 @@ def scan(
     """
     import signal
 
-    from forensics.config import parse_setting
+    from forensics.config import parse_setting, parse_workers
     from forensics.engines.ray import RayScanError
     from forensics.models.weights import WeightsError
     from forensics.report.journal import JournalError
@@ -159,7 +161,9 @@ def scan(
     signal.signal(signal.SIGTERM, terminate)
     try:
         outcome = run_scan(paths, config, out, quiet=quiet, resume=resume, overwrite=overwrite, keep_staged=html is not None,
-                           cluster=Cluster(address=ray_address, workers=workers, gpus_per_worker=gpus_per_worker))
+                           cluster=Cluster(address=ray_address, workers=parse_workers(workers) if workers else None,
+                                           gpus_per_worker=gpus_per_worker, extract_gpus=extract_gpus,
+                                           media_per_batch=media_per_batch))
     except (WeightsError, JournalError, ValueError) as exc:
         raise _usage_error(str(exc))
     except BrokenModelError as exc:

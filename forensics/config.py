@@ -89,8 +89,12 @@ class Cluster:
     Attributes:
         address: ``auto``, ``host:port`` or ``ray://host:10001``; None starts a local Ray
             instance for the scan, on 127.0.0.1, and stops it afterwards.
-        workers: actors per model stage (default: fit the cluster).
-        gpus_per_worker: GPUs per actor (default 0.5 when the cluster has GPUs, else 0).
+        workers: actors per model stage: N (fixed), ``(min, max)`` (pools that grow and
+            shrink with the work), or None (default: start at what fits the cluster and grow
+            as far as it grows).
+        gpus_per_worker: GPUs per scoring actor (default 0.5 when the cluster has GPUs, else 0).
+        extract_gpus: GPUs per decoding and detecting actor (default 0: CPU actors, on every
+            node's CPUs, apart from the GPU scoring actors).
         media_per_batch: media per scoring call (default 8).
         max_task_retries: retries of a media whose worker died while scanning it (default 3); then it
             is an error row.
@@ -98,17 +102,37 @@ class Cluster:
     """
 
     address: str | None = None
-    workers: int | None = None
+    workers: int | tuple[int, int] | None = None
     gpus_per_worker: float | None = None
+    extract_gpus: float = 0.0
     media_per_batch: int = 8
     max_task_retries: int = 3
     num_cpus: int | None = None
 
     def __post_init__(self) -> None:
-        if self.media_per_batch < 1 or (self.workers is not None and self.workers < 1):
-            raise ValueError("workers and media_per_batch must be >= 1")
-        if self.gpus_per_worker is not None and self.gpus_per_worker < 0:
-            raise ValueError(f"gpus_per_worker must be >= 0, got {self.gpus_per_worker}")
+        bounds = self.workers if isinstance(self.workers, tuple) else (self.workers or 1,) * 2
+        if self.media_per_batch < 1 or min(bounds) < 1 or bounds[0] > bounds[1]:
+            raise ValueError(f"workers (N or MIN <= MAX) and media_per_batch must be >= 1, got {self.workers} "
+                             f"and {self.media_per_batch}")
+        if (self.gpus_per_worker or 0) < 0 or self.extract_gpus < 0:
+            raise ValueError(f"GPU shares must be >= 0, got {self.gpus_per_worker} and {self.extract_gpus}")
+
+
+def parse_workers(text: str) -> int | tuple[int, int]:
+    """``--workers``: ``N`` (fixed pools of N actors) or ``MIN-MAX`` (pools that grow and shrink).
+
+    Raises:
+        ValueError: anything else, or a bound below 1, or MIN above MAX.
+    """
+    low, sep, high = text.strip().partition("-")
+    try:
+        bounds = (int(low), int(high)) if sep else int(low)
+    except ValueError:
+        raise ValueError(f"--workers takes N or MIN-MAX (e.g. 4 or 1-32), got {text!r}") from None
+    values = bounds if isinstance(bounds, tuple) else (bounds,)
+    if min(values) < 1 or (isinstance(bounds, tuple) and bounds[0] > bounds[1]):
+        raise ValueError(f"--workers takes N or MIN-MAX with 1 <= MIN <= MAX, got {text!r}")
+    return bounds
 
 
 def available_cores() -> int:

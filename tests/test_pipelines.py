@@ -55,30 +55,69 @@ def test_the_scan_options_offer_the_configs_choices_and_defaults():
 
 
 @pytest.mark.parametrize("resources, threads, workers, want", [
-    # (extract actors, score actors, CPUs each reserves, threads each runs)
+    # (extract actors at the start, score actors at the start, CPUs each reserves, threads each runs)
     ({"CPU": 8}, 1, None, (6, 2, 1.0, 1)),  # a quarter score, the rest extract
     ({"CPU": 2}, 1, None, (1, 1, 1.0, 1)),  # this machine: one of each
     ({"CPU": 1}, 1, None, (1, 1, 0.5, 1)),  # one CPU: both pools fit on half a CPU each
     ({"CPU": 2}, 2, None, (1, 1, 1.0, 2)),  # 2 threads each would need 4 CPUs: reserve 1 each
     ({"CPU": 16}, 4, None, (3, 1, 4.0, 4)),
     ({"CPU": 4}, 1, 3, (3, 3, 4 / 6, 1)),  # --workers 3: 6 actors share the 4 CPUs
+    ({"CPU": 4}, 1, (1, 8), (1, 1, 1.0, 1)),  # --workers 1-8: start at one each
 ])
 def test_pools_fit_the_cluster(resources, threads, workers, want):
     from forensics.engines.ray import plan_pools
 
     plan = plan_pools(resources, ScanConfig(threads=threads, device="cpu"), workers)
-    got = (plan.extract_workers, plan.score_workers, plan.cpus_per_worker, plan.threads)
+    got = (plan.extract.initial, plan.score.initial, plan.extract.cpus, plan.threads)
     assert got == pytest.approx(want)
-    assert (plan.extract_workers + plan.score_workers) * plan.cpus_per_worker <= resources["CPU"]
-    assert plan.gpus_per_worker == 0 and plan.device == "cpu"
+    assert plan.score.cpus == plan.extract.cpus
+    assert (plan.extract.initial + plan.score.initial) * plan.extract.cpus <= resources["CPU"]
+    assert plan.extract.gpus == plan.score.gpus == 0 and plan.device == "cpu"
+
+
+@pytest.mark.parametrize("resources, workers, want", [
+    # (extract min, max; score min, max)
+    ({"CPU": 8}, None, (1, None, 1, None)),  # default: grow as far as the cluster grows
+    ({"CPU": 1}, None, (1, 1, 1, 1)),  # fractional actors: no room to grow
+    ({"CPU": 8}, 3, (3, 3, 3, 3)),  # --workers 3: fixed
+    ({"CPU": 8}, (2, 40), (2, 40, 2, 40)),  # --workers 2-40: bounded
+])
+def test_pools_autoscale_within_their_bounds(resources, workers, want):
+    from ray.data import ActorPoolStrategy
+
+    from forensics.engines.ray import plan_pools
+
+    plan = plan_pools(resources, ScanConfig(device="cpu"), workers)
+    assert (plan.extract.min_size, plan.extract.max_size, plan.score.min_size, plan.score.max_size) == want
+    for pool in (plan.extract, plan.score):
+        strategy = pool.strategy()
+        assert isinstance(strategy, ActorPoolStrategy)
+        assert (strategy.min_size, strategy.max_size) == (pool.min_size, pool.max_size or float("inf"))
+
+
+def test_workers_take_a_count_or_bounds():
+    from forensics.config import Cluster, parse_workers
+
+    assert parse_workers("4") == 4 and parse_workers("1-32") == (1, 32)
+    for bad in ("0", "8-2", "x", "1-", "-3"):
+        with pytest.raises(ValueError, match="--workers takes N or MIN-MAX"):
+            parse_workers(bad)
+    with pytest.raises(ValueError, match="MIN <= MAX"):
+        Cluster(workers=(5, 2))
 
 
 def test_pools_on_gpus_and_gpu_settings_that_do_not_fit():
     from forensics.engines.ray import plan_pools
 
-    plan = plan_pools({"CPU": 8, "GPU": 2}, ScanConfig(device="auto"))
-    assert (plan.extract_workers, plan.score_workers, plan.gpus_per_worker, plan.device) == (2, 2, 0.5, "cuda")
-    assert plan_pools({"CPU": 8, "GPU": 1}, ScanConfig(device="auto"), gpus_per_worker=0.25).extract_workers == 2
+    # with GPUs the classifier scores on GPU actors, two per GPU, and decoding and detection
+    # run on CPU actors over the rest of the cluster's CPUs
+    plan = plan_pools({"CPU": 320, "GPU": 2}, ScanConfig(device="auto"))
+    assert (plan.score.initial, plan.score.gpus, plan.device) == (4, 0.5, "cuda")
+    assert (plan.extract.initial, plan.extract.gpus, plan.extract.device) == (316, 0.0, "cpu")
+    assert (plan.extract.initial + plan.score.initial) * plan.extract.cpus <= 320
+    on_gpus = plan_pools({"CPU": 8, "GPU": 2}, ScanConfig(device="auto"), extract_gpus=0.5)
+    assert (on_gpus.extract.initial, on_gpus.extract.device, on_gpus.score.initial) == (2, "cuda", 2)
+    assert plan_pools({"CPU": 8, "GPU": 1}, ScanConfig(device="auto"), gpus_per_worker=0.25).score.initial == 4
     assert plan_pools({"CPU": 8, "GPU": 2}, ScanConfig(device="cpu")).device == "cpu"
     with pytest.raises(ValueError, match="has no GPU"):
         plan_pools({"CPU": 8}, ScanConfig(device="cuda"))
@@ -86,6 +125,8 @@ def test_pools_on_gpus_and_gpu_settings_that_do_not_fit():
         plan_pools({"CPU": 8, "GPU": 1}, ScanConfig(device="cpu"), gpus_per_worker=0.5)
     with pytest.raises(ValueError, match="has no GPU"):
         plan_pools({"CPU": 8}, ScanConfig(device="auto"), gpus_per_worker=0.5)
+    with pytest.raises(ValueError, match="has no GPU"):
+        plan_pools({"CPU": 8}, ScanConfig(device="auto"), extract_gpus=0.5)
 
 
 def test_the_cluster_files_name_this_ray_version_and_a_scan_the_cli_accepts():

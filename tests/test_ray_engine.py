@@ -441,3 +441,39 @@ def test_a_lost_node_costs_only_its_batches(local_reference, media_dir, bad_dir,
     assert [r.status for r in results] == expected
     nodes = {w.split("/")[0] for w in engine.workers_used["extract"]}
     assert len(nodes) >= 2 and lost[0] in nodes, "another node finished the lost node's work"
+
+
+def test_the_pools_grow_onto_a_node_that_joins_after_the_plan(local_reference, media_dir, bad_dir, test_weights,
+                                                               tmp_path):
+    """An autoscaling cluster scales up after the scan planned its pools on the one worker node
+    it had (one actor of each): the extract pool grows onto the node that joined, as the
+    default pools autoscale, and the report is the embedded engine's."""
+    import ray
+    from ray.cluster_utils import Cluster as LocalCluster
+
+    from forensics.engines.ray import RayEngine, loopback_only
+
+    _, local = local_reference
+    items = discover([str(media_dir), str(bad_dir)]).items * 4
+    expected = local.media.column("status").to_pylist() * 4
+    with loopback_only():
+        cluster = LocalCluster(initialize_head=True, head_node_args={"num_cpus": 0, "node_ip_address": "127.0.0.1"})
+        try:
+            first = cluster.add_node(num_cpus=2, node_ip_address="127.0.0.1")
+            cluster.wait_for_nodes()
+            engine = RayEngine(_config(test_weights, tmp_path / "thumbs", "ray"),
+                               Cluster(address=cluster.address, media_per_batch=1))
+            assert (engine.plan.extract.initial, engine.plan.score.initial) == (1, 1)
+            assert engine.plan.extract.max_size is None
+            joined = cluster.add_node(num_cpus=2, node_ip_address="127.0.0.1")
+            cluster.wait_for_nodes()
+            results = list(engine.scan(items))
+        finally:
+            ray.shutdown()
+            cluster.shutdown()
+    assert [r.path for r in results] == [i.path for i in items]
+    assert [r.status for r in results] == expected
+    # one extract and one score actor were planned for the first node's two CPUs: a second
+    # extract actor needs the node that joined, for itself or for an actor it displaced
+    assert len(engine.workers_used["extract"]) >= 2, "the extract pool grew past its first actor"
+    assert joined.node_id in engine.nodes_used and first.node_id in engine.nodes_used

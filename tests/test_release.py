@@ -78,6 +78,7 @@ def test_a_card_gains_its_evaluations_and_licences_and_refuses_other_weights(tmp
 def test_the_wheel_lists_every_package_and_carries_the_shipped_weights(tmp_path, media_dir):
     """A plain (not editable) install scans with the shipped suite, from any folder."""
     import os
+    import shutil
     import subprocess
     import sys
     import tomllib
@@ -94,8 +95,12 @@ def test_the_wheel_lists_every_package_and_carries_the_shipped_weights(tmp_path,
     assert sorted(listed) == sorted(find_packages(str(repo), include=["forensics*"])
                                  + ["forensics.report.templates", "forensics.weights"])  # data only
 
+    # built from a copy: setuptools leaves build/ and *.egg-info beside the sources it builds
+    source = tmp_path / "source"
+    shutil.copytree(repo, source, ignore=shutil.ignore_patterns(".git", "runs", "build", "dist", "*.egg-info",
+                                                                "__pycache__", ".venv", ".pytest_cache", "tests"))
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                            "-w", str(tmp_path / "dist"), str(repo)], capture_output=True, text=True, timeout=600)
+                            "-w", str(tmp_path / "dist"), str(source)], capture_output=True, text=True, timeout=600)
     assert built.returncode == 0, built.stderr[-2000:]
     (wheel,) = (tmp_path / "dist").glob("forensics-*.whl")
     site = tmp_path / "site"

@@ -49,7 +49,44 @@ WINDOW_MEDIA = 4096
 """Media handed to Ray Data per dataset: the driver holds one window of items (and the results
 that wait for a slower media of it), never the whole listing, whatever the number of media."""
 
-GPU_SHARE = 0.5  # GPU per actor when the cluster has GPUs: an extract and a score actor share one
+GPU_SHARE = 0.5  # GPU per scoring actor when the cluster has GPUs: two overlap their CPU and GPU work
+
+
+@dataclass(frozen=True)
+class Pool:
+    """One stage's actor pool: Ray Data starts ``initial`` actors and grows the pool up to
+    ``max_size`` (None: as far as the cluster grows) while media wait, down to ``min_size``.
+
+    Attributes:
+        min_size, initial, max_size: actors (``max_size`` None: no bound but the cluster's).
+        cpus: CPUs each actor reserves, possibly a fraction (see :func:`plan_pools`).
+        gpus: GPUs each actor reserves (0: a CPU actor).
+    """
+
+    min_size: int
+    initial: int
+    max_size: int | None
+    cpus: float
+    gpus: float = 0.0
+
+    @property
+    def device(self) -> str:
+        return "cuda" if self.gpus > 0 else "cpu"
+
+    @property
+    def fixed(self) -> bool:
+        return self.max_size == self.min_size
+
+    def strategy(self):
+        """Ray Data's ``compute`` argument for this pool."""
+        from ray.data import ActorPoolStrategy
+
+        if self.fixed:
+            return ActorPoolStrategy(size=self.min_size)
+        return ActorPoolStrategy(min_size=self.min_size, max_size=self.max_size, initial_size=self.initial)
+
+    def remote_args(self) -> dict[str, Any]:
+        return {"num_cpus": self.cpus, "num_gpus": self.gpus or None}
 
 
 @dataclass(frozen=True)
@@ -57,64 +94,84 @@ class PoolPlan:
     """Actor pools of a scan.
 
     Attributes:
-        extract_workers: actors decoding and detecting (each holds an MTCNN).
-        score_workers: actors scoring and finishing (each holds the classifier).
-        cpus_per_worker: CPUs each actor reserves, possibly a fraction: both pools must fit
-            on the cluster at once, or the scoring actors would wait for the extracting ones.
-        gpus_per_worker: GPUs each actor reserves (0: CPU actors).
+        extract: actors decoding and detecting (each holds an MTCNN and a decode process).
+        score: actors scoring and finishing (each holds the classifier).
         threads: torch and OpenCV threads of each actor (``--threads``, default 1).
     """
 
-    extract_workers: int
-    score_workers: int
-    cpus_per_worker: float
-    gpus_per_worker: float
+    extract: Pool
+    score: Pool
     threads: int = 1
 
     @property
     def device(self) -> str:
-        return "cuda" if self.gpus_per_worker > 0 else "cpu"
+        """Where the classifier runs (the report's ``device``)."""
+        return self.score.device
 
 
-def plan_pools(resources: dict[str, float], config: ScanConfig, workers: int | None = None,
-               gpus_per_worker: float | None = None) -> PoolPlan:
-    """Size the actor pools for a cluster's resources (``ray.cluster_resources()``).
+def plan_pools(resources: dict[str, float], config: ScanConfig, workers: int | tuple[int, int] | None = None,
+               gpus_per_worker: float | None = None, extract_gpus: float = 0.0) -> PoolPlan:
+    """Size the actor pools for a cluster's resources now (``ray.cluster_resources()``).
 
-    Each actor runs ``config.threads`` torch threads (default 1) and reserves as many CPUs,
-    or less when that is needed for both pools to fit the cluster at once (a one-CPU machine
-    runs its two actors on half a CPU each). ``workers`` sets both pools' size. By default, on
-    CPUs, a quarter of the actors (at least one) score and the rest extract, since detection
-    costs far more than scoring; with GPUs, ``gpus_per_worker`` defaults to 0.5 and each pool
-    gets one actor per GPU.
+    Each actor runs ``config.threads`` torch threads (default 1) and reserves as many CPUs.
+    By default the pools *autoscale*: they start at what fits the cluster now (on CPUs a
+    quarter of the actors, at least one, score and the rest extract, since detection costs far
+    more than scoring) and grow with the work as far as the cluster grows (an autoscaling
+    cluster adds nodes for them), shrinking to one actor each when idle. ``workers`` fixes
+    both pools' size (an int) or their bounds (``(min, max)``).
+
+    With GPUs, the classifier runs on GPU actors (``gpus_per_worker`` each, default 0.5: two
+    per GPU) and decoding and detection on CPU actors over every node's CPUs
+    (``extract_gpus`` > 0 puts detection on GPUs too, that share each).
+
+    Where the cluster now has fewer CPUs than one actor of each pool needs, both reserve a
+    fraction (a one-CPU machine runs its two actors on half a CPU each) and stay at that size.
 
     Raises:
-        ValueError: ``--device cuda`` or ``gpus_per_worker`` > 0 on a cluster without GPUs,
-            or ``--device cpu`` with ``gpus_per_worker`` > 0.
+        ValueError: ``--device cuda`` or a GPU share on a cluster without GPUs, or ``--device
+            cpu`` with a GPU share.
     """
     cpus = max(1, int(resources.get("CPU", 1)))
     gpus = float(resources.get("GPU", 0))
     threads = config.threads or 1
     if config.device == "cpu":
-        if gpus_per_worker:
-            raise ValueError("--gpus-per-worker > 0 contradicts --device cpu")
+        if gpus_per_worker or extract_gpus:
+            raise ValueError("a GPU share (--gpus-per-worker, --extract-gpus) contradicts --device cpu")
         gpus_per_worker = 0.0
     elif gpus_per_worker is None:
         gpus_per_worker = GPU_SHARE if gpus >= 1 else 0.0
-    if gpus_per_worker > 0 and gpus <= 0:
-        raise ValueError("--gpus-per-worker > 0 was asked for, but the Ray cluster has no GPU")
+    if (gpus_per_worker > 0 or extract_gpus > 0) and gpus <= 0:
+        raise ValueError("a GPU share (--gpus-per-worker, --extract-gpus) was asked for, but the Ray cluster has no GPU")
     if config.device == "cuda" and gpus_per_worker <= 0:
         raise ValueError("--device cuda was asked for, but the Ray cluster has no GPU" if gpus <= 0
                          else "--device cuda needs --gpus-per-worker > 0")
-    if workers is not None:
-        extract = scorers = workers
-    elif gpus_per_worker > 0:
-        extract = scorers = max(1, math.floor(gpus / (2 * gpus_per_worker)))
+    if gpus_per_worker > 0:
+        score = max(1, math.floor(gpus / (gpus_per_worker + extract_gpus)))
+        extract = score if extract_gpus > 0 else max(1, cpus // threads - score)
     else:
         actors = max(2, cpus // threads)
-        scorers = max(1, actors // 4)
-        extract = actors - scorers
-    reserved = min(float(threads), cpus / (extract + scorers))
-    return PoolPlan(extract, scorers, reserved, gpus_per_worker, threads)
+        score = max(1, actors // 4)
+        extract = actors - score
+    cpus_each = float(threads)
+    if isinstance(workers, int):
+        extract = score = workers
+    elif workers is not None:
+        extract = score = workers[0]
+    if (extract + score) * threads > cpus:  # fit both pools on the cluster as it is now
+        cpus_each = min(float(threads), cpus / (extract + score))
+    if isinstance(workers, int):
+        bounds: tuple[int | None, ...] = (workers, workers, workers, workers)
+    elif workers is not None:
+        bounds = (workers[0], workers[1], workers[0], workers[1])
+    elif cpus_each < threads:  # fractional actors: no room to grow
+        bounds = (extract, extract, score, score)
+    else:
+        bounds = (1, None, 1, None)
+    return PoolPlan(
+        Pool(bounds[0], extract, bounds[1], cpus_each, extract_gpus),
+        Pool(bounds[2], score, bounds[3], cpus_each, gpus_per_worker),
+        threads,
+    )
 
 
 class RayEngine:
@@ -161,7 +218,8 @@ class RayEngine:
             import ray
 
             self._owns_connection = _connect(cluster.address, cluster.num_cpus)
-            self.plan = plan_pools(ray.cluster_resources(), config, cluster.workers, cluster.gpus_per_worker)
+            self.plan = plan_pools(ray.cluster_resources(), config, cluster.workers, cluster.gpus_per_worker,
+                                   cluster.extract_gpus)
         except BaseException:
             self.close()
             raise
@@ -196,8 +254,6 @@ class RayEngine:
     def dataset(self, items: list[MediaItem]):
         """The lazy Ray Dataset of the scan: one result row per item, in any order."""
         import ray
-        from ray.data import ActorPoolStrategy
-
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         from forensics.engines.ray_extract import Attempts, ExtractStage
@@ -205,7 +261,7 @@ class RayEngine:
 
         plan, workdir = self.plan, os.getcwd()
         # small input blocks spread the media over the extract actors as they free up
-        blocks = max(1, min(len(items), max(4 * plan.extract_workers, math.ceil(len(items) / 4))))
+        blocks = max(1, min(len(items), max(4 * plan.extract.initial, math.ceil(len(items) / 4))))
         ds = ray.data.from_items([media_item_row(i, item) for i, item in enumerate(items)],
                                  override_num_blocks=blocks)
         # Ray restarts a dead actor and retries its batch without end; the stages count each
@@ -215,18 +271,18 @@ class RayEngine:
             scheduling_strategy=NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False),
         ).remote()
         limits = {"attempts": self._attempts, "max_attempts": self.max_task_retries + 1}
-        actor_args = {"num_cpus": plan.cpus_per_worker, "num_gpus": plan.gpus_per_worker or None}
         ds = ds.map_batches(
             ExtractStage, batch_size=1, batch_format="numpy",
             fn_constructor_kwargs={"config": self.config, "crop_policy": self._audit["crop_policy"],
-                                   "device": plan.device, "threads": plan.threads, "workdir": workdir, **limits},
-            compute=ActorPoolStrategy(size=plan.extract_workers), **actor_args,
+                                   "device": plan.extract.device, "threads": plan.threads, "workdir": workdir,
+                                   **limits},
+            compute=plan.extract.strategy(), **plan.extract.remote_args(),
         )
         return ds.map_batches(
             ScoreStage, batch_size=self.media_per_batch, batch_format="numpy",
             fn_constructor_kwargs={"config": self.config, "weights_sha256": self._audit["weights_sha256"],
-                                   "device": plan.device, "threads": plan.threads, "workdir": workdir, **limits},
-            compute=ActorPoolStrategy(size=plan.score_workers), **actor_args,
+                                   "device": plan.score.device, "threads": plan.threads, "workdir": workdir, **limits},
+            compute=plan.score.strategy(), **plan.score.remote_args(),
         )
 
     def scan(self, items: Iterable[MediaItem], progress: ProgressCallback | None = None) -> Iterator[MediaResult]:
