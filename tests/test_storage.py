@@ -4,6 +4,7 @@ command line. The server enforces IAM: the scan's credentials may read every obj
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -11,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -264,3 +266,93 @@ def _staged(env: dict[str, str], out: str, staged_report) -> Path:
         else:
             os.environ["FORENSICS_STAGING"] = saved
 
+
+
+def _unshare_works() -> bool:
+    """True when this process may start a command in its own mount namespace (root in most CI containers)."""
+    try:
+        return subprocess.run(["unshare", "--mount", "true"], capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def _stop(process: subprocess.Popen, temp_dir: str) -> None:
+    """Stop a ``ray start --block`` and every process of its cluster (found by its temp folder)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=30)
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError, ValueError):
+            if temp_dir.encode() in (entry / "cmdline").read_bytes():
+                os.kill(int(entry.name), signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+@pytest.mark.skipif(not _unshare_works(), reason="needs `unshare --mount` (root) to start a node that cannot see "
+                                                 "the driver's folders")
+def test_a_node_that_sees_only_the_bucket_scans_it(s3, cases, seeded, disk_report, tmp_path, tmp_path_factory):
+    """Two nodes: a head that only drives, and a worker node started in its own mount namespace
+    where the driver's folders (every folder of this test run) are an empty tmpfs. It reads the
+    media from the bucket and writes thumbnails there: the report equals the scan on disk. The
+    same cluster given the local folder says that its node cannot see the files."""
+    env, client = s3
+    hidden = tmp_path_factory.getbasetemp()
+    temp_dir = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: Ray's socket paths live in it
+    weights = Path(tempfile.mkdtemp(prefix="weights-", dir="/tmp"))  # installed on every node, as a wheel's are
+    for suffix in (".safetensors", ".json"):
+        shutil.copy(seeded.with_suffix(suffix), weights / seeded.with_suffix(suffix).name)
+    port = _free_port()
+    ray_env = {**{k: v for k, v in os.environ.items() if k != "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"}, **env,
+               "RAY_AUTH_MODE": "disabled"}  # two nodes: not single-machine mode
+    ray_cli = str(Path(sys.executable).with_name("ray"))
+    head = subprocess.Popen([ray_cli, "start", "--head", "--block", "--num-cpus", "0", "--port", str(port),
+                             "--node-ip-address", "127.0.0.1", "--include-dashboard", "false",
+                             "--temp-dir", temp_dir, "--disable-usage-stats"],
+                            env=ray_env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    node = None
+    try:
+        deadline = time.monotonic() + 120
+        while not _reachable(port):
+            assert time.monotonic() < deadline and head.poll() is None, "the Ray head did not start"
+            time.sleep(0.5)
+        join = (f"mount -t tmpfs tmpfs {hidden} && exec {ray_cli} start --block --address 127.0.0.1:{port} "
+                f"--num-cpus 2 --node-ip-address 127.0.0.1 --disable-usage-stats")
+        node = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c", join], env=ray_env,
+                                start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        while "/2.0CPU" not in subprocess.run([ray_cli, "status", "--address", f"127.0.0.1:{port}"], env=ray_env,
+                                                 capture_output=True, text=True).stdout.replace(" ", ""):
+            assert time.monotonic() < deadline + 60 and node.poll() is None, f"the node did not join: {node.stderr.read()}"
+            time.sleep(1)
+        cluster = ["--engine", "ray", "--ray-address", f"127.0.0.1:{port}", "--frames", "4", "--threads", "1",
+                   "--weights", str(weights / seeded.name)]
+        extra = {"RAY_AUTH_MODE": "disabled"}
+        result = _run({**env, **extra}, "scan", f"s3://{BUCKET}/cases", "--out", f"s3://{BUCKET}/reports/node.parquet",
+                      "--thumbnails", f"s3://{BUCKET}/reports/node-thumbs", *cluster)
+        assert result.returncode == 0, result.stderr
+        rows = _assert_bucket_report_equals_disk(client, "reports/node.parquet", disk_report, cases, tmp_path)
+        assert rows[f"s3://{BUCKET}/{DENIED}"][0] == "error"
+        assert client.list_objects_v2(Bucket=BUCKET, Prefix="reports/node-thumbs/").get("KeyCount", 0) >= 6
+
+        # the node really cannot see the driver's folders: the local copy is an error row per media, saying why
+        result = _run({**env, **extra}, "scan", str(cases / "astronaut.jpg"), str(cases / "astronaut-clip.mp4"),
+                      "--out", str(tmp_path / "local.parquet"), *cluster)
+        assert result.returncode == 0, result.stderr
+        local = pq.read_table(tmp_path / "local.parquet")
+        assert local.column("status").to_pylist() == ["error", "error"]
+        assert all("the node that scanned it cannot see the file" in e for e in local.column("error").to_pylist())
+    finally:
+        if node is not None:
+            _stop(node, temp_dir)
+        _stop(head, temp_dir)
+        shutil.rmtree(weights, ignore_errors=True)
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def _reachable(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
