@@ -288,7 +288,7 @@ def run_scan(
         # the journal's order is the input order (engines return results in order, and a resumed
         # scan continues the interrupted one's prefix); a media scanned again keeps its place
         with ReportWriter(out, metadata) as writer:
-            for media_row, face_rows in journal.rows(journal.paths()):
+            for media_row, face_rows in journal.rows():
                 writer.write_rows(media_row, face_rows)
         if remote:
             try:
@@ -297,7 +297,7 @@ def run_scan(
                 raise OutputError(f"{exc}; the reports are at {out} and the journal is kept: run again with "
                                   "--resume to upload them") from None
     except BaseException:
-        journal.close(delete=not resume and not journal.entries)  # keep a journal only if it holds work
+        journal.close(delete=not resume and not len(journal.entries))  # keep a journal only if it holds work
         raise
     journal.close(delete=True)
     condensed = Condensed(top=10)

@@ -326,3 +326,35 @@ def test_sigterm_keeps_the_journal_and_says_how_to_resume(tmp_path, many_media, 
     _, stderr = scan.communicate(timeout=120)
     assert scan.returncode == 130 and "--resume" in stderr
     assert journal.exists() and not out.exists()
+
+
+def test_the_journal_index_lives_on_disk_and_keeps_first_places(tmp_path):
+    """The journal's index is a SQLite file beside it (the driver's memory does not grow with the
+    media): a media written again keeps its first place and gives its last rows, a torn last
+    line is cut off on resume, and the index goes with the journal."""
+    from forensics.report.journal import Journal
+    from forensics.result import MediaResult
+
+    path = tmp_path / "r.parquet.journal"
+    journal = Journal.open(path, resume=False)
+    journal.begin({"config": {"frames": 4}})
+    for name in ("a", "b", "c"):
+        journal.add(MediaResult(path=f"/m/{name}.jpg", kind="image", status="error", error="x", sha256=name * 4),
+                    stamp=f"1:{name}")
+    journal.add(MediaResult(path="/m/a.jpg", kind="image", status="ok", sha256="aaaa"), stamp="2:a")  # redone
+    index = path.with_name(path.name + ".index")
+    assert index.exists() and len(journal.entries) == 3
+    assert [(m["path"], m["status"]) for m, _ in journal.rows()] == [("/m/a.jpg", "ok"), ("/m/b.jpg", "error"),
+                                                                      ("/m/c.jpg", "error")]
+    assert journal.stamped("/m/a.jpg", "2:a") is True and journal.stamped("/m/a.jpg", "1:a") is False
+    assert journal.done("/m/b.jpg", "bbbb") and not journal.done("/m/b.jpg", "other")
+    journal.close()
+    assert path.exists() and not index.exists()
+
+    with path.open("ab") as file:
+        file.write(b'{"media": {"path": "/m/d.jpg"')  # killed mid-line
+    resumed = Journal.open(path, resume=True)
+    assert len(resumed.entries) == 3 and resumed.stamped("/m/c.jpg", "1:c") is True
+    assert resumed.stamped("/m/d.jpg", "1:d") is False
+    resumed.close(delete=True)
+    assert not path.exists() and not index.exists()

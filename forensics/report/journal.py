@@ -14,6 +14,11 @@ media's stamp (size and modification time of a file, size and ETag of an object 
 so that resuming reads no media again; a journal line without a stamp falls back on the
 file's sha256. A journal is locked
 while a scan writes it: two scans cannot write the same report at once.
+
+Where each media's line is, and its hash, status and stamp, are indexed in a SQLite file
+beside the journal (``report.parquet.journal.index``, rebuilt from the journal when a scan
+resumes, deleted with it), not in memory: the driver's memory stays flat however many media
+a scan has.
 """
 
 from __future__ import annotations
@@ -21,9 +26,11 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import sqlite3
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Iterable, Iterator
+from typing import IO, Any, Iterator
 
 from forensics.result import MediaResult, printable
 
@@ -49,7 +56,7 @@ def scan_key(metadata: dict[str, Any]) -> dict[str, Any]:
             "crop_policy": metadata.get("crop_policy"), "version": metadata.get("version")}
 
 
-@dataclass(slots=True)  # one per media: no per-instance dict
+@dataclass(frozen=True)
 class Entry:
     """Where one media's line is in the journal, and the content hash it was scanned with."""
 
@@ -59,9 +66,50 @@ class Entry:
     stamp: str = ""  # the media's size and mtime or ETag when scanned (MediaItem.stamp)
 
 
+class Index:
+    """The journal's entries by report path, in a SQLite file (not in memory); a path written
+    again keeps its first place in :meth:`offsets` and takes the new line's values."""
+
+    def __init__(self, path: Path):
+        path.unlink(missing_ok=True)  # a killed scan's index: rebuilt from the journal
+        self.path = path
+        # the scan's thread writes it while, on --resume, the engine's feeding thread reads it;
+        # durability is the journal's, not the index's
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=OFF")
+        self._db.execute("PRAGMA synchronous=OFF")
+        self._db.execute("CREATE TABLE entry (path TEXT PRIMARY KEY, offset INTEGER, sha256 TEXT, status TEXT, "
+                         "stamp TEXT)")
+
+    def put(self, path: str, entry: Entry) -> None:
+        with self._lock:
+            self._db.execute("INSERT INTO entry VALUES (?, ?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET "
+                             "offset=excluded.offset, sha256=excluded.sha256, status=excluded.status, "
+                             "stamp=excluded.stamp", (path, entry.offset, entry.sha256, entry.status, entry.stamp))
+
+    def get(self, path: str) -> Entry | None:
+        with self._lock:
+            row = self._db.execute("SELECT offset, sha256, status, stamp FROM entry WHERE path = ?", (path,)).fetchone()
+        return Entry(*row) if row else None
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT count(*) FROM entry").fetchone()[0]
+
+    def offsets(self) -> Iterator[int]:
+        """Each path's line, in the order the paths were first written (read as it goes; once
+        the scan has finished writing)."""
+        yield from (offset for (offset,) in self._db.execute("SELECT offset FROM entry ORDER BY rowid"))
+
+    def close(self) -> None:
+        self._db.close()
+        self.path.unlink(missing_ok=True)
+
+
 @dataclass
 class Journal:
-    """An open, locked journal. Use :meth:`create` or :meth:`resume`.
+    """An open, locked journal. Use :meth:`open`.
 
     Attributes:
         path: the journal file.
@@ -70,8 +118,11 @@ class Journal:
 
     path: Path
     file: IO[bytes]
-    entries: dict[str, Entry] = field(default_factory=dict)
+    entries: Index = field(init=False)
     header: dict[str, Any] | None = None  # of a resumed journal; None for a new one
+
+    def __post_init__(self) -> None:
+        self.entries = Index(self.path.with_name(self.path.name + ".index"))
 
     @classmethod
     def open(cls, path: Path, resume: bool) -> "Journal":
@@ -121,8 +172,8 @@ class Journal:
                 header = record
             else:
                 media = record["media"]
-                self.entries[media["path"]] = Entry(offset, media.get("sha256"), media.get("status"),
-                                                    record.get("stamp", ""))
+                self.entries.put(media["path"], Entry(offset, media.get("sha256"), media.get("status"),
+                                                      record.get("stamp", "")))
             offset += len(raw)
             good_end = offset
         self.file.truncate(good_end)
@@ -150,24 +201,21 @@ class Journal:
         offset = self.file.seek(0, os.SEEK_END)
         self.file.write(_line({"media": media, "faces": result.face_rows(), "stamp": stamp}))
         self.file.flush()
-        self.entries[media["path"]] = Entry(offset, media["sha256"], media["status"], stamp)
+        self.entries.put(media["path"], Entry(offset, media["sha256"], media["status"], stamp))
 
-    def paths(self) -> list[str]:
-        """The media in the journal, each once, in the order they were first written (a media
-        written again, e.g. redone by a resumed scan, keeps its first place)."""
-        return list(self.entries)
-
-    def rows(self, paths: Iterable[str]) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
-        """(media row, face rows) of each path, in the order given."""
-        for path in paths:
-            entry = self.entries[printable(path) or ""]
-            self.file.seek(entry.offset)
+    def rows(self) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
+        """(media row, face rows) of each media in the journal, once each, in the order they
+        were first written (a media written again, e.g. redone by a resumed scan, keeps its
+        first place and gives its last rows)."""
+        for offset in self.entries.offsets():
+            self.file.seek(offset)
             record = json.loads(self.file.readline())
             yield record["media"], record["faces"]
         self.file.seek(0, os.SEEK_END)
 
     def close(self, delete: bool = False) -> None:
-        """Release the lock; ``delete`` removes the file (the report is complete)."""
+        """Release the lock and drop the index; ``delete`` removes the file (the report is complete)."""
+        self.entries.close()
         if delete:
             self.path.unlink(missing_ok=True)
         self.file.close()
