@@ -279,14 +279,16 @@ def run_scan(
 
                 listing.count_in_background(counted)
                 todo = listing.todo(journal if resume else None, lambda: notify("media", 1))
-                for result in engine.scan(todo, progress=notify):
-                    journal.add(result, listing.stamp_of(result.path))
+                # journaled as each finishes (a cluster finishes media out of order: nothing
+                # waits in memory behind a slow one); the report is written in input order
+                for result in engine.scan(todo, progress=notify, ordered=False):
+                    journal.add(result, *listing.handed_back(result.path))
         finally:
             engine.close()
         if not quiet:  # a cluster's actors report how their models ran as their results come back
             _show_notes(engine, console, shown)
-        # the journal's order is the input order (engines return results in order, and a resumed
-        # scan continues the interrupted one's prefix); a media scanned again keeps its place
+        # in input order (each media's place in the walk, also across a resume); a media
+        # scanned again keeps its place
         with ReportWriter(out, metadata) as writer:
             for media_row, face_rows in journal.rows():
                 writer.write_rows(media_row, face_rows)
@@ -373,7 +375,7 @@ class _Listing:
         self.paths = list(paths)
         self.skipped = 0
         self.resumed = 0
-        self._stamps: dict[str, str] = {}
+        self._in_flight: dict[str, tuple[str, int]] = {}  # path -> (stamp, place in the walk)
         self._first: list[MediaItem] = []
 
     def check_start(self) -> None:
@@ -390,17 +392,18 @@ class _Listing:
 
     def todo(self, journal: Journal | None, on_resumed) -> Iterator[MediaItem]:
         """The media to scan: all of them, or those the resumed ``journal`` does not have unchanged."""
-        for item in itertools.chain(self._first, self._walk):
+        for position, item in enumerate(itertools.chain(self._first, self._walk)):
             if journal is not None and _unchanged(journal, item):
                 self.resumed += 1
                 on_resumed()
                 continue
-            self._stamps[printable(item.path) or ""] = item.stamp
+            self._in_flight[printable(item.path) or ""] = (item.stamp, position)
             yield item
 
-    def stamp_of(self, path: str) -> str:
-        """The stamp of a media handed to the engine whose result came back (forgotten then)."""
-        return self._stamps.pop(printable(path) or "", "")
+    def handed_back(self, path: str) -> tuple[str, int | None]:
+        """(stamp, place in the walk) of a media handed to the engine whose result came back
+        (forgotten then)."""
+        return self._in_flight.pop(printable(path) or "", ("", None))
 
     def count_in_background(self, total) -> None:
         """Count the media in a second walk on a daemon thread; ``total(n)`` when it is done."""

@@ -370,6 +370,13 @@ def test_rows_of_a_retried_batch_are_reported_once_in_input_order(media_dir, tes
     assert runner.duplicates_dropped == 3
     with pytest.raises(RayScanError, match=f"lost 1 media \\(first: {results[-1].path}\\)"):
         list(runner._in_input_order(rows[:-1], items))
+    # unordered (the scan's journal takes them so): as they arrive, still each once
+    runner.duplicates_dropped = 0
+    got = list(runner._in_input_order(arrived, items, ordered=False))
+    assert [r.path for r in got] == [results[i].path for i in (2, 0, 1, 3)]
+    assert runner.duplicates_dropped == 3
+    with pytest.raises(RayScanError, match="lost 1 media"):
+        list(runner._in_input_order(rows[:-1], items, ordered=False))
 
 
 def test_the_driver_says_when_a_node_could_not_see_a_file_or_wrote_a_thumbnail_elsewhere(tmp_path, media_dir):

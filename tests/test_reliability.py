@@ -351,6 +351,14 @@ def test_the_journal_index_lives_on_disk_and_keeps_first_places(tmp_path):
     journal.close()
     assert path.exists() and not index.exists()
 
+    # media that finish out of order (a cluster's) are written in the order of their places
+    shuffled = Journal.open(tmp_path / "s.parquet.journal", resume=False)
+    shuffled.begin({"config": {}})
+    for name, position in (("c", 2), ("a", 0), ("d", 3), ("b", 1)):
+        shuffled.add(MediaResult(path=f"/m/{name}.jpg", kind="image", status="ok", sha256=name), "", position)
+    assert [m["path"] for m, _ in shuffled.rows()] == ["/m/a.jpg", "/m/b.jpg", "/m/c.jpg", "/m/d.jpg"]
+    shuffled.close(delete=True)
+
     with path.open("ab") as file:
         file.write(b'{"media": {"path": "/m/d.jpg"')  # killed mid-line
     resumed = Journal.open(path, resume=True)

@@ -52,8 +52,10 @@ class Engine(Protocol):
         """What the user should know about how the models run (e.g. why ONNX Runtime is not used)."""
         ...
 
-    def scan(self, items: Iterable[MediaItem], progress: ProgressCallback | None = None) -> Iterator[MediaResult]:
-        """One result per item, in input order."""
+    def scan(self, items: Iterable[MediaItem], progress: ProgressCallback | None = None,
+             ordered: bool = True) -> Iterator[MediaResult]:
+        """One result per item, in input order; with ``ordered=False``, as each finishes (an
+        engine that finishes media out of order need not hold finished ones back)."""
         ...
 
     def close(self) -> None:

@@ -53,8 +53,10 @@ class LocalEngine:
         """What the user should know about how the models run, e.g. why ONNX Runtime is not used."""
         return [self.scorer.runtime_note] if self.scorer.runtime_note else []
 
-    def scan(self, items: Iterable[MediaItem], progress: ProgressCallback | None = None) -> Iterator[MediaResult]:
-        """Scan media items in order, yielding one result per item.
+    def scan(self, items: Iterable[MediaItem], progress: ProgressCallback | None = None,
+             ordered: bool = True) -> Iterator[MediaResult]:
+        """Scan media items in order, yielding one result per item (media finish in input
+        order here, so ``ordered`` changes nothing).
 
         Crops of consecutive media are scored together, in passes of about ``config.batch_size``
         crops (a folder of photos, one face each, would otherwise run one tiny pass per photo);

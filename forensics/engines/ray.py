@@ -285,8 +285,10 @@ class RayEngine:
             compute=plan.score.strategy(), **plan.score.remote_args(),
         )
 
-    def scan(self, items: Iterable[MediaItem], progress: ProgressCallback | None = None) -> Iterator[MediaResult]:
-        """Scan media items; yield one result per item, in input order.
+    def scan(self, items: Iterable[MediaItem], progress: ProgressCallback | None = None,
+             ordered: bool = True) -> Iterator[MediaResult]:
+        """Scan media items; yield one result per item, in input order (``ordered=False``: as
+        they arrive, so that nothing waits behind a slow media).
 
         ``progress("media", 1)`` and ``progress("frames", n)`` are called as results arrive
         (in any order). A local instance started by this object is stopped at the end.
@@ -304,7 +306,7 @@ class RayEngine:
                 for window in _windows(items, WINDOW_MEDIA):
                     try:
                         rows = _rows_or_raise(self.dataset(window).iter_rows(), ray.exceptions.RayError)
-                        yield from self._in_input_order(rows, window, notify)
+                        yield from self._in_input_order(rows, window, notify, ordered)
                     finally:
                         if self._attempts is not None:
                             ray.kill(self._attempts)
@@ -313,9 +315,10 @@ class RayEngine:
             self.close()
 
     def _in_input_order(self, rows: Iterable[dict[str, Any]], items: list[MediaItem],
-                        notify: ProgressCallback = lambda event, n: None) -> Iterator[MediaResult]:
-        """Results of result ``rows`` (in any order, possibly repeated) in the order of ``items``;
-        ``notify`` hears of each as it arrives.
+                        notify: ProgressCallback = lambda event, n: None,
+                        ordered: bool = True) -> Iterator[MediaResult]:
+        """Results of result ``rows`` (in any order, possibly repeated) in the order of ``items``
+        (``ordered=False``: in the order they arrive); ``notify`` hears of each as it arrives.
 
         A batch retried after its actor died may deliver rows that already came: they are
         dropped by input index (counted in ``duplicates_dropped``).
@@ -324,24 +327,32 @@ class RayEngine:
             RayScanError: the rows ended with media missing.
         """
         pending: dict[int, MediaResult] = {}
+        delivered: set[int] = set()  # unordered: the indices already yielded (one window's at most)
         next_index = 0
         for row in rows:
             index = int(row["index"])
-            if index < next_index or index in pending:
+            if index < next_index or index in pending or index in delivered:
                 self.duplicates_dropped += 1
                 continue
             self.workers_used["extract"].add(str(row["extract_worker"]))
             self.workers_used["score"].add(str(row["score_worker"]))
             if row.get("score_note"):
                 self._notes.add(str(row["score_note"]))
-            pending[index] = self._seen_from_here(row_to_result(row))
-            notify("frames", pending[index].frames_sampled)
+            result = self._seen_from_here(row_to_result(row))
+            notify("frames", result.frames_sampled)
             notify("media", 1)
+            if not ordered:
+                delivered.add(index)
+                yield result
+                continue
+            pending[index] = result
             while next_index in pending:
                 yield pending.pop(next_index)
                 next_index += 1
+        if not ordered:
+            next_index = len(items) if len(delivered) == len(items) else next_index
         if next_index < len(items):
-            missing = [items[i].path for i in range(next_index, len(items)) if i not in pending]
+            missing = [items[i].path for i in range(next_index, len(items)) if i not in pending and i not in delivered]
             raise RayScanError(f"the Ray scan lost {len(missing)} media (first: {missing[0]}); "
                                "no report was written")
 

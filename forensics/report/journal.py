@@ -64,11 +64,13 @@ class Entry:
     sha256: str | None
     status: str
     stamp: str = ""  # the media's size and mtime or ETag when scanned (MediaItem.stamp)
+    position: int | None = None  # the media's place among the scan's inputs (None: lines of older versions)
 
 
 class Index:
-    """The journal's entries by report path, in a SQLite file (not in memory); a path written
-    again keeps its first place in :meth:`offsets` and takes the new line's values."""
+    """The journal's entries by report path, in a SQLite file (not in memory), with the media's
+    place among the inputs: :meth:`offsets` lists them in that order whatever order they
+    finished in (ties, and lines without a place, in the order first written)."""
 
     def __init__(self, path: Path):
         path.unlink(missing_ok=True)  # a killed scan's index: rebuilt from the journal
@@ -80,17 +82,19 @@ class Index:
         self._db.execute("PRAGMA journal_mode=OFF")
         self._db.execute("PRAGMA synchronous=OFF")
         self._db.execute("CREATE TABLE entry (path TEXT PRIMARY KEY, offset INTEGER, sha256 TEXT, status TEXT, "
-                         "stamp TEXT)")
+                         "stamp TEXT, position INTEGER)")
 
     def put(self, path: str, entry: Entry) -> None:
         with self._lock:
-            self._db.execute("INSERT INTO entry VALUES (?, ?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET "
+            self._db.execute("INSERT INTO entry VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET "
                              "offset=excluded.offset, sha256=excluded.sha256, status=excluded.status, "
-                             "stamp=excluded.stamp", (path, entry.offset, entry.sha256, entry.status, entry.stamp))
+                             "stamp=excluded.stamp, position=coalesce(position, excluded.position)",
+                             (path, entry.offset, entry.sha256, entry.status, entry.stamp, entry.position))
 
     def get(self, path: str) -> Entry | None:
         with self._lock:
-            row = self._db.execute("SELECT offset, sha256, status, stamp FROM entry WHERE path = ?", (path,)).fetchone()
+            row = self._db.execute("SELECT offset, sha256, status, stamp, position FROM entry WHERE path = ?",
+                                   (path,)).fetchone()
         return Entry(*row) if row else None
 
     def __len__(self) -> int:
@@ -98,9 +102,9 @@ class Index:
             return self._db.execute("SELECT count(*) FROM entry").fetchone()[0]
 
     def offsets(self) -> Iterator[int]:
-        """Each path's line, in the order the paths were first written (read as it goes; once
-        the scan has finished writing)."""
-        yield from (offset for (offset,) in self._db.execute("SELECT offset FROM entry ORDER BY rowid"))
+        """Each path's line, in input order (read as it goes; once the scan has finished writing)."""
+        yield from (offset for (offset,) in
+                    self._db.execute("SELECT offset FROM entry ORDER BY coalesce(position, -1), rowid"))
 
     def close(self) -> None:
         self._db.close()
@@ -173,7 +177,7 @@ class Journal:
             else:
                 media = record["media"]
                 self.entries.put(media["path"], Entry(offset, media.get("sha256"), media.get("status"),
-                                                      record.get("stamp", "")))
+                                                      record.get("stamp", ""), record.get("position")))
             offset += len(raw)
             good_end = offset
         self.file.truncate(good_end)
@@ -195,18 +199,20 @@ class Journal:
             return None
         return entry.stamp == stamp
 
-    def add(self, result: MediaResult, stamp: str = "") -> None:
-        """Append one finished media (and the stamp its item had) and flush it to the operating system."""
+    def add(self, result: MediaResult, stamp: str = "", position: int | None = None) -> None:
+        """Append one finished media (the stamp its item had, and its place among the scan's
+        inputs) and flush it to the operating system. Media may finish in any order: the
+        report is written in the order of their places."""
         media = result.media_row()
         offset = self.file.seek(0, os.SEEK_END)
-        self.file.write(_line({"media": media, "faces": result.face_rows(), "stamp": stamp}))
+        self.file.write(_line({"media": media, "faces": result.face_rows(), "stamp": stamp, "position": position}))
         self.file.flush()
-        self.entries.put(media["path"], Entry(offset, media["sha256"], media["status"], stamp))
+        self.entries.put(media["path"], Entry(offset, media["sha256"], media["status"], stamp, position))
 
     def rows(self) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
-        """(media row, face rows) of each media in the journal, once each, in the order they
-        were first written (a media written again, e.g. redone by a resumed scan, keeps its
-        first place and gives its last rows)."""
+        """(media row, face rows) of each media in the journal, once each, in input order (a
+        media written again, e.g. redone by a resumed scan, keeps its first place and gives its
+        last rows)."""
         for offset in self.entries.offsets():
             self.file.seek(offset)
             record = json.loads(self.file.readline())
