@@ -349,10 +349,9 @@ class RayEngine:
             while next_index in pending:
                 yield pending.pop(next_index)
                 next_index += 1
-        if not ordered:
-            next_index = len(items) if len(delivered) == len(items) else next_index
-        if next_index < len(items):
-            missing = [items[i].path for i in range(next_index, len(items)) if i not in pending and i not in delivered]
+        arrived = delivered | pending.keys() | set(range(next_index))
+        if len(arrived) < len(items):
+            missing = [item.path for i, item in enumerate(items) if i not in arrived]
             raise RayScanError(f"the Ray scan lost {len(missing)} media (first: {missing[0]}); "
                                "no report was written")
 
