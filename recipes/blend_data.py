@@ -18,6 +18,10 @@ Writes, in ``--out``:
   each detector's false-alarm rate (``forensics suite calibrate``): the other shared sources
   without fakes (LIA, first-order-model, video-retalking: 14 clips) and the FF++ originals of
   the validation identities (8 clips).
+- ``calibration-synthesis.csv``: more real videos to calibrate the synthesis detector on
+  (``forensics suite build --reals-for synthesis=...``): the ones the blend detector trains on
+  (the FF++ originals of the training identities, the LivePortrait and PC-AVS reals: 41 clips),
+  which the synthesis detector (trained on still images) never saw.
 - ``ffpp-splits.csv``: which identity went where.
 
 Identities are grouped into the connected parts of FF++'s (target, source) pairs, so a fake
@@ -108,6 +112,10 @@ def main() -> None:
     pd.DataFrame({"path": [rel(f"videos/{p}") for p in spare["path"]] + [rel(f"ffpp/{p}") for p in originals["path"]],
                   "label": "real", "source": list(spare["source"]) + ["ffpp-original"] * len(originals)}
                  ).to_csv(out / "calibration.csv", index=False)
+    trained_originals = ffpp[(ffpp["split"] == "train") & (ffpp["label"] == "real")]
+    pd.DataFrame({"path": [rel(f"ffpp/{p}") for p in trained_originals["path"]] + [rel(f"videos/{p}") for p in trained["path"]],
+                  "label": "real", "source": ["ffpp-original"] * len(trained_originals) + list(trained["source"])}
+                 ).to_csv(out / "calibration-synthesis.csv", index=False)
     heldout = videos[videos["source"].isin(faked)]
     pd.DataFrame({"path": [rel(f"videos/{p}") for p in heldout["path"]], "label": heldout["label"],
                   "source": heldout["source"]}).to_csv(out / "videos-heldout.csv", index=False)
@@ -119,7 +127,8 @@ def main() -> None:
     counts = ffpp.groupby(["split", "method"]).size().unstack(fill_value=0)
     print(counts.to_string())
     print(f"train.csv: {len(rows)} rows ({len(trained)} shared real videos); ffpp-test.csv: {len(test)} clips; "
-          f"videos-heldout.csv: {len(heldout)} clips; calibration.csv: {len(spare) + len(originals)} clips")
+          f"videos-heldout.csv: {len(heldout)} clips; calibration.csv: {len(spare) + len(originals)} clips; "
+          f"calibration-synthesis.csv: {len(trained_originals) + len(trained)} clips")
 
 
 if __name__ == "__main__":

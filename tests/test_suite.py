@@ -164,18 +164,27 @@ def test_suite_build_calibrates_each_family_on_real_videos(members, media_dir, t
     reals.mkdir(parents=True)
     for name in ("astronaut-clip.mp4", "astronaut-clip-manipulated.mp4"):  # both count as real here
         shutil.copy(media_dir / name, reals / name)
-    # make both members fire before calibration, through the shifts of a first card
+    more = tmp_path / "more" / "real"  # real videos only the synthesis member is calibrated on
+    more.mkdir(parents=True)
+    shutil.copy(media_dir / "two-people-one-manipulated.mp4", more / "two-people.mp4")
     out = tmp_path / "suite.json"
     result = CliRunner().invoke(app, ["suite", "build", str(out), "--member", f"blend={members['blend']}",
                                       "--member", f"synthesis={members['synthesis']}", "--reals", str(reals.parent),
+                                      "--reals-for", f"synthesis={more.parent}",
                                       "--rate", "0", "--frames", "6", "--threads", "1"])
     assert result.exit_code == 0, result.output
     card = json.loads(out.read_text())
     assert [m["family"] for m in card["members"]] == ["blend", "synthesis"]
     assert card["calibration"]["real_videos"] == 2 and card["calibration"]["rate"] == 0
+    blend, synthesis = (m["calibration"] for m in card["members"])
+    assert blend["real_videos"] == 2 and "more_data" not in blend
+    assert synthesis["real_videos"] == 3 and synthesis["more_data"] == str(more.parent)
     for member in card["members"]:
-        assert member["calibration"]["flagged"] == 0 and member["calibration"]["real_videos"] == 2
+        assert member["calibration"]["flagged"] == 0
         assert not Path(member["weights"]).is_absolute()
+    # the synthesis member's shift keeps its extra video under the threshold too
+    run_scan([str(more)], ScanConfig(frames=6, threads=1, weights=str(out)), tmp_path / "m.parquet", quiet=True)
+    assert pq.read_table(tmp_path / "m.parquet").to_pylist()[0]["score_synthesis"] < 0.5
     run_scan([str(reals)], ScanConfig(frames=6, threads=1, weights=str(out)), tmp_path / "r.parquet", quiet=True)
     rows = pq.read_table(tmp_path / "r.parquet").to_pylist()
     assert [r["verdict"] for r in rows] == ["real", "real"]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -132,17 +133,23 @@ def write_suite_card(out: str | os.PathLike[str], members: Mapping[str, str | os
 def build_suite(out: str | os.PathLike[str], members: Mapping[str, str | os.PathLike[str]],
                 reals: str | os.PathLike[str], rate: float = 0.05, name: str = "suite", frames: int = 32,
                 device: str = "auto", threads: int | None = None, batch_size: int = 64,
-                log: Callable[[str], None] = print) -> dict[str, Any]:
+                log: Callable[[str], None] = print,
+                reals_for: Mapping[str, str | os.PathLike[str]] | None = None) -> dict[str, Any]:
     """Write a calibrated suite card at ``out``.
 
     Args:
         out: the suite card to write (``.json``).
         members: family -> weights (``.safetensors`` with a card); one crop policy for all.
-        reals: real videos to calibrate on: a manifest or folder as ``forensics evaluate``
-            reads (its ``fake`` rows, if any, are ignored).
-        rate: the share of those videos each family may flag at the threshold (default 0.05).
+        reals: real videos to calibrate every family on: a manifest or folder as ``forensics
+            evaluate`` reads (its ``fake`` rows, if any, are ignored).
+        rate: the share of its calibration videos each family may flag at the threshold
+            (default 0.05). With ``n`` videos and none flagged, the flag rate on videos like
+            them is below ``3 / n`` at 95% confidence (the rule of three); one of 22 flagged
+            bounds it only below about 22%.
         name: the suite's name, shown in reports.
         frames, device, threads, batch_size: as for the scan (default 32 frames per video).
+        reals_for: family -> more real videos to calibrate that family on, beside ``reals``:
+            videos the other members trained on but this one never saw (default none).
 
     Returns:
         The card written.
@@ -154,24 +161,43 @@ def build_suite(out: str | os.PathLike[str], members: Mapping[str, str | os.Path
         raise ValueError(f"rate is a share in [0, 1), not {rate}")
     if not members:
         raise ValueError("a suite needs at least one member")
+    reals_for = dict(reals_for or {})
+    if set(reals_for) - set(members):
+        raise ValueError(f"more calibration videos for {', '.join(sorted(set(reals_for) - set(members)))}: "
+                         "not a member of this suite")
     write_suite_card(out, members, name)  # uncalibrated: the members' own scores
-    videos = [s for s in load_samples(reals, None, kinds=("video",)) if s.label == 0]
-    if not videos:
-        raise ValueError(f"{reals}: no real videos to calibrate on")
+
+    def real_videos(data: str | os.PathLike[str]) -> list[Any]:
+        found = [s for s in load_samples(data, None, kinds=("video",)) if s.label == 0]
+        if not found:
+            raise ValueError(f"{data}: no real videos to calibrate on")
+        return found
+
+    shared = real_videos(reals)
+    own = {family: real_videos(data) for family, data in reals_for.items()}
+    videos = list({s.path: s for s in [*shared, *(s for more in own.values() for s in more)]}.values())
     log(f"calibrating {', '.join(members)} on {len(videos)} real videos (at most {rate:.0%} flagged each)")
     scanned = evaluate_videos(videos, out, json.loads(Path(out).read_text()), frames, device, threads, batch_size)
-    rows = [r for r in scanned["rows"] if r["status"] == "ok"]
+    rows = {r["path"]: r for r in scanned["rows"] if r["status"] == "ok"}
     aggregation = Aggregation(**{k: v for k, v in scanned["scan_config"].items() if k in Aggregation.__dataclass_fields__})
     calibration = {}
     for family in members:
-        per_video = [(np.asarray(r["family_face_scores"][family]), np.asarray(r["face_tracks"])) for r in rows]
+        paths = dict.fromkeys(s.path for s in [*shared, *own.get(family, [])])
+        mine = [rows[p] for p in paths if p in rows]
+        per_video = [(np.asarray(r["family_face_scores"][family]), np.asarray(r["face_tracks"])) for r in mine]
         calibration[family] = fit_shift(per_video, rate, aggregation)
+        calibration[family]["sources"] = _count_sources(mine)
+        if family in own:
+            calibration[family]["more_data"] = str(reals_for[family])
         log(f"{family}: logit shift {calibration[family]['logit_shift']:+.3f}; real videos flagged "
             f"{calibration[family]['flagged_before']} -> {calibration[family]['flagged']} of {len(per_video)}")
-    sources: dict[str, int] = {}
-    for r in rows:
-        sources[r["source"]] = sources.get(r["source"], 0) + 1
-    extra = {"calibration": {"data": str(reals), "rate": rate, "real_videos": len(rows), "sources": sources,
+    common = [rows[s.path] for s in shared if s.path in rows]
+    extra = {"calibration": {"data": str(reals), "rate": rate, "real_videos": len(common),
+                             "sources": _count_sources(common),
                              "not_scored": len(scanned["rows"]) - len(rows), "frames": frames,
                              "aggregation": {k: getattr(aggregation, k) for k in Aggregation.__dataclass_fields__}}}
     return write_suite_card(out, members, name, extra, calibration)
+
+
+def _count_sources(rows: Sequence[dict[str, Any]]) -> dict[str, int]:
+    return dict(Counter(r["source"] for r in rows))
