@@ -575,7 +575,7 @@ def suite_build(
     out: Path = typer.Argument(..., help="Suite card to write (.json); members' paths are stored relative to it."),
     member: List[str] = typer.Option(..., "--member", help="FAMILY=WEIGHTS (.safetensors with its card), e.g. blend=weights/blend.safetensors (repeatable)."),
     reals: Path = typer.Option(..., "--reals", help="Real videos to calibrate on (manifest or folder, as `forensics evaluate` reads): none a member trained on."),
-    rate: float = typer.Option(0.05, "--rate", min=0.0, max=0.99, help="Share of its calibration videos each family may flag at the threshold (0: none; n videos then bound the rate below 3/n at 95% confidence)."),
+    rate: float = typer.Option(0.05, "--rate", min=0.0, max=0.99, help="Share of its calibration videos each family may flag at the threshold (0: none; then n videos bound the rate below about 3/n at 95% confidence)."),
     reals_for: List[str] = typer.Option([], "--reals-for", help="FAMILY=REAL_VIDEOS: more real videos to calibrate one family on, that it never trained on though another member did (repeatable)."),
     name: str = typer.Option("suite", "--name", help="The suite's name, shown in reports."),
     frames: int = typer.Option(32, "--frames", min=1, help="Frames sampled per video (as `forensics scan`)."),

@@ -21,7 +21,7 @@
 #    so that none of them reaches the threshold: the blend detector on the 22 calibration
 #    videos, the synthesis detector on those and the 41 real videos only the blend detector
 #    trained on (~7 min). With none of n flagged, the flag rate on videos like them is below
-#    3/n at 95% confidence: under 14% for blend, under 5% for synthesis.
+#    about 3/n at 95% confidence: under 13% for blend, under 5% for synthesis.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs="${RUNS:-runs/blend}"

@@ -144,8 +144,8 @@ def build_suite(out: str | os.PathLike[str], members: Mapping[str, str | os.Path
             evaluate`` reads (its ``fake`` rows, if any, are ignored).
         rate: the share of its calibration videos each family may flag at the threshold
             (default 0.05). With ``n`` videos and none flagged, the flag rate on videos like
-            them is below ``3 / n`` at 95% confidence (the rule of three); one of 22 flagged
-            bounds it only below about 22%.
+            them is below about ``3 / n`` at 95% confidence (the rule of three); one of 22
+            flagged bounds it only below 20%.
         name: the suite's name, shown in reports.
         frames, device, threads, batch_size: as for the scan (default 32 frames per video).
         reals_for: family -> more real videos to calibrate that family on, beside ``reals``:
