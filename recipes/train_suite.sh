@@ -20,7 +20,7 @@
 #    detector), each calibrated on every real video it never trained on and no benchmark scores
 #    so that none of them reaches the threshold: the blend detector on the 22 calibration
 #    videos, the synthesis detector on those and the 41 real videos only the blend detector
-#    trained on (~7 min). With none of n flagged, the flag rate on videos like them is below
+#    trained on (~5 min). With none of n flagged, the flag rate on videos like them is below
 #    about 3/n at 95% confidence: under 13% for blend, under 5% for synthesis.
 set -euo pipefail
 cd "$(dirname "$0")/.."
