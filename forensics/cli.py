@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, Callable, List, Optional
 
 import typer
 from rich.console import Console
@@ -69,6 +69,18 @@ def _kept(out: Path) -> str:
 def _usage_error(message: str) -> typer.Exit:
     err.print(f"[bold red]error:[/] {message}")
     return typer.Exit(EXIT_USAGE)
+
+
+def _named_paths(items: List[str], usage: str, existing: Callable[[Path], bool] = Path.is_file) -> dict[str, Path]:
+    """NAME=PATH arguments as a mapping; a usage error (``usage`` says what to give) for the
+    first without ``=`` or whose path does not pass ``existing``."""
+    named = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not existing(Path(path)):
+            raise _usage_error(f"{item!r}: {usage}")
+        named[name] = Path(path)
+    return named
 
 
 def _print_written(card: dict, out: Path) -> None:
@@ -549,12 +561,7 @@ def weights_card(
     from forensics.train.release import add_card_evaluations
 
     shared = Path("../shared/data")
-    named = {}
-    for item in reports or []:
-        name, sep, path = item.partition("=")
-        if not sep or not Path(path).is_file():
-            raise _usage_error(f"{item!r}: give NAME=REPORT.json with an existing report")
-        named[name] = Path(path)
+    named = _named_paths(reports or [], "give NAME=REPORT.json with an existing report")
     notes = dict(n.split("=", 1) for n in note or [] if "=" in n)
     try:
         card = add_card_evaluations(weights, named, notes, why, purpose=purpose, misses=misses, manifests=manifests or [
@@ -587,20 +594,10 @@ def suite_build(
     from forensics.models.weights import WeightsError
     from forensics.train.suite import build_suite
 
-    members = {}
-    for item in member:
-        family, sep, path = item.partition("=")
-        if not sep or not Path(path).is_file():
-            raise _usage_error(f"--member {item!r}: give FAMILY=WEIGHTS with an existing weights file")
-        members[family] = Path(path)
+    members = _named_paths(member, "--member: give FAMILY=WEIGHTS with an existing weights file")
     if not reals.exists():
         raise _usage_error(f"--reals {reals}: no such file or folder")
-    more = {}
-    for item in reals_for:
-        family, sep, path = item.partition("=")
-        if not sep or not Path(path).exists():
-            raise _usage_error(f"--reals-for {item!r}: give FAMILY=REAL_VIDEOS with an existing manifest or folder")
-        more[family] = Path(path)
+    more = _named_paths(reals_for, "--reals-for: give FAMILY=REAL_VIDEOS with an existing manifest or folder", Path.exists)
     try:
         card = build_suite(out, members, reals, rate, name, frames, device.value, threads, log=err.print, reals_for=more)
     except (ValueError, WeightsError) as exc:

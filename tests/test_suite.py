@@ -192,6 +192,18 @@ def test_suite_build_calibrates_each_family_on_real_videos(members, media_dir, t
     assert max(r["score"] for r in rows) > 0.5 - 0.05
 
 
+def test_suite_build_refuses_extra_reals_it_cannot_use(members, tmp_path):
+    base = ["suite", "build", str(tmp_path / "suite.json"), "--member", f"blend={members['blend']}",
+            "--reals", str(tmp_path)]
+    missing = CliRunner().invoke(app, [*base, "--reals-for", f"synthesis={tmp_path / 'nowhere'}"])
+    assert missing.exit_code == 2 and "--reals-for" in missing.output
+    from forensics.train.suite import build_suite
+
+    with pytest.raises(ValueError, match="not a member"):  # no member of that family to calibrate
+        build_suite(tmp_path / "suite.json", {"blend": members["blend"]}, tmp_path, reals_for={"synthesis": tmp_path})
+    assert not (tmp_path / "suite.json").exists(), "nothing is written before the arguments are checked"
+
+
 def test_bad_suite_cards_are_refused_with_a_reason(members, tmp_path):
     card = suite(members, tmp_path, {})
     data = json.loads(card.read_text())
