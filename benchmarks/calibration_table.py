@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from common import REPO  # noqa: F401 - puts the repository on the path
 
-from forensics.aggregate import media_score, shift_logits
+from forensics.aggregate import combine_families, media_score, shift_logits
 from forensics.config import Aggregation
 from forensics.train.suite import family_metrics, fit_shift
 
@@ -53,7 +53,7 @@ def rescore(rows: list[dict[str, Any]], shifts: dict[str, float], aggregation: A
     for row in rows:
         families = {f: media_score(shift_logits(s, shifts[f]), row["tracks"], aggregation.aggregate, aggregation.topk,
                                    aggregation.min_track_faces)[0] for f, s in row["own"].items()}
-        out.append(dict(row, family_scores=families, score=max(families.values())))
+        out.append(dict(row, family_scores=families, score=combine_families(families, aggregation.threshold)[0]))
     return out
 
 

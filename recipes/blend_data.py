@@ -15,7 +15,7 @@ Writes, in ``--out``:
 - ``ffpp-test.csv``: the FF++ clips of the test identities (``source`` = the method), for
   ``forensics evaluate``: no person of these clips, target or source, is in train.csv.
 - ``calibration.csv``: real videos no detector trains on and no benchmark scores, to calibrate
-  each detector's false-alarm rate (``forensics suite calibrate``): the other shared sources
+  each detector's false-alarm rate (``forensics suite build --reals``): the other shared sources
   without fakes (LIA, first-order-model, video-retalking: 14 clips) and the FF++ originals of
   the validation identities (8 clips).
 - ``calibration-synthesis.csv``: more real videos to calibrate the synthesis detector on

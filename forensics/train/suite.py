@@ -165,7 +165,6 @@ def build_suite(out: str | os.PathLike[str], members: Mapping[str, str | os.Path
     if set(reals_for) - set(members):
         raise ValueError(f"more calibration videos for {', '.join(sorted(set(reals_for) - set(members)))}: "
                          "not a member of this suite")
-    write_suite_card(out, members, name)  # uncalibrated: the members' own scores
 
     def real_videos(data: str | os.PathLike[str]) -> list[Any]:
         found = [s for s in load_samples(data, None, kinds=("video",)) if s.label == 0]
@@ -176,6 +175,7 @@ def build_suite(out: str | os.PathLike[str], members: Mapping[str, str | os.Path
     shared = real_videos(reals)
     own = {family: real_videos(data) for family, data in reals_for.items()}
     videos = list({s.path: s for s in [*shared, *(s for more in own.values() for s in more)]}.values())
+    write_suite_card(out, members, name)  # uncalibrated: the members' own scores
     log(f"calibrating {', '.join(members)} on {len(videos)} real videos (at most {rate:.0%} flagged each)")
     scanned = evaluate_videos(videos, out, json.loads(Path(out).read_text()), frames, device, threads, batch_size)
     rows = {r["path"]: r for r in scanned["rows"] if r["status"] == "ok"}
