@@ -26,10 +26,16 @@ import numpy as np
 FAMILIES: dict[str, str] = {
     "blend": "blending traces",
     "synthesis": "generation traces",
+    "animation": "re-rendering traces",
 }
 """The families of manipulation a detector can be for, and what its firing says about a face:
-``blend`` (a face pasted into a real frame: face swaps, lip-sync, pasted-back talking heads)
-and ``synthesis`` (a face generated whole: GAN and diffusion faces, talking-head generators)."""
+``blend`` (a face pasted into a real frame: face swaps, lip-sync, pasted-back talking heads),
+``synthesis`` (a face generated whole: GAN and diffusion faces) and ``animation`` (a face
+re-rendered over time by a video generator: talking heads, portrait animation, reenactment,
+lip-sync, live face swaps; learnt from many such generators' videos)."""
+
+KINDS: tuple[str, ...] = ("image", "video")
+"""The kinds of media a suite member may be for (a video detector need not judge stills)."""
 
 
 def confident_score(scores: np.ndarray, high: float = 0.8, low: float = 0.2) -> float:

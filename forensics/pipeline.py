@@ -294,7 +294,9 @@ def finish(extraction: Extraction, scores: np.ndarray | None, aggregation: Aggre
             with each family's score after the face's (as :func:`score_extractions` gives them).
         aggregation: how face scores become the media's score and verdict.
         elapsed_s: seconds spent on the item so far (added to the extraction's own time).
-        families: the names of the F family columns of ``scores`` (default none).
+        families: the names of the F family columns of ``scores`` (default none). A column
+            of NaN is a family that does not judge this kind of media: it is left out of the
+            verdict and of the rows (see :meth:`forensics.score.SuiteScorer.for_kind`).
     """
     x = extraction
     result = MediaResult(path=x.item.path, kind=x.item.kind, status="error", sha256=x.sha256, size_bytes=x.size_bytes)
@@ -318,10 +320,12 @@ def finish(extraction: Extraction, scores: np.ndarray | None, aggregation: Aggre
         result.status = "no_face"
         return result
     min_faces = aggregation.min_track_faces if x.item.kind == "video" else 1
+    # a family whose column is NaN does not judge this kind of media (a suite card's "kinds")
+    judged = [k for k in range(len(families)) if np.isfinite(table[:, 1 + k]).all()]
     try:
         if families:
-            by_family = {f: media_score(table[:, 1 + k], x.track_ids, aggregation.aggregate, aggregation.topk,
-                                        min_faces) for k, f in enumerate(families)}
+            by_family = {families[k]: media_score(table[:, 1 + k], x.track_ids, aggregation.aggregate, aggregation.topk,
+                                                  min_faces) for k in judged}
             result.family_scores = {f: s for f, (s, _) in by_family.items()}
             score, result.family = combine_families(result.family_scores, aggregation.threshold)
             tracks = {t: max(ts[t] for _, ts in by_family.values()) for t in next(iter(by_family.values()))[1]}
@@ -335,7 +339,7 @@ def finish(extraction: Extraction, scores: np.ndarray | None, aggregation: Aggre
     result.faces = [
         FaceRecord(int(x.face_frames[i]), float(x.face_times[i]), int(x.track_ids[i]), x.boxes[i],
                    float(x.probs[i]), x.landmarks[i], float(table[i, 0]),
-                   {f: float(table[i, 1 + k]) for k, f in enumerate(families)})
+                   {families[k]: float(table[i, 1 + k]) for k in judged})
         for i in range(len(table))
     ]
     return result

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from forensics.aggregate import shift_logits
+from forensics.aggregate import KINDS, shift_logits
 from forensics.config import DEFAULT_MODEL, RUNTIMES
 from forensics.faces.align import CropPolicy
 from forensics.models.registry import crops_to_tensor, get_model_spec
@@ -147,6 +147,10 @@ class FaceScorer:
         check_finite(scores, self.weights_path, f"{len(crops)} face crop(s)")
         return scores
 
+    def for_kind(self, kind: str, table: np.ndarray) -> np.ndarray:
+        """The scores of :meth:`score_by_family` for a media of ``kind``: one model judges every kind alike."""
+        return table
+
     def score_by_family(self, crops: np.ndarray) -> np.ndarray:
         """(n, 1 + len(families)) float32: each crop's P(fake), then its score for each family
         of :attr:`families` (the same number: a single model is the detector of its card's family)."""
@@ -206,6 +210,10 @@ class SuiteScorer:
         self.members = [FaceScorer(None, m["weights"], device, batch_size, runtime) for m in self.card["members"]]
         self.families = tuple(str(m["family"]) for m in self.card["members"])
         self.shifts = np.array([float(m.get("calibration", {}).get("logit_shift", 0.0)) for m in self.card["members"]])
+        # stills may be calibrated apart (on real photos), and a family may judge one kind only
+        self.image_shifts = np.array([float(m.get("calibration", {}).get("image", {}).get("logit_shift", shift))
+                                      for m, shift in zip(self.card["members"], self.shifts)])
+        self.kinds = [tuple(m.get("kinds", KINDS)) for m in self.card["members"]]
         policies = {m.crop_policy for m in self.members}
         if len(policies) > 1:
             raise WeightsError(f"suite {path}: its members crop faces differently ({policies}); "
@@ -242,6 +250,24 @@ class SuiteScorer:
         family = np.stack([shift_logits(m.score(crops), shift) for m, shift in zip(self.members, self.shifts)],
                           axis=1) if len(crops) else np.zeros((0, len(self.members)))
         return np.concatenate([family.max(axis=1, keepdims=True), family], axis=1).astype(np.float32)
+
+    def for_kind(self, kind: str, table: np.ndarray) -> np.ndarray:
+        """The scores of :meth:`score_by_family` for a media of ``kind`` (``image`` or ``video``):
+        each family's column moved to that kind's calibration (the card's ``calibration.image``
+        for stills, where it has one), NaN for a family that does not judge that kind (the
+        member's ``kinds``), and the first column the highest of the others."""
+        judged = [kind in kinds for kinds in self.kinds]
+        moved = [kind == "image" and image != video for image, video in zip(self.image_shifts, self.shifts)]
+        if all(judged) and not any(moved):
+            return table
+        out = np.array(table, np.float64)
+        for k in range(len(self.members)):
+            if not judged[k]:
+                out[:, 1 + k] = np.nan
+            elif moved[k]:
+                out[:, 1 + k] = shift_logits(out[:, 1 + k], self.image_shifts[k] - self.shifts[k])
+        out[:, 0] = np.max(out[:, 1:][:, judged], axis=1)
+        return out.astype(np.float32)
 
     def score(self, crops: np.ndarray) -> np.ndarray:
         """P(fake) of each crop, (n,) float32: its highest calibrated family score."""

@@ -22,6 +22,11 @@ Writes, in ``--out``:
   (``forensics suite build --reals-for synthesis=...``): the ones the blend detector trains on
   (the FF++ originals of the training identities, the LivePortrait and PC-AVS reals: 41 clips),
   which the synthesis detector (trained on still images) never saw.
+- ``images-valid.csv``: the still images of the shipped synthesis detector's validation split
+  (LFW face swaps, StyleGAN faces and their reals): the suite's calibration on stills
+  (``forensics suite build --images``). The synthesis detector chose its epoch on them and the
+  blend detector never saw them; no figure is measured on them.
+- ``images-test.csv``: that detector's test split: the image figures.
 - ``ffpp-splits.csv``: which identity went where.
 
 Identities are grouped into the connected parts of FF++'s (target, source) pairs, so a fake
@@ -90,6 +95,10 @@ def main() -> None:
     rel = lambda p: os.path.relpath(data / p, out.resolve())  # noqa: E731 - manifests resolve paths against their folder
 
     default_splits = pd.read_csv(Path(__file__).parent.parent / "weights" / "efficientnet-lite0.splits.csv", dtype=str)
+    for split in ("valid", "test"):
+        mine = default_splits[default_splits["split"] == split]
+        pd.DataFrame({"path": [rel(p) for p in mine["path"]], "label": mine["label"], "source": mine["source"]}
+                     ).to_csv(out / f"images-{split}.csv", index=False)
     faces = default_splits[(default_splits["label"] == "0") & (default_splits["split"] == "train")]
     rows = [{"path": rel(p), "label": "real", "source": s, "split": "train"} for p, s in zip(faces["path"], faces["source"])]
 

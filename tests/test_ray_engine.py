@@ -192,8 +192,9 @@ def test_cli_ray_report_equals_local_on_two_nodes(ray_cluster, local_reference, 
 
 def test_a_suite_gives_the_same_family_scores_and_verdicts_in_both_engines(ray_cluster, media_dir, test_weights,
                                                                           tmp_path):
-    """Two seeded members, one calibrated to fire: per-family columns and the verdict's family
-    are the same on the two-node cluster as in the embedded engine."""
+    """Three seeded members: synthesis calibrated to fire on videos and not on stills, animation
+    judging videos only and firing highest: per-family columns and the verdict's family are the
+    same on the two-node cluster as in the embedded engine."""
     import torch
 
     from forensics.models.registry import build_model
@@ -201,12 +202,16 @@ def test_a_suite_gives_the_same_family_scores_and_verdicts_in_both_engines(ray_c
     from forensics.train.suite import write_suite_card
 
     cluster, _ = ray_cluster
-    torch.manual_seed(1)
-    other = tmp_path / "other.safetensors"
-    save_weights(build_model("custom-cnn"), other, {k: read_card(test_weights)[k] for k in ("model", "crop_policy")})
+    others = {}
+    for seed, family in ((1, "synthesis"), (2, "animation")):
+        torch.manual_seed(seed)
+        others[family] = tmp_path / f"{family}.safetensors"
+        save_weights(build_model("custom-cnn"), others[family], {k: read_card(test_weights)[k] for k in ("model", "crop_policy")})
     card = tmp_path / "suite.json"
-    write_suite_card(card, {"blend": test_weights, "synthesis": other}, "two seeded members",
-                     calibration={"blend": {"logit_shift": 6.0}, "synthesis": {"logit_shift": -6.0}})
+    write_suite_card(card, {"blend": test_weights, **others}, "three seeded members",
+                     calibration={"blend": {"logit_shift": 6.0},
+                                  "synthesis": {"logit_shift": -6.0, "image": {"logit_shift": 6.0}},
+                                  "animation": {"logit_shift": -9.0}}, kinds={"animation": ["video"]})
     inputs = [str(media_dir / n) for n in ("astronaut.jpg", "astronaut-clip.mp4", "coffee-no-face.jpg")]
     for engine in ("local", "ray"):
         config = ScanConfig(frames=6, threads=1, weights=str(card), engine=engine)
@@ -215,11 +220,14 @@ def test_a_suite_gives_the_same_family_scores_and_verdicts_in_both_engines(ray_c
     _assert_same_report(tmp_path / "ray.parquet", tmp_path / "local.parquet")
     rows = pq.read_table(tmp_path / "ray.parquet").to_pylist()
     assert [(r["status"], r["verdict"], r["family"]) for r in rows] == [
-        ("ok", "fake", "synthesis"), ("ok", "fake", "synthesis"), ("no_face", None, None)]
-    assert all(r["score_blend"] < 0.5 < r["score_synthesis"] for r in rows[:2])
+        ("ok", "real", None), ("ok", "fake", "animation"), ("no_face", None, None)]
+    photo, clip = rows[:2]
+    assert photo["score_animation"] is None and max(photo["score_blend"], photo["score_synthesis"]) < 0.5
+    assert clip["score_blend"] < 0.5 < clip["score_synthesis"] < clip["score_animation"]
     faces = pq.read_table(faces_path(tmp_path / "ray.parquet")).to_pylist()
-    assert faces and all(f["score"] == max(f["score_blend"], f["score_synthesis"]) for f in faces)
-    assert read_metadata(pq.read_schema(tmp_path / "ray.parquet"))["model"] == "suite: two seeded members"
+    assert faces and all(f["score"] == max(f[f"score_{x}"] for x in ("blend", "synthesis", "animation")
+                                           if f[f"score_{x}"] is not None) for f in faces)
+    assert read_metadata(pq.read_schema(tmp_path / "ray.parquet"))["model"] == "suite: three seeded members"
 
 
 def test_killed_worker_is_retried_and_the_report_is_complete(ray_cluster, local_reference, media_dir, bad_dir,

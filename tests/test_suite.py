@@ -33,7 +33,7 @@ FIRES, QUIET = -6.0, 6.0  # logit shifts: every seeded score above the threshold
 
 @pytest.fixture(scope="module")
 def members(tmp_path_factory) -> dict[str, Path]:
-    """Two seeded custom-cnn weights files with cards (same crop policy)."""
+    """Three seeded custom-cnn weights files with cards (same crop policy), one per family."""
     import torch
 
     from forensics.faces.align import CropPolicy
@@ -42,7 +42,7 @@ def members(tmp_path_factory) -> dict[str, Path]:
 
     folder = tmp_path_factory.mktemp("members")
     out = {}
-    for seed, family in enumerate(("blend", "synthesis")):
+    for seed, family in enumerate(("blend", "synthesis", "animation")):
         torch.manual_seed(seed)
         path = folder / f"{family}.safetensors"
         save_weights(build_model("custom-cnn"), path,
@@ -51,9 +51,12 @@ def members(tmp_path_factory) -> dict[str, Path]:
     return out
 
 
-def suite(members: dict[str, Path], folder: Path, shifts: dict[str, float], name: str = "suite.json") -> Path:
+def suite(members: dict[str, Path], folder: Path, shifts: dict[str, float], name: str = "suite.json",
+          kinds: dict[str, list[str]] | None = None) -> Path:
+    """A suite card of ``members``: each family moved by its shift (QUIET where none is given)."""
     path = folder / name
-    write_suite_card(path, members, "test suite", calibration={f: {"logit_shift": s} for f, s in shifts.items()})
+    write_suite_card(path, members, "test suite", calibration={f: {"logit_shift": shifts.get(f, QUIET)} for f in members},
+                     kinds=kinds)
     return path
 
 
@@ -72,7 +75,7 @@ def test_each_face_has_each_familys_calibrated_score_and_the_highest_is_its_scor
     assert len(faces) > 0
     for family in FAMILIES:
         assert faces[f"score_{family}"].notna().all()
-    np.testing.assert_allclose(faces["score"], faces[["score_blend", "score_synthesis"]].max(axis=1),
+    np.testing.assert_allclose(faces["score"], faces[[f"score_{f}" for f in FAMILIES]].max(axis=1),
                                rtol=0, atol=SAME_BATCH_SCORE_ATOL)
     # the shifts were applied: the firing family is above the threshold on every face, the other below
     assert (faces["score_blend"] > 0.5).all() and (faces["score_synthesis"] < 0.5).all()
@@ -89,10 +92,10 @@ def test_a_family_score_is_the_members_own_score_moved_by_its_calibration(member
     scorer = SuiteScorer(card)
     crop = crop_face(image, face.box, face.landmarks, scorer.crop_policy)[None]
     table = scorer.score_by_family(crop)
-    for k, (family, shift) in enumerate((("blend", FIRES), ("synthesis", QUIET))):
+    for k, (family, shift) in enumerate((("blend", FIRES), ("synthesis", QUIET), ("animation", QUIET))):
         own = FaceScorer(weights=members[family]).score(crop)
         np.testing.assert_allclose(table[:, 1 + k], shift_logits(own, shift), rtol=0, atol=SAME_BATCH_SCORE_ATOL)
-    assert scorer.families == ("blend", "synthesis")
+    assert scorer.families == ("blend", "synthesis", "animation")
 
 
 def test_the_media_score_is_the_highest_family_media_score_and_the_verdict_names_it(scanned):
@@ -105,7 +108,7 @@ def test_the_media_score_is_the_highest_family_media_score_and_the_verdict_names
         for family in FAMILIES:
             want, _ = media_score(mine[f"score_{family}"].to_numpy(), mine["track_id"].to_numpy(), "confident", 5, min_faces)
             assert getattr(row, f"score_{family}") == pytest.approx(want, abs=SAME_BATCH_SCORE_ATOL)
-        assert row.score == pytest.approx(max(row.score_blend, row.score_synthesis), abs=SAME_BATCH_SCORE_ATOL)
+        assert row.score == pytest.approx(max(getattr(row, f"score_{f}") for f in FAMILIES), abs=SAME_BATCH_SCORE_ATOL)
         assert (row.verdict, row.family) == ("fake", "blend")
     # media without a score have no family and no family scores
     for row in media[media["status"] != "ok"].itertuples():
@@ -143,8 +146,71 @@ def test_the_summary_and_the_review_show_each_familys_score(scanned, tmp_path):
     data = review_data(report, tmp_path)
     k = data["columns"].index("family_scores")
     shown = [r[k] for r in data["media"] if r[data["columns"].index("status")] == "ok"]
-    assert shown and all(set(s) == {"blend", "synthesis"} for s in shown)
+    assert shown and all(set(s) == set(FAMILIES) for s in shown)
     assert data["families"] == FAMILIES
+
+
+def test_a_family_for_videos_only_and_a_calibration_for_stills(members, media_dir, tmp_path):
+    """The animation member judges videos only; synthesis fires on videos and is calibrated
+    quiet on stills: the photo is real with no animation score, the clip fake by animation."""
+    card = suite(members, tmp_path, {"synthesis": FIRES, "animation": FIRES - 3}, kinds={"animation": ["video"]})
+    data = json.loads(card.read_text())
+    data["members"][1]["calibration"]["image"] = {"logit_shift": QUIET}
+    card.write_text(json.dumps(data))
+    inputs = [str(media_dir / n) for n in ("astronaut.jpg", "astronaut-clip.mp4")]
+    run_scan(inputs, ScanConfig(frames=6, threads=1, weights=str(card)), tmp_path / "r.parquet", quiet=True)
+    photo, clip = pq.read_table(tmp_path / "r.parquet").to_pylist()
+    assert photo["score_animation"] is None and photo["score_synthesis"] < 0.5 and photo["score_blend"] < 0.5
+    assert (photo["verdict"], photo["family"]) == ("real", None)
+    assert clip["score_animation"] > 0.5 and clip["score_synthesis"] > 0.5
+    assert (clip["verdict"], clip["family"]) == ("fake", "animation")
+    faces = pq.read_table(faces_path(tmp_path / "r.parquet")).to_pandas()
+    still = faces[faces["path"] == photo["path"]]
+    assert still["score_animation"].isna().all()
+    np.testing.assert_allclose(still["score"], still[["score_blend", "score_synthesis"]].max(axis=1), rtol=0,
+                               atol=SAME_BATCH_SCORE_ATOL)
+    # the still's synthesis score is the member's own moved by the stills' shift, not the videos'
+    scorer = SuiteScorer(card)
+    table = scorer.score_by_family(np.zeros((1, scorer.crop_policy.size, scorer.crop_policy.size, 3), np.uint8))
+    moved = scorer.for_kind("image", table)
+    np.testing.assert_allclose(moved[0, 2], shift_logits(table[0, 2:3], QUIET - FIRES)[0], rtol=1e-5)
+    assert np.isnan(moved[0, 3]) and np.array_equal(scorer.for_kind("video", table), table)
+    data["members"][2]["kinds"] = ["photo"]
+    (tmp_path / "bad.json").write_text(json.dumps(data))
+    with pytest.raises(WeightsError, match="kinds"):
+        open_scorer(weights=tmp_path / "bad.json")
+
+
+def test_suite_build_calibrates_stills_apart_and_keeps_the_families_that_rank_them(members, media_dir, tmp_path):
+    from samples import make_face_dataset
+
+    images = make_face_dataset(tmp_path / "images", count=6, seed=3)
+    reals = tmp_path / "reals" / "real"
+    reals.mkdir(parents=True)
+    shutil.copy(media_dir / "astronaut-clip.mp4", reals / "a.mp4")
+    out = tmp_path / "suite.json"
+    result = CliRunner().invoke(app, ["suite", "build", str(out), *[f"--member={f}={p}" for f, p in members.items()],
+                                      "--reals", str(reals.parent), "--images", str(images), "--image-rate", "0",
+                                      "--frames", "6", "--threads", "1"])
+    assert result.exit_code == 0, result.output
+    card = json.loads(out.read_text())
+    stills = card["calibration"]["images"]
+    assert len(stills["auc_of_each_choice"]) == 7  # every non-empty subset of three families
+    best = max(stills["auc_of_each_choice"].values())
+    assert stills["auc_of_each_choice"]["+".join(stills["judge_stills"])] == best
+    for member in card["members"]:
+        assert member["calibration"]["image"]["flagged"] == 0
+        assert member["calibration"]["image"]["real_images"] == stills["real_images"] > 0
+        assert member.get("kinds") == (["image", "video"] if member["family"] in stills["judge_stills"] else ["video"])
+    open_scorer(weights=out)  # a card it wrote loads
+
+
+def test_the_false_alarm_bound_is_clopper_pearson():
+    from forensics.train.suite import flag_rate_bound
+
+    assert flag_rate_bound(0, 30) == pytest.approx(1 - 0.05 ** (1 / 30), rel=1e-6)  # the rule of three's exact form
+    assert flag_rate_bound(2, 100) > 2 / 100 and flag_rate_bound(2, 100) == pytest.approx(0.0616, abs=5e-4)
+    assert flag_rate_bound(5, 5) == 1.0
 
 
 def test_fit_shift_flags_at_most_the_rate_of_real_videos():

@@ -107,6 +107,8 @@ def score_and_finish(waiting: Sequence[tuple[Extraction, float]], scorer: "Score
         mine = scores.get(id(x))
         elapsed += score_s * (len(mine) if mine is not None else 0) / total
         try:
+            if mine is not None:
+                mine = scorer.for_kind(x.item.kind, mine)
             result = finish(x, mine, config.aggregation, elapsed, scorer.families)
         except Exception as exc:  # a bug on one media must not stop the others
             failed = Extraction(item=x.item, sha256=x.sha256, size_bytes=x.size_bytes, info=x.info,

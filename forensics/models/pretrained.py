@@ -291,3 +291,30 @@ def timm_model(model: str, names: Sequence[str], pretrained: str | None,
     init_pretrained(net, pretrained, imagenet_urls=[url] if url else [], head=head, imagenet_filename=filename,
                     remap=None if remap is None else (lambda state: remap(state, own_keys)))
     return OneLogit(net)
+
+
+def freeze_stages(model: nn.Module, stages: int) -> int:
+    """Stop training the stem and the first ``stages`` stages of a timm EfficientNet (their
+    parameters no longer take gradients, so the backward pass stops before them: on a CPU the
+    high-resolution early layers cost most of a step); returns how many parameters froze.
+    Their batch-norm statistics still follow the training data.
+
+    Raises:
+        ValueError: a model without such stages (only the timm EfficientNets have them), or
+            ``stages`` beyond their number.
+    """
+    net = getattr(model, "net", model)
+    blocks = getattr(net, "blocks", None)
+    if blocks is None or not hasattr(net, "conv_stem"):
+        raise ValueError("freezing stages needs a timm EfficientNet (efficientnet-lite0, efficientnet-lite2, ...)")
+    if not 0 <= stages <= len(blocks):
+        raise ValueError(f"this network has {len(blocks)} stages; cannot freeze {stages}")
+    if stages == 0:
+        return 0
+    frozen = [net.conv_stem, net.bn1, *blocks[:stages]]
+    count = 0
+    for module in frozen:
+        for parameter in module.parameters():
+            parameter.requires_grad_(False)
+            count += parameter.numel()
+    return count

@@ -211,13 +211,17 @@ def read_suite(path: str | os.PathLike[str]) -> dict[str, Any]:
 
         {"kind": "suite", "name": "...", "threshold": 0.5,
          "members": [{"family": "blend", "weights": "blend.safetensors", "sha256": "...",
-                      "calibration": {"logit_shift": 1.3, ...}}, ...]}
+                      "calibration": {"logit_shift": 1.3, ..., "image": {"logit_shift": 2.0, ...}},
+                      "kinds": ["image", "video"]}, ...]}
+
+    ``calibration.image`` (optional) calibrates the member on stills apart from videos;
+    ``kinds`` (optional, default both) are the kinds of media the member judges.
 
     Raises:
         WeightsError: not a suite card, no members, a family named twice, a member file
             missing or not the one the card names.
     """
-    from forensics.aggregate import FAMILIES
+    from forensics.aggregate import FAMILIES, KINDS
 
     path = Path(path)
     try:
@@ -237,6 +241,14 @@ def read_suite(path: str | os.PathLike[str]) -> dict[str, Any]:
             raise WeightsError(f"suite card {path}: unknown family {family!r}; this version knows {', '.join(FAMILIES)}")
     if len(set(families)) != len(families):
         raise WeightsError(f"suite card {path} names a family twice: {', '.join(families)}")
+    for member in members:
+        kinds = member.get("kinds", list(KINDS))
+        if not kinds or set(kinds) - set(KINDS):
+            raise WeightsError(f"suite card {path}: the {member['family']} detector's kinds {kinds} are not "
+                               f"some of {', '.join(KINDS)}")
+    for kind in KINDS:
+        if not any(kind in m.get("kinds", KINDS) for m in members):
+            raise WeightsError(f"suite card {path}: no detector judges {kind}s")
     resolved = []
     for member in members:
         weights = (path.parent / member["weights"]).resolve()

@@ -148,6 +148,16 @@ def assign_splits(samples: Sequence[Sample], fractions: tuple[float, float, floa
     return sorted(out, key=lambda s: s.path)
 
 
+def source_weights(labels: np.ndarray, sources: Sequence[str]) -> np.ndarray:
+    """Per-sample weights under which every (source, label) group weighs the same and the two
+    labels weigh the same in all."""
+    keys = [f"{s}|{y}" for s, y in zip(sources, labels)]
+    counts = {k: keys.count(k) for k in set(keys)}
+    groups = {y: len({k for k in counts if k.endswith(f"|{y}")}) for y in set(labels.tolist())}
+    w = np.array([1.0 / (counts[k] * groups[y]) for k, y in zip(keys, labels.tolist())])
+    return w * len(w) / w.sum()
+
+
 def data_base(data: str | os.PathLike[str]) -> Path:
     """The folder that sample paths of DATA are relative to in a split file (as ``train`` writes them)."""
     data = Path(data)
@@ -313,6 +323,8 @@ class CropCache:
         points = [transform_points(lm, crop_transform(box, lm, self.policy))
                   for box, lm in zip(found.boxes[main], found.landmarks[main])]
         _save_atomically(npy.with_name(f"{sha}-v{self.video_frames}.landmarks.npy"), np.stack(points).astype(np.float32))
+        # the faces' boxes in frame pixels: their size is what a crop resized to the policy's side forgets
+        _save_atomically(npy.with_name(f"{sha}-v{self.video_frames}.boxes.npy"), found.boxes[main].astype(np.float32))
         _save_atomically(npy, crops)  # last: a crop file on disk means its landmarks are too
         return crops
 

@@ -143,9 +143,10 @@ def evaluate_images(samples: Sequence[Sample], scorer, cache: CropCache, thresho
     rows = []
     for start in range(0, len(samples), chunk):
         crops, kept, skipped = cache.load(samples[start : start + chunk], progress)
-        table = scorer.score_by_family(crops)
+        table = scorer.for_kind("image", scorer.score_by_family(crops))
         rows += [{"path": s.path, "label": s.label, "source": s.source, "split": s.split, "status": "ok",
-                  "score": float(p[0]), "family_scores": {f: float(v) for f, v in zip(scorer.families, p[1:])}}
+                  "score": float(p[0]),
+                  "family_scores": {f: float(v) for f, v in zip(scorer.families, p[1:]) if np.isfinite(v)}}
                  for s, p in zip(kept, table)]
         rows += [{"path": s.path, "label": s.label, "source": s.source, "split": s.split,
                   "status": "no_face", "score": None} for s in skipped]

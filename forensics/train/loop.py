@@ -37,6 +37,7 @@ from forensics.models.registry import (
     crops_to_tensor,
     get_model_spec,
 )
+from forensics.models.pretrained import freeze_stages
 from forensics.models.weights import recorded_command, save_weights, sha256_file
 from forensics.train.augment import augmenter, self_blend_batch
 from forensics.train.calibrate import (
@@ -56,8 +57,10 @@ from forensics.train.data import (
     load_samples,
     reuse_splits,
     save_splits,
+    source_weights,
 )
 from forensics.train.distill import Teacher, check_teacher
+from forensics.train.views import Views, make_views, recipe_of, view_of_epoch
 from forensics.train.metrics import metrics_by_source
 
 
@@ -166,12 +169,16 @@ def _save_history(history: list[dict[str, float]], out: Path) -> None:
 class TrainingSet:
     """The training split as the optimiser draws from it: ``uint8`` crops (n, S, S, 3), their
     labels (1 fake), the targets the loss aims at (the labels, or a teacher's soft scores) and,
-    when self-blending, each crop's five landmarks (n, 5, 2; NaN where unknown)."""
+    when self-blending, each crop's five landmarks (n, 5, 2; NaN where unknown); ``views``: the
+    pseudo-fakes and augmentations made ahead (:mod:`forensics.train.views`), when asked for;
+    ``weights``: each crop's chance to be drawn, when sources are balanced (None: every crop once an epoch)."""
 
     crops: np.ndarray
     labels: np.ndarray
     targets: np.ndarray
     landmarks: np.ndarray | None = None
+    views: Views | None = None
+    weights: np.ndarray | None = None
 
 
 @dataclass
@@ -203,13 +210,14 @@ class TrainResult:
 def train_one_epoch(model: nn.Module, optimiser: torch.optim.Optimizer, scheduler, data: TrainingSet,
                     config: TrainConfig, policy: CropPolicy, spec: ModelSpec, device: torch.device,
                     rng: np.random.Generator, augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                    teacher: Teacher | None = None, steps: int = 0, title: str = "epoch") -> EpochResult:
+                    teacher: Teacher | None = None, steps: int = 0, title: str = "epoch", epoch: int = 0) -> EpochResult:
     """One pass over ``data`` in batches of ``config.batch_size`` shuffled by ``rng``: self-blend
     a share of the real crops (``config.self_blend``), augment, ask the teacher for targets when
     it scores the augmented view, take one optimiser and scheduler step per batch.
 
-    ``steps`` is the number of steps before this epoch; the pass stops early at
-    ``config.max_steps``."""
+    With views made ahead (``data.views``), epoch ``epoch`` (from 0) reads its view instead of
+    self-blending and augmenting. ``steps`` is the number of steps before this epoch; the pass
+    stops early at ``config.max_steps``."""
     from rich.progress import Progress
 
     loss_fn = nn.BCEWithLogitsLoss()
@@ -220,16 +228,28 @@ def train_one_epoch(model: nn.Module, optimiser: torch.optim.Optimizer, schedule
     steps_per_epoch = math.ceil(len(data.crops) / config.batch_size)
     with Progress(transient=True, disable=not sys.stderr.isatty()) as progress:
         task = progress.add_task(title, total=steps_per_epoch)
-        for idx in batches(len(data.crops), config.batch_size, rng):
-            pixels, labels, targets = data.crops[idx], data.labels[idx], data.targets[idx]
-            if config.self_blend:
-                share = 0.5 if config.self_blend == "only" else 0.25
-                pixels, labels = self_blend_batch(pixels, labels, policy, rng, share, data.landmarks[idx],
-                                                  config.blend_regions, config.blend_degrade)
-                targets = labels
-            crops = torch.from_numpy(pixels).permute(0, 3, 1, 2)
-            if augment is not None:
-                crops = torch.stack([augment(c) for c in crops])
+        if data.weights is None:
+            order = batches(len(data.crops), config.batch_size, rng)
+        else:  # as many draws as crops, with replacement, each source weighing alike
+            drawn = rng.choice(len(data.crops), len(data.crops), p=data.weights / data.weights.sum())
+            order = [drawn[i : i + config.batch_size] for i in range(0, len(drawn), config.batch_size)]
+        for idx in order:
+            if data.views is not None:
+                view_crops, view_labels = view_of_epoch(data.views, epoch)
+                idx = np.sort(idx)  # memory-mapped rows read in order; the batch is the same set
+                crops = torch.from_numpy(np.asarray(view_crops[idx])).permute(0, 3, 1, 2)
+                labels = view_labels[idx]
+                targets = labels if config.self_blend else data.targets[idx]
+            else:
+                pixels, labels, targets = data.crops[idx], data.labels[idx], data.targets[idx]
+                if config.self_blend:
+                    share = 0.5 if config.self_blend == "only" else 0.25
+                    pixels, labels = self_blend_batch(pixels, labels, policy, rng, share, data.landmarks[idx],
+                                                      config.blend_regions, config.blend_degrade)
+                    targets = labels
+                crops = torch.from_numpy(pixels).permute(0, 3, 1, 2)
+                if augment is not None:
+                    crops = torch.stack([augment(c) for c in crops])
             view = crops.permute(0, 2, 3, 1)
             if teacher is not None and config.teacher_view == "augmented":
                 targets = teacher.targets(view.numpy(), tau)
@@ -298,7 +318,9 @@ def _training_set(by_split: CropsBySplit, config: TrainConfig, cache: CropCache,
     if teacher is not None and config.teacher_view == "crop":
         log(f"teacher {Path(config.teacher).name}: scoring {len(crops)} training crops")
         targets = teacher.targets(crops, config.teacher_temperature)
-    return TrainingSet(crops, labels, targets, cache.landmarks_of(samples) if config.self_blend else None)
+    weights = source_weights(labels, [s.source for s in samples]) if config.balance == "source" else None
+    return TrainingSet(crops, labels, targets, cache.landmarks_of(samples) if config.self_blend else None,
+                       weights=weights)
 
 
 def _check_input_size(model: nn.Module, size: int, name: str, native: int, device: torch.device) -> None:
@@ -340,6 +362,8 @@ def train(
     model = build_model(config.model, pretrained=config.pretrained).to(device, memory_format=torch.channels_last)
     if policy.size != spec.input_size:
         _check_input_size(model, policy.size, config.model, spec.input_size, device)
+    if config.freeze:
+        freeze_stages(model, config.freeze)
     if config.teacher:
         check_teacher(config.teacher, policy)
 
@@ -357,8 +381,13 @@ def train(
         raise ValueError("no face crops to train or validate on")
     teacher = Teacher(config.teacher, policy, device) if config.teacher else None
     training_set = _training_set(by_split, config, cache, teacher, log)
+    if config.views:
+        training_set.views = make_views(training_set.crops, training_set.labels, training_set.landmarks,
+                                        recipe_of(config, policy), config.views, workers=config.threads, log=log,
+                                        root=Path(cache_root) / "views" if cache_root else None)
 
-    optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimiser = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr,
+                                  weight_decay=config.weight_decay)
     steps_per_epoch = math.ceil(len(training_set.crops) / config.batch_size)
     scheduler = lr_schedule(optimiser, config.epochs * steps_per_epoch, config.effective_warmup)
     augment = augmenter(config.seed, config.augment)
@@ -386,7 +415,7 @@ def train(
     seen = 0
     for epoch in range(start_epoch, config.epochs):
         done = train_one_epoch(model, optimiser, scheduler, training_set, config, policy, spec, device, rng,
-                               augment, teacher, steps, f"epoch {epoch + 1}/{config.epochs}")
+                               augment, teacher, steps, f"epoch {epoch + 1}/{config.epochs}", epoch)
         steps, seen = done.steps, seen + done.crops
         row = {"epoch": epoch + 1, "train_loss": done.loss, "train_acc": done.accuracy}
         checked = validate(model, valid_x, valid_s, spec, device, config.select)

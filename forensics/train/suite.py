@@ -100,14 +100,41 @@ def fit_shift(videos: Sequence[tuple[np.ndarray, np.ndarray]], rate: float, aggr
     shift = float(points[allowed]) + 1e-3 if allowed < len(points) else float(points[-1])
     flagged = int(np.count_nonzero(points > shift))
     return {"logit_shift": round(shift, 4), "real_videos": len(points), "flagged": flagged,
-            "flag_rate": flagged / len(points), "flagged_before": int(np.count_nonzero(points > 0))}
+            "flag_rate": flagged / len(points), "flag_rate_upper_95": round(flag_rate_bound(flagged, len(points)), 4),
+            "flagged_before": int(np.count_nonzero(points > 0))}
+
+
+def flag_rate_bound(flagged: int, n: int, confidence: float = 0.95) -> float:
+    """The one-sided Clopper-Pearson upper bound on the false-alarm rate of media like the ``n``
+    calibration media of which ``flagged`` were flagged (0 of n: about 3/n at 95%)."""
+    from scipy.stats import beta
+
+    return 1.0 if flagged >= n else float(beta.ppf(confidence, flagged + 1, n - flagged))
+
+
+def choose_image_families(rows: Sequence[dict[str, Any]], families: Sequence[str]) -> tuple[list[str], dict[str, float]]:
+    """The families whose highest calibrated score ranks the validation images best (ROC AUC;
+    ties go to more families), and every subset's AUC. ``rows`` are :func:`evaluate_images`'
+    scored rows, real and fake."""
+    from itertools import combinations
+
+    labels = np.array([int(r["label"]) for r in rows])
+    table = np.array([[r["family_scores"][f] for f in families] for r in rows], np.float64)
+    aucs = {}
+    for size in range(len(families), 0, -1):
+        for subset in combinations(range(len(families)), size):
+            aucs["+".join(families[k] for k in subset)] = _auc(labels, table[:, list(subset)].max(axis=1)) or 0.0
+    best = max(aucs, key=lambda k: (round(aucs[k], 6), k.count("+")))
+    return best.split("+"), {k: round(v, 4) for k, v in aucs.items()}
 
 
 def write_suite_card(out: str | os.PathLike[str], members: Mapping[str, str | os.PathLike[str]], name: str,
                      extra: dict[str, Any] | None = None,
-                     calibration: Mapping[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+                     calibration: Mapping[str, dict[str, Any]] | None = None,
+                     kinds: Mapping[str, Sequence[str]] | None = None) -> dict[str, Any]:
     """Write a suite card at ``out`` naming ``members`` (family -> weights file), paths relative
-    to the card's folder, each with its sha256 and calibration (none: no shift)."""
+    to the card's folder, each with its sha256, calibration (none: no shift) and the kinds of
+    media it judges (none named: both)."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     entries = []
@@ -118,9 +145,11 @@ def write_suite_card(out: str | os.PathLike[str], members: Mapping[str, str | os
         entries.append({"family": family, "what_it_is_for": FAMILIES[family],
                         "weights": os.path.relpath(Path(weights).resolve(), out.parent.resolve()),
                         "model": card.get("model"), "sha256": sha256_file(weights),
-                        "calibration": dict((calibration or {}).get(family, {"logit_shift": 0.0}))})
+                        "calibration": dict((calibration or {}).get(family, {"logit_shift": 0.0})),
+                        **({"kinds": list(kinds[family])} if kinds and family in kinds else {})})
     card = {"kind": SUITE_KIND, "name": name, "threshold": 0.5,
-            "combine": "the media's score is the highest of its families' calibrated media scores",
+            "combine": "the media's score is the highest of its families' calibrated media scores, over the "
+                       "families that judge its kind (a member's kinds; both when unnamed)",
             "members": entries, **(extra or {}),
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "forensics_version": __version__}
@@ -134,14 +163,17 @@ def build_suite(out: str | os.PathLike[str], members: Mapping[str, str | os.Path
                 reals: str | os.PathLike[str], rate: float = 0.05, name: str = "suite", frames: int = 32,
                 device: str = "auto", threads: int | None = None, batch_size: int = 64,
                 log: Callable[[str], None] = print,
-                reals_for: Mapping[str, str | os.PathLike[str]] | None = None) -> dict[str, Any]:
+                reals_for: Mapping[str, str | os.PathLike[str]] | None = None,
+                images: str | os.PathLike[str] | None = None, image_rate: float = 0.05) -> dict[str, Any]:
     """Write a calibrated suite card at ``out``.
 
     Args:
         out: the suite card to write (``.json``).
         members: family -> weights (``.safetensors`` with a card); one crop policy for all.
         reals: real videos to calibrate every family on: a manifest or folder as ``forensics
-            evaluate`` reads (its ``fake`` rows, if any, are ignored).
+            evaluate`` reads (its ``fake`` rows, if any, are ignored). A family is never
+            calibrated on a video its member's split file (``<weights>.splits.csv``) lists in
+            its training or validation split: the card counts them as ``left_out_trained_on``.
         rate: the share of its calibration videos each family may flag at the threshold
             (default 0.05). With ``n`` videos and none flagged, the flag rate on videos like
             them is below about ``3 / n`` at 95% confidence (the rule of three); one of 22
@@ -150,12 +182,18 @@ def build_suite(out: str | os.PathLike[str], members: Mapping[str, str | os.Path
         frames, device, threads, batch_size: as for the scan (default 32 frames per video).
         reals_for: family -> more real videos to calibrate that family on, beside ``reals``:
             videos the other members trained on but this one never saw (default none).
+        images: labelled still images (a manifest or folder; validation images no member
+            trained on) to calibrate the suite on stills apart: each family is moved so that at
+            most ``image_rate`` of the real ones reach the threshold (``calibration.image``),
+            then the families whose highest score ranks these images best are the ones that
+            judge stills (the others get ``"kinds": ["video"]``). Default None: stills are
+            scored as videos are, by every family.
 
     Returns:
         The card written.
     """
     from forensics.train.data import load_samples
-    from forensics.train.evaluate import evaluate_videos
+    from forensics.train.evaluate import evaluate_videos, select_split
 
     if not 0.0 <= rate < 1.0:
         raise ValueError(f"rate is a share in [0, 1), not {rate}")
@@ -182,21 +220,72 @@ def build_suite(out: str | os.PathLike[str], members: Mapping[str, str | os.Path
     aggregation = Aggregation(**{k: v for k, v in scanned["scan_config"].items() if k in Aggregation.__dataclass_fields__})
     calibration = {}
     for family in members:
-        paths = dict.fromkeys(s.path for s in [*shared, *own.get(family, [])])
+        candidates = list({s.path: s for s in [*shared, *own.get(family, [])]}.values())
+        # never on a video this member trained on or chose its epoch by (its split file says which)
+        unseen, record = select_split(candidates, reals, members[family], "test", read_card(members[family]))
+        paths = dict.fromkeys(s.path for s in unseen)
         mine = [rows[p] for p in paths if p in rows]
         per_video = [(np.asarray(r["family_face_scores"][family]), np.asarray(r["face_tracks"])) for r in mine]
         calibration[family] = fit_shift(per_video, rate, aggregation)
         calibration[family]["sources"] = _count_sources(mine)
+        if len(unseen) < len(candidates):
+            calibration[family]["left_out_trained_on"] = len(candidates) - len(unseen)
         if family in own:
             calibration[family]["more_data"] = str(reals_for[family])
         log(f"{family}: logit shift {calibration[family]['logit_shift']:+.3f}; real videos flagged "
             f"{calibration[family]['flagged_before']} -> {calibration[family]['flagged']} of {len(per_video)}")
+    kinds: dict[str, list[str]] = {}
+    if images is not None:
+        image_calibration = calibrate_images(out, members, images, image_rate, calibration, log)
+        for family, found in image_calibration.pop("families").items():
+            calibration[family]["image"] = found
+        kinds = {f: ["image", "video"] if f in image_calibration["judge_stills"] else ["video"] for f in members}
     common = [rows[s.path] for s in shared if s.path in rows]
     extra = {"calibration": {"data": str(reals), "rate": rate, "real_videos": len(common),
                              "sources": _count_sources(common),
                              "not_scored": len(scanned["rows"]) - len(rows), "frames": frames,
                              "aggregation": {k: getattr(aggregation, k) for k in Aggregation.__dataclass_fields__}}}
-    return write_suite_card(out, members, name, extra, calibration)
+    if images is not None:
+        extra["calibration"]["images"] = image_calibration
+    return write_suite_card(out, members, name, extra, calibration, kinds)
+
+
+def calibrate_images(out: str | os.PathLike[str], members: Mapping[str, str | os.PathLike[str]],
+                     images: str | os.PathLike[str], rate: float, video_calibration: Mapping[str, dict[str, Any]],
+                     log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Each family's shift on the real ``images`` (at most ``rate`` of them flagged), and the
+    families that judge stills (:func:`choose_image_families` on the images, real and fake)."""
+    from forensics.models.weights import card_crop_policy
+    from forensics.score import SuiteScorer
+    from forensics.train.data import CropCache, load_samples
+    from forensics.train.evaluate import evaluate_images
+
+    samples = load_samples(images, None, kinds=("image",))
+    write_suite_card(out, members, "uncalibrated")  # the members' own scores, for images alike
+    scorer = SuiteScorer(out)
+    scanned = [r for r in evaluate_images(samples, scorer, CropCache(card_crop_policy(read_card(next(iter(members.values())))),
+                                                                      video_frames=8), 0.5)["rows"] if r["status"] == "ok"]
+    reals = [r for r in scanned if int(r["label"]) == 0]
+    if not reals:
+        raise ValueError(f"{images}: no real image with a face to calibrate on")
+    still = Aggregation(aggregate="mean", min_track_faces=1)
+    families, calibrated = {}, []
+    for family in members:
+        faces = [(np.array([r["family_scores"][family]]), np.zeros(1, np.int64)) for r in reals]
+        found = fit_shift(faces, rate, still)
+        families[family] = {"logit_shift": found["logit_shift"], "real_images": found["real_videos"],
+                            "flagged": found["flagged"], "flag_rate_upper_95": found["flag_rate_upper_95"],
+                            "flagged_before": found["flagged_before"]}
+        log(f"{family} on stills: logit shift {found['logit_shift']:+.3f} (videos {video_calibration[family]['logit_shift']:+.3f}); "
+            f"real images flagged {found['flagged_before']} -> {found['flagged']} of {len(reals)}")
+    for r in scanned:
+        calibrated.append(dict(r, family_scores={f: float(shift_logits(np.array([r["family_scores"][f]]),
+                                                                       families[f]["logit_shift"])[0]) for f in members}))
+    judge, aucs = choose_image_families(calibrated, list(members)) if len({int(r["label"]) for r in scanned}) == 2 \
+        else (list(members), {})
+    log(f"stills judged by {', '.join(judge)} (validation AUC of each choice: {aucs})")
+    return {"data": str(images), "rate": rate, "real_images": len(reals), "images": len(scanned),
+            "sources": _count_sources(scanned), "judge_stills": judge, "auc_of_each_choice": aucs, "families": families}
 
 
 def _count_sources(rows: Sequence[dict[str, Any]]) -> dict[str, int]:
