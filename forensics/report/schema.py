@@ -30,7 +30,7 @@ MEDIA_SCHEMA = pa.schema(
         pa.field("warnings", pa.list_(pa.string()), nullable=False),
         pa.field("score", pa.float64()),  # P(fake) in [0, 1]; null unless status is ok
         pa.field("verdict", pa.string()),  # fake | real; null unless status is ok
-        # the family of manipulation whose detector made the verdict fake (blend | synthesis)
+        # the family of manipulation whose detector made the verdict fake (a name of FAMILIES)
         pa.field("family", pa.string()),
         # each family's calibrated media score, null where the scorer has no detector for it
         *(pa.field(f"score_{name}", pa.float64()) for name in FAMILIES),
