@@ -37,7 +37,7 @@ PROVENANCE_FAMILY = "provenance"
 generated or edited with generative AI (Content Credentials, an IPTC DigitalSourceType, a
 generator's traces: :mod:`forensics.media.provenance`), whatever its face scores say."""
 
-VERDICT_FAMILIES: dict[str, str] = {**FAMILIES, PROVENANCE_FAMILY: "declares itself AI-generated"}
+VERDICT_FAMILIES: dict[str, str] = {**FAMILIES, PROVENANCE_FAMILY: "declared AI-generated"}
 """Every ``family`` a ``fake`` verdict can name, and what it means (the detectors' families and
 the media's own declaration)."""
 
