@@ -46,7 +46,7 @@ MAX_TEXT_BYTES = 1 << 20
 """A generator's text (a PNG chunk, a video tag) larger than this (bytes, 1 MiB) is not parsed."""
 
 MAX_LISTED = 20  # actions, ingredients and traces kept per media
-MAX_SHOWN = 200  # characters kept of one value (a prompt, a tool name) in the report
+MAX_SHOWN = 200  # characters kept of one value (a tool name, a setting) in the report; twice that of a trace
 
 IPTC_SOURCE_TYPES = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 """The IPTC Digital Source Type vocabulary; C2PA actions and XMP name a value by this URL + code."""
@@ -218,7 +218,7 @@ class _Findings:
 
     def trace(self, where: str, what: str) -> None:
         if len(self.provenance.traces) < MAX_LISTED:
-            self.provenance.traces.append(f"{where}: {_short(what)}")
+            self.provenance.traces.append(f"{where}: {_short(what, 2 * MAX_SHOWN)}")
 
     def software(self, where: str, value: Any) -> None:
         """A tool, software or credit field: a trace, and an AI declaration when it names a generator."""
