@@ -29,11 +29,11 @@ def astronaut() -> np.ndarray:
 @pytest.fixture(scope="session")
 def media_dir(tmp_path_factory) -> Path:
     """A folder of good media: stills, a manipulated still, clips, a no-face picture (the
-    examples without the face swap, which test_samples.py covers)."""
+    examples without the face swap and the signed sample; ``provenance_dir`` has signed media)."""
     from samples import make_samples
 
     folder = tmp_path_factory.mktemp("media")
-    make_samples(folder, face_swap=False)
+    make_samples(folder, face_swap=False, content_credentials=False)
     return folder
 
 
