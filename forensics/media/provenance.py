@@ -508,6 +508,8 @@ _IPTC_FIELDS = {(2, 110): "IPTC Credit", (2, 65): "IPTC OriginatingProgram"}
 def _image_metadata(path: str, found: _Findings, trust_anchors: str | None = None) -> None:
     from PIL import Image, IptcImagePlugin
 
+    from forensics.media import decode  # noqa: F401  Pillow's limits as the decoder sets them (text chunks)
+
     try:
         image = Image.open(path)
     except Image.DecompressionBombError:
@@ -627,17 +629,25 @@ def _webui_parameters(text: str) -> str | None:
     return ", ".join(shown + ([f"prompt: {prompt}"] if prompt else []))
 
 
+_GENERATOR_CHUNKS = frozenset({"parameters", "prompt", "workflow", "invokeai_metadata", "invokeai_graph",
+                               "sd-metadata", "dream", "fooocus_scheme", "aigc"})
+"""PNG text keywords that only generator front ends write (their text is parsed)."""
+_TOOL_CHUNKS = frozenset({"software", "source", "creator tool", "credit"})
+_FREE_TEXT_CHUNKS = frozenset({"comment", "description"})  # searched for a generator's settings or name
+
+
 def _png_text(info: Mapping[str, Any], found: _Findings) -> None:
     """Text chunks (tEXt, zTXt, iTXt) of image generator front ends."""
     for key, value in info.items():
-        if not isinstance(value, (str, bytes)) or key in ("xmp", "XML:com.adobe.xmp", "icc_profile", "exif"):
+        lower = key.lower() if isinstance(key, str) else ""
+        if not isinstance(value, (str, bytes)) or lower not in _GENERATOR_CHUNKS | _TOOL_CHUNKS | _FREE_TEXT_CHUNKS:
             continue
         if len(value) > MAX_TEXT_BYTES:
-            found.warn(f"the PNG text chunk {key!r} is {len(value) / (1 << 20):.0f} MiB: not read "
-                       f"(over the {MAX_TEXT_BYTES >> 20} MiB read)")
+            if lower not in _FREE_TEXT_CHUNKS:  # a long comment is a comment; a long generator record is suspect
+                found.warn(f"the PNG text chunk {key!r} is {len(value) / (1 << 20):.0f} MiB: not read "
+                           f"(over the {MAX_TEXT_BYTES >> 20} MiB read)")
             continue
         text = _text(value, limit=MAX_TEXT_BYTES) or ""
-        lower = key.lower()
         if lower == "parameters":
             webui = _webui_parameters(text)
             data = _json(text)
