@@ -402,7 +402,6 @@ def _describe_manifest(store: Mapping[str, Any], certificates: Mapping[str, Any]
     signature = active.get("signature_info") or {}
     p.signer = _signer(signature, certificates.get(label) or {})
     p.signed_at = signature.get("time")
-    p.tool = None
     if generator:
         found.tools.append((0, generator))
 
@@ -421,13 +420,13 @@ def _describe_manifest(store: Mapping[str, Any], certificates: Mapping[str, Any]
             p.ingredients.append(_short(f"{ingredient.get('title') or '?'} ({ingredient.get('relationship', 'ingredient')})"))
     # the history: what the ingredients' own manifests declared, and IPTC metadata assertions
     for manifest in _manifests_behind(active, manifests):
-        for key, value in _walk(manifest.get("assertions") or []):
+        assertions = [a for a in manifest.get("assertions") or [] if not (
+            manifest is active and isinstance(a, dict) and str(a.get("label", "")).startswith("c2pa.actions"))]
+        for key, value in _walk(assertions):
             if key.lower().endswith("digitalsourcetype"):
                 code = found.source_type(value, "C2PA")
-                if code and manifest is not active:
-                    codes.append(f"{code} in an ingredient")
-                elif code:
-                    codes.append(code)
+                if code:
+                    codes.append(code if manifest is active else f"{code} in an ingredient")
     made = "created" if "c2pa.created" in verbs else "edited" if verbs else "signed"
     line = f"C2PA: {made}{' with ' + generator if generator else ''}"
     if codes:
@@ -499,8 +498,7 @@ def _walk(value: Any, depth: int = 0) -> Iterator[tuple[str, Any]]:
 
 # ------------------------------------------------------------------ images: XMP, EXIF, IPTC, PNG text
 
-_EXIF_SOFTWARE = 0x0131
-_EXIF_FIELDS = {_EXIF_SOFTWARE: "EXIF Software", 0x010E: "EXIF ImageDescription", 0x013B: "EXIF Artist"}
+_EXIF_SOFTWARE, _EXIF_DESCRIPTION = 0x0131, 0x010E
 _EXIF_IFD, _EXIF_USER_COMMENT = 0x8769, 0x9286
 _IPTC_FIELDS = {(2, 110): "IPTC Credit", (2, 65): "IPTC OriginatingProgram"}
 
@@ -530,11 +528,10 @@ def _image_metadata(path: str, found: _Findings, trust_anchors: str | None = Non
         except Exception as exc:
             found.warn(f"the EXIF metadata is damaged and was not read: {_first_line(exc)}")
             exif = {}
-        for tag, where in _EXIF_FIELDS.items():
-            if tag == _EXIF_SOFTWARE and tag in exif:
-                found.software(where, exif[tag])
-            elif tag in exif:
-                _free_text(where, exif[tag], found)
+        if _EXIF_SOFTWARE in exif:
+            found.software("EXIF Software", exif[_EXIF_SOFTWARE])
+        if _EXIF_DESCRIPTION in exif:
+            _free_text("EXIF ImageDescription", exif[_EXIF_DESCRIPTION], found)
         try:
             comment = exif.get_ifd(_EXIF_IFD).get(_EXIF_USER_COMMENT) if exif else None
         except Exception:
@@ -606,15 +603,12 @@ def _user_comment(value: Any) -> str:
 
 
 def _free_text(where: str, value: Any, found: _Findings) -> None:
-    """A free-text field (a description, a comment): Stable Diffusion parameters, a generator's name."""
+    """A free-text field (a description, a comment) holding Stable Diffusion WebUI's parameters.
+    A generator's name in free text is not taken for a declaration: people write about them."""
     text = _text(value, limit=MAX_TEXT_BYTES)
-    if not text:
-        return
-    webui = _webui_parameters(text)
+    webui = _webui_parameters(text) if text else None
     if webui is not None:
         found.generator(where, "Stable Diffusion WebUI", webui)
-    elif generator_named(text) is not None:
-        found.software(where, text)
 
 
 def _webui_parameters(text: str) -> str | None:
@@ -633,7 +627,7 @@ _GENERATOR_CHUNKS = frozenset({"parameters", "prompt", "workflow", "invokeai_met
                                "sd-metadata", "dream", "fooocus_scheme", "aigc"})
 """PNG text keywords that only generator front ends write (their text is parsed)."""
 _TOOL_CHUNKS = frozenset({"software", "source", "creator tool", "credit"})
-_FREE_TEXT_CHUNKS = frozenset({"comment", "description"})  # searched for a generator's settings or name
+_FREE_TEXT_CHUNKS = frozenset({"comment", "description"})  # searched for a generator's settings
 
 
 def _png_text(info: Mapping[str, Any], found: _Findings) -> None:
@@ -668,9 +662,9 @@ def _png_text(info: Mapping[str, Any], found: _Findings) -> None:
             found.software(f"PNG {key}", text)
         elif lower == "aigc":
             _aigc(text, "PNG AIGC", found)
-        elif lower in ("comment", "description"):
+        elif lower in _FREE_TEXT_CHUNKS:
             data = _json(text)
-            if isinstance(data, dict) and {"steps", "sampler"} <= set(data):
+            if isinstance(data, dict) and {"steps", "sampler"} <= set(data):  # NovelAI's settings
                 found.generator(f"PNG {key}", "NovelAI" if "NovelAI" in str(info.get("Software", "")) else
                                 "a Stable Diffusion front end", _settings(data))
             else:
@@ -716,7 +710,11 @@ def _aigc(value: str, where: str, found: _Findings) -> None:
 # ------------------------------------------------------------------ videos: container and stream tags
 
 _VIDEO_TOOL_TAGS = ("encoder", "encoded_by", "software", "com.apple.quicktime.software", "creation_tool",
-                    "writing_application", "com.android.capture.fps")
+                    "writing_application")
+"""Tags that name the tool that wrote the video: listed as traces, a generator's name declares AI."""
+_VIDEO_NOTE_TAGS = ("comment", "description", "synopsis", "handler_name", "vendor_id", "copyright")
+"""Tags where tools leave a note ("Generated with ..."): a generator's name there declares AI; titles
+and artists (people's words) are not read."""
 
 
 def _video_tags(path: str, found: _Findings, trust_anchors: str | None = None) -> None:
@@ -743,9 +741,7 @@ def _video_tags(path: str, found: _Findings, trust_anchors: str | None = None) -
             where = f"video {scope} tag {key}"
             if lower == "aigc":
                 _aigc(value, where, found)
-            elif lower in _VIDEO_TOOL_TAGS:
-                found.software(where, value)
-            elif generator_named(value) is not None:
+            elif lower in _VIDEO_TOOL_TAGS or (lower in _VIDEO_NOTE_TAGS and generator_named(value) is not None):
                 found.software(where, value)
 
 
