@@ -80,7 +80,8 @@ def make_test_chain(organisation: str = "Forensics Test Generator", signer_name:
                      signer_name, organisation)
 
 
-MIME = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".mp4": "video/mp4", ".webp": "image/webp"}
+MIME = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".mp4": "video/mp4", ".webp": "image/webp",
+        ".tif": "image/tiff", ".avif": "image/avif"}
 
 
 def sign(source: Path, out: Path, chain: TestChain, source_type: str, tool: str = "Test Image Generator",

@@ -44,6 +44,23 @@ def test_content_credentials_declaring_generative_ai_name_the_tool_and_the_signe
     assert p.signed_at is None  # signed without a timestamp authority: no trusted time
 
 
+@pytest.mark.parametrize("suffix", [".webp", ".tif", ".avif"])
+def test_content_credentials_are_read_in_the_other_formats_the_scan_takes(tmp_path, suffix):
+    from PIL import Image, features
+
+    import provenance_media as pm
+    from forensics.media.discover import discover
+
+    if suffix == ".avif" and not features.check("avif"):
+        pytest.skip("Pillow was built without AVIF")
+    plain = tmp_path / f"plain{suffix}"
+    Image.new("RGB", (64, 48), (90, 120, 150)).save(plain)
+    signed = pm.sign(plain, tmp_path / f"signed{suffix}", pm.make_test_chain(), "trainedAlgorithmicMedia")
+    item = discover([str(signed)]).items[0]  # AVIF is ISO-BMFF: taken by its content as a video
+    p = read_provenance(item.path, item.kind)
+    assert (p.status, p.ai, p.warnings) == ("untrusted", True, []), suffix
+
+
 def test_a_signer_is_trusted_only_when_it_chains_to_the_anchors_given(provenance_dir):
     trusted = _read(provenance_dir, "ai-astronaut.jpg", anchors="root.pem")
     assert (trusted.status, trusted.ai) == ("valid", True) and trusted.summary.endswith("signer trusted")
