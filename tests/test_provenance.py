@@ -161,11 +161,11 @@ def scanned(provenance_dir, seeded_weights, tmp_path_factory):
                                       "--trust-anchors", str(provenance_dir / "root.pem")], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     rows = {Path(r["path"]).name: r for r in pq.read_table(out).to_pylist()}
-    return rows, result.output
+    return rows, result.output, out
 
 
 def test_a_scan_reports_what_each_file_declares(scanned):
-    rows, _ = scanned
+    rows, *_ = scanned
     want = {  # file: (status, provenance_status, provenance_ai, verdict)
         "ai-astronaut.jpg": ("ok", "valid", True, "fake"),
         "ai-clip.mp4": ("ok", "valid", True, "fake"),
@@ -196,7 +196,7 @@ def test_a_scan_reports_what_each_file_declares(scanned):
                                             ("junk-xmp.png", "plain-coffee.png"),
                                             ("huge-manifest.png", "plain-coffee.png")])
 def test_damaged_provenance_is_a_warning_and_changes_nothing_else(scanned, damaged, clean):
-    rows, _ = scanned
+    rows, *_ = scanned
     got, want = rows[damaged], rows[clean]
     assert len(got["warnings"]) == 1 and not want["warnings"], got["warnings"]
     for column in set(want) - set(IDENTITY) - {"warnings", "provenance", "score", "score_blend", "score_synthesis"}:
@@ -207,7 +207,7 @@ def test_damaged_provenance_is_a_warning_and_changes_nothing_else(scanned, damag
 
 
 def test_the_summary_counts_media_by_provenance(scanned):
-    _, output = scanned
+    _, output, _ = scanned
     assert "Media by provenance" in output and "What the files declare" in output
     counts = {}
     for line in output.splitlines():
@@ -219,10 +219,44 @@ def test_the_summary_counts_media_by_provenance(scanned):
     assert (counts["declares AI"], counts["declares another origin"]) == (5, 1), counts
 
 
+def test_the_review_card_shows_what_the_file_declares(scanned, tmp_path):
+    import shutil
+
+    from forensics.report.html import review_data, write_review
+
+    rows, _, report = scanned
+    data = review_data(report, tmp_path)
+    counts = data["counts"]
+    assert (counts["credentials valid"], counts["credentials invalid"], counts["declares AI"]) == (3, 1, 5)
+    index = next(i for i, row in enumerate(data["media"]) if row[0].endswith("/ai-astronaut.jpg"))
+    assert data["details"][index]["provenance"]["signer"] == rows["ai-astronaut.jpg"]["provenance_signer"]
+    page_path = write_review(report, tmp_path / "review.html").path
+    playwright = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install playwright)")
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if chromium is None:
+        pytest.skip("no Chromium to drive: apt-get install -y chromium (.ci/run installs it)")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page()
+        problems: list[str] = []
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        page.goto(page_path.resolve().as_uri())
+        page.locator("#media tbody tr", has_text="ai-astronaut.jpg").click()
+        card = " ".join(page.locator("#card").inner_text().split())
+        assert rows["ai-astronaut.jpg"]["provenance"] in card and "fake: declared AI-generated" in card
+        assert "signed by CN=Test Signer" in card and "c2pa.created (trainedAlgorithmicMedia)" in card
+        page.select_option("#provenance-filter", "ai")
+        assert page.locator("#media tbody tr").count() == 5
+        page.select_option("#provenance-filter", "invalid")
+        assert page.locator("#media tbody td.path").all_inner_texts() == [rows["tampered-astronaut.png"]["path"]]
+        browser.close()
+    assert problems == []
+
+
 def test_the_api_gives_the_same_provenance_as_the_command(scanned, provenance_dir, seeded_weights):
     from forensics import Scanner
 
-    rows, _ = scanned
+    rows, *_ = scanned
     names = ["ai-astronaut.jpg", "camera-coffee.png", "tampered-astronaut.png", "webui.png", "truncated-manifest.jpg"]
     found = Scanner(frames=4, weights=str(seeded_weights), threads=1,
                     trust_anchors=str(provenance_dir / "root.pem")).scan([provenance_dir / "scan" / n for n in names])
