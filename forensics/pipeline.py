@@ -2,8 +2,9 @@
 
 ``fetched`` (hash; download an object from a bucket) -> ``provenance_of`` (what the file declares:
 C2PA, AI labels, generator traces) -> ``open_frames`` (decode) -> ``extract`` (detect, align/crop,
-track) -> ``FaceScorer.score`` -> ``finish`` (aggregate, verdict, report row). Engines only compose these: the local engine
-in one process with decoding on a helper thread, the Ray engine inside Ray Data batches.
+track) -> ``FaceScorer.score`` -> ``finish`` (aggregate, verdict, report row). Engines only
+compose these: the local engine in one process with decoding on a helper thread, the Ray engine
+inside Ray Data batches.
 Decoding itself runs in a worker process (:class:`~forensics.media.worker.DecodeWorker`).
 
 Every failure of one item ends as a row with status ``error`` whose message names the stage
