@@ -138,6 +138,14 @@ def test_damaged_provenance_is_a_warning(provenance_dir):
                                                                     "(over the 4 MiB read)"])
 
 
+def test_the_manifest_store_is_measured_whatever_the_read_blocks(provenance_dir):
+    for name in ("ai-astronaut.jpg", "camera-coffee.png", "ai-clip.mp4"):
+        path = str(provenance_dir / "scan" / name)
+        sizes = {manifest_store_size(path, block) for block in (7, 4096, 1 << 22)}
+        assert len(sizes) == 1 and 1000 < sizes.pop() < 20000, name
+    assert manifest_store_size(str(provenance_dir / "scan" / "none.jpg")) is None
+
+
 def test_a_huge_manifest_is_not_read(provenance_dir):
     path = provenance_dir / "scan" / "huge-manifest.png"
     assert manifest_store_size(str(path)) > MAX_MANIFEST_BYTES

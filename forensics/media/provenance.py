@@ -311,7 +311,7 @@ def manifest_store_size(path: str, block: int = 4 << 20) -> int | None:
     chunk); None when the file holds none. Reads the file once, ``block`` bytes at a time."""
     overlap = len(_C2PA_STORE_SIGNATURE) + 16
     with open(path, "rb") as f:
-        tail, offset = b"", 0
+        tail = b""
         while chunk := f.read(block):
             data = tail + chunk
             at = data.find(_C2PA_STORE_SIGNATURE)
@@ -323,7 +323,7 @@ def manifest_store_size(path: str, block: int = 4 << 20) -> int | None:
                 if len(head) >= 20 and head[-16:-12] == b"jumb" and int.from_bytes(head[-20:-16], "big") == 1:
                     return int.from_bytes(head[-12:-4], "big")
                 return None
-            tail, offset = data[-overlap:], offset + len(chunk)
+            tail = data[-overlap:]  # a signature cut by the block boundary is found in the next
     return None
 
 
