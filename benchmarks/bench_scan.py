@@ -8,7 +8,11 @@ Workloads (the default model, models loaded once, a warm-up first):
 - a folder of 200 face photos (media/s);
 - memory: the peak RSS of a scan of the 4-second clip and of a one-hour 360p video, each in
   its own process (the scan and its decoding worker), so that their ratio shows whether
-  memory stays flat with length.
+  memory stays flat with length;
+- provenance: the sample media (``examples/media``, one of them C2PA-signed) scanned with the
+  provenance stage and with it replaced by one that reads nothing, in alternating rounds: what
+  reading Content Credentials, XMP and generator traces adds to a scan; and the reader alone
+  per file (``--provenance-only`` runs this workload alone).
 
 The naive baseline reads every frame with OpenCV, runs facenet-pytorch's MTCNN as it ships on
 each frame at full size and scores each crop alone with PyTorch. Figures are ratios against it,
@@ -16,7 +20,7 @@ measured in the same run (the one-hour video's baseline would take most of an ho
 skipped).
 
     python benchmarks/bench_scan.py [--threads N] [--photos DIR] [--json out.json] [--skip-baseline] [--skip-hour]
-                                 [--candidate WEIGHTS ...] [--keyframe-every K] [--repeat 3]
+                                 [--candidate WEIGHTS ...] [--keyframe-every K] [--repeat 3] [--provenance-only]
 
 The clip and photo workloads run ``--repeat`` rounds, each round every scanner in turn, and
 their figures are the medians over the rounds (this shared 2-core machine drifts by as much as
@@ -49,6 +53,7 @@ import cv2
 import numpy as np
 import torch
 from common import (
+    REPO,
     SHARED_FACES,
     astronaut,
     make_clip,
@@ -173,6 +178,42 @@ def marginal_clip_s(scanner: LocalEngine, clip: Path, config: ScanConfig, copies
     return seconds / copies
 
 
+def provenance_cost(config: ScanConfig, repeat: int) -> dict:
+    """The sample media scanned with and without the provenance stage (``repeat`` alternating
+    rounds, medians), and the reader alone on each file (milliseconds, in this process)."""
+    import forensics.engines.local as local
+    from forensics.media.provenance import Provenance, read_provenance
+
+    samples = REPO / "examples" / "media"
+    items = discover([str(samples)]).items
+    engine = LocalEngine(config)
+    reading = local.provenance_of
+
+    def reading_nothing(media, trust_anchors, worker):  # the stage's cost removed, nothing else
+        return Provenance()
+
+    timed_scan(engine, [str(samples)], config)  # warm-up
+    runs: dict[str, list[float]] = {"with": [], "without": []}
+    for _ in range(repeat):
+        for name, stage in (("with", reading), ("without", reading_nothing)):
+            local.provenance_of = stage
+            try:
+                runs[name].append(timed_scan(engine, [str(samples)], config)[0])
+            finally:
+                local.provenance_of = reading
+    with_s, without_s = statistics.median(runs["with"]), statistics.median(runs["without"])
+    reader_ms = {}
+    for item in items:
+        started = time.perf_counter()
+        for _ in range(5):
+            found = read_provenance(item.path, item.kind)
+        reader_ms[Path(item.path).name] = {"ms": round((time.perf_counter() - started) / 5 * 1000, 2),
+                                           "status": found.status, "ai": found.ai}
+    return {"media": len(items), "with_s": round(with_s, 2), "without_s": round(without_s, 2),
+            "runs_with_s": [round(x, 2) for x in runs["with"]], "runs_without_s": [round(x, 2) for x in runs["without"]],
+            "added_fraction": round(with_s / without_s - 1, 4), "reader_ms": reader_ms}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
@@ -186,10 +227,16 @@ def main() -> None:
                         help="also time these weights (.safetensors with their card) beside the default")
     parser.add_argument("--keyframe-every", type=int, default=None, metavar="K",
                         help="also time the default with key frames every K sampled frames")
+    parser.add_argument("--provenance-only", action="store_true",
+                        help="run only the provenance workload (the samples with and without the stage)")
     args = parser.parse_args()
 
     config = ScanConfig(threads=args.threads)
     figures: dict = {"torch_threads": config.torch_threads, "torch": torch.__version__}
+    figures["provenance_samples"] = provenance_cost(config, args.repeat)
+    if args.provenance_only:
+        write_figures(figures, args.json)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         clip4 = make_clip(folder, 4.0, 720)

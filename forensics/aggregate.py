@@ -38,6 +38,16 @@ KINDS: tuple[str, ...] = ("image", "video")
 """The kinds of media a suite member may be for (a video detector need not judge stills)."""
 
 
+PROVENANCE_FAMILY = "provenance"
+"""The ``family`` of a ``fake`` verdict that the media's own provenance made: it declares itself
+generated or edited with generative AI (Content Credentials, an IPTC DigitalSourceType, a
+generator's traces: :mod:`forensics.media.provenance`), whatever its face scores say."""
+
+VERDICT_FAMILIES: dict[str, str] = {**FAMILIES, PROVENANCE_FAMILY: "declared AI-generated"}
+"""Every ``family`` a ``fake`` verdict can name, and what it means (the detectors' families and
+the media's own declaration)."""
+
+
 def confident_score(scores: np.ndarray, high: float = 0.8, low: float = 0.2) -> float:
     """The DFDC winner's "confident strategy" over one track's face scores."""
     scores = np.asarray(scores, dtype=np.float64)

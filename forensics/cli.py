@@ -121,6 +121,7 @@ def scan(
     extract_gpus: float = typer.Option(0.0, "--extract-gpus", min=0.0, help="GPUs per Ray decoding and detecting actor (default 0: CPU actors on every node, apart from GPU scoring)."),
     media_per_batch: int = typer.Option(8, "--media-per-batch", min=1, help="Media whose crops a Ray scoring actor scores together (default 8)."),
     timeout_per_media: Optional[float] = typer.Option(None, "--timeout-per-media", min=1.0, help=f"Seconds of decoding allowed per media; past them the decoder is stopped and the media is an error row {_default('timeout_per_media')}."),
+    trust_anchors: Optional[Path] = typer.Option(None, "--trust-anchors", metavar="PEM", help="Root certificates (PEM) a Content Credentials (C2PA) signer must chain to for provenance_status 'valid'; without them a well-formed manifest is 'untrusted', its signer named."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted scan to the same --out from its journal: unchanged media are not scanned again."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace --out even if it is not a forensics report."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or summary."),
@@ -155,7 +156,7 @@ def scan(
         "device": device.value if device else None, "runtime": runtime.value if runtime else None,
         "threads": threads, "engine": engine.value if engine else None,
         "thumbnails": str(thumbnails) if thumbnails else None, "heatmaps": heatmaps or None,
-        "timeout_per_media": timeout_per_media,
+        "timeout_per_media": timeout_per_media, "trust_anchors": str(trust_anchors) if trust_anchors else None,
     }
     try:
         overrides = {k: v for k, v in given.items() if v is not None}
@@ -166,6 +167,13 @@ def scan(
     weights = Path(config.weights) if config.weights else None
     if weights is not None and not weights.exists():
         raise _usage_error(f"--weights {weights}: no such file")
+    if config.trust_anchors is not None:
+        from forensics.media.provenance import load_trust_anchors
+
+        try:
+            load_trust_anchors(config.trust_anchors)  # before the journal and the models
+        except ValueError as exc:
+            raise _usage_error(str(exc))
 
     def terminate(signum: int, frame: object) -> None:  # SIGTERM ends the scan as Ctrl-C does
         raise KeyboardInterrupt

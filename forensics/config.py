@@ -188,7 +188,10 @@ class ScanConfig:
             ``thumbnails``; see :mod:`forensics.heatmap`).
         timeout_per_media: seconds of decoding allowed per media (default 600); past it the
             decoder is stopped and the media is an error row. A 10-minute 1080p video needs
-            a few seconds at the default sampling.
+            a few seconds at the default sampling. Reading the media's provenance has as long again.
+        trust_anchors: a PEM file of the root (or intermediate) certificates a Content Credentials
+            signer must chain to for ``provenance_status`` ``valid``; None (the default): no
+            signer is trusted, a well-formed manifest is ``untrusted`` (its signer named).
     """
 
     frames: int = 32
@@ -215,6 +218,7 @@ class ScanConfig:
     evidence_faces: int = 4
     heatmaps: bool = False
     timeout_per_media: float = 600.0
+    trust_anchors: str | None = None
 
     def __post_init__(self) -> None:
         problems = []

@@ -1,8 +1,10 @@
 """The scan of one media item as engine-independent stages.
 
-``fetched`` (hash; download an object from a bucket) -> ``open_frames`` (decode) -> ``extract`` (detect, align/crop, track) -> ``FaceScorer.score``
--> ``finish`` (aggregate, thumbnail, report row). Engines only compose these: the local engine
-in one process with decoding on a helper thread, the Ray engine inside Ray Data batches.
+``fetched`` (hash; download an object from a bucket) -> ``provenance_of`` (what the file declares:
+C2PA, AI labels, generator traces) -> ``open_frames`` (decode) -> ``extract`` (detect, align/crop,
+track) -> ``FaceScorer.score`` -> ``finish`` (aggregate, verdict, report row). Engines only
+compose these: the local engine in one process with decoding on a helper thread, the Ray engine
+inside Ray Data batches.
 Decoding itself runs in a worker process (:class:`~forensics.media.worker.DecodeWorker`).
 
 Every failure of one item ends as a row with status ``error`` whose message names the stage
@@ -22,7 +24,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 import cv2
 import numpy as np
 
-from forensics.aggregate import combine_families, media_score, verdict
+from forensics.aggregate import PROVENANCE_FAMILY, combine_families, media_score, verdict
 from forensics.config import Aggregation, FaceSearch, Sampling, ScanConfig
 from forensics.faces.align import CropPolicy, crop_face
 from forensics.faces.detect import Detection, FaceDetector, FaceFollower
@@ -30,6 +32,7 @@ from forensics.faces.track import link_tracks
 from forensics.media.decode import DecodeError, Frame, MediaInfo
 from forensics.media import storage
 from forensics.media.discover import MediaItem, inspect_file
+from forensics.media.provenance import Provenance
 from forensics.media.worker import DecodeWorker, OpenedMedia
 from forensics.result import Extraction, FaceRecord, MediaResult, Preview
 
@@ -111,6 +114,22 @@ def fetched(item: MediaItem) -> Iterator[FetchedMedia]:
             yield FetchedMedia(item, item)
             return
         yield FetchedMedia(item, MediaItem(local, sniffed.kind), sha, size)
+
+
+def provenance_of(media: FetchedMedia, trust_anchors: str | None, worker: DecodeWorker) -> Provenance:
+    """What a fetched media declares about its origin: its Content Credentials, AI labels and
+    generator traces (:func:`forensics.media.provenance.read_provenance`), read in the decoding
+    worker, once per media, before its frames.
+
+    ``trust_anchors`` is the PEM text a C2PA signer must chain to for ``valid`` (None: none).
+    A reader that fails, crashes or hangs is a warning of the provenance, never the media's error.
+    """
+    if media.file.problem is not None or media.file.kind not in ("image", "video"):
+        return Provenance()
+    try:
+        return worker.provenance(media.file, trust_anchors)
+    except DecodeError as exc:
+        return Provenance(warnings=[f"provenance not read: {exc}"])
 
 
 def open_frames(item: MediaItem, sampling: Sampling, worker: DecodeWorker) -> OpenedMedia:
@@ -225,12 +244,14 @@ def _extract(item: MediaItem, info: MediaInfo, frame_count: int, chunks: Iterabl
 
 
 def extract_item(item: MediaItem, detector: FaceDetector, policy: CropPolicy, config: ScanConfig,
-                 worker: DecodeWorker) -> Extraction:
-    """Fetch (hash or download), decode (in ``worker``), detect, crop and track one item; failures
-    end in ``Extraction.error``."""
+                 worker: DecodeWorker, trust_anchors: str | None = None) -> Extraction:
+    """Fetch (hash or download), read its provenance and decode it (in ``worker``), detect, crop
+    and track one item; failures end in ``Extraction.error``. ``trust_anchors``: PEM text of the
+    certificates a C2PA signer must chain to (:func:`provenance_of`)."""
     started = time.perf_counter()
     with fetched(item) as media:
         item = media.item
+        provenance = provenance_of(media, trust_anchors, worker)
         info, warnings = None, []
         try:
             opened = open_frames(media.file, config.sampling, worker)
@@ -240,6 +261,7 @@ def extract_item(item: MediaItem, detector: FaceDetector, policy: CropPolicy, co
             out = Extraction(item=item, info=info, error=str(exc))
     out.warnings = list(warnings) + out.warnings
     out.sha256, out.size_bytes = media.sha256, media.size_bytes
+    out.provenance = provenance
     out.elapsed_s = time.perf_counter() - started
     return out
 
@@ -285,6 +307,11 @@ def finish(extraction: Extraction, scores: np.ndarray | None, aggregation: Aggre
     into that family's media score, and the media's score is the highest of them; a ``fake``
     verdict names the family that fired (:func:`forensics.aggregate.combine_families`).
 
+    A media that declares itself generated or edited with generative AI (``provenance.ai``) is
+    ``fake`` with family :data:`~forensics.aggregate.PROVENANCE_FAMILY`, whatever its face scores
+    and its status (``no_face`` and ``error`` stay so): the one place the verdict is decided.
+    Its face scores are kept as they are. The provenance's warnings join the media's.
+
     Pictures (thumbnail, evidence crops, heatmaps) are the engines' to draw, after this
     (:func:`forensics.engines.base.score_and_finish`).
 
@@ -298,7 +325,17 @@ def finish(extraction: Extraction, scores: np.ndarray | None, aggregation: Aggre
             of NaN is a family that does not judge this kind of media: it is left out of the
             verdict and of the rows (see :meth:`forensics.score.SuiteScorer.for_kind`).
     """
-    x = extraction
+    result = _finish_scores(extraction, scores, aggregation, elapsed_s, families)
+    result.provenance = extraction.provenance
+    result.warnings += extraction.provenance.warnings
+    if extraction.provenance.ai:
+        result.verdict, result.family = "fake", PROVENANCE_FAMILY
+    return result
+
+
+def _finish_scores(x: Extraction, scores: np.ndarray | None, aggregation: Aggregation, elapsed_s: float,
+                   families: Sequence[str]) -> MediaResult:
+    """:func:`finish` from the face scores alone."""
     result = MediaResult(path=x.item.path, kind=x.item.kind, status="error", sha256=x.sha256, size_bytes=x.size_bytes)
     if x.info is not None:
         result.width, result.height = x.info.width, x.info.height

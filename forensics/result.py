@@ -10,6 +10,7 @@ import numpy as np
 from forensics.aggregate import FAMILIES
 from forensics.media.decode import MediaInfo
 from forensics.media.discover import MediaItem
+from forensics.media.provenance import Provenance
 
 
 def printable(text: str | None) -> str | None:
@@ -63,7 +64,10 @@ class MediaResult:
     ``warnings`` say what was wrong with the evidence short of an error (damaged data,
     frames that could not be decoded): a score with warnings rests on damaged evidence.
     ``family_scores`` holds each family's media score when the scorer has families (a suite);
-    ``family`` names the family whose score made the verdict ``fake`` (None otherwise).
+    ``family`` names the family whose score made the verdict ``fake`` (None otherwise), or
+    ``provenance`` when the media declares itself AI-generated: then the verdict is ``fake``
+    whatever the status. ``provenance`` is what the file declares about its origin
+    (the ``provenance_*`` columns).
     """
 
     path: str
@@ -86,6 +90,7 @@ class MediaResult:
     thumbnail: str | None = None
     elapsed_s: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    provenance: Provenance = field(default_factory=Provenance)
     faces: list[FaceRecord] = field(default_factory=list)
 
     def media_row(self) -> dict[str, Any]:
@@ -111,6 +116,8 @@ class MediaResult:
             "fps": self.fps,
             "thumbnail": self.thumbnail,
             "elapsed_s": self.elapsed_s,
+            **{k: printable(v) if isinstance(v, str) else [printable(t) for t in v] if isinstance(v, list) else v
+               for k, v in self.provenance.columns().items()},
         }
 
     def face_rows(self) -> list[dict[str, Any]]:
@@ -139,7 +146,8 @@ class MediaResult:
         family_scores = {name: row.pop(f"score_{name}") for name in FAMILIES if row.get(f"score_{name}") is not None}
         for name in FAMILIES:
             row.pop(f"score_{name}", None)
-        return cls(**row, family_scores=family_scores)
+        provenance = Provenance.pop_columns(row)
+        return cls(**row, family_scores=family_scores, provenance=provenance)
 
 
 @dataclass
@@ -175,4 +183,5 @@ class Extraction:
     crops: np.ndarray | None = None
     previews: list[Preview] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    provenance: Provenance = field(default_factory=Provenance)
     elapsed_s: float = 0.0

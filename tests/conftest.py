@@ -29,11 +29,11 @@ def astronaut() -> np.ndarray:
 @pytest.fixture(scope="session")
 def media_dir(tmp_path_factory) -> Path:
     """A folder of good media: stills, a manipulated still, clips, a no-face picture (the
-    examples without the face swap, which test_samples.py covers)."""
+    examples without the face swap and the signed sample; ``provenance_dir`` has signed media)."""
     from samples import make_samples
 
     folder = tmp_path_factory.mktemp("media")
-    make_samples(folder, face_swap=False)
+    make_samples(folder, face_swap=False, content_credentials=False)
     return folder
 
 
@@ -83,3 +83,52 @@ def seeded_weights(tmp_path_factory) -> Path:
     save_weights(build_model("custom-cnn"), path,
                  {"model": "custom-cnn", "crop_policy": CropPolicy(size=spec.input_size).to_dict()})
     return path
+
+
+@pytest.fixture(scope="session")
+def provenance_dir(tmp_path_factory, astronaut) -> Path:
+    """Media that declare their origin (``tests/provenance_media.py``), in ``scan/`` (what the
+    scans read) and ``extra/`` (read alone), with the test chain's root in ``root.pem``:
+    Content Credentials declaring AI (a JPEG with a face, an MP4) and a camera capture (a PNG),
+    one changed after signing, a Stable Diffusion WebUI PNG, an XMP label, a file that says
+    nothing, and damaged provenance beside its clean twin (``plain-*``)."""
+    import provenance_media as pm
+    from samples import no_face_picture, write_clip, write_image
+
+    root = tmp_path_factory.mktemp("provenance")
+    scan, extra = root / "scan", root / "extra"
+    scan.mkdir()
+    extra.mkdir()
+    chain = pm.make_test_chain()
+    (root / "root.pem").write_bytes(chain.root_pem)
+    (root / "other-root.pem").write_bytes(pm.make_test_chain("Another Test CA").root_pem)
+    coffee = no_face_picture()
+    write_image(scan / "plain-astronaut.jpg", astronaut)
+    pm.write_png(scan / "plain-coffee.png", coffee)
+    write_image(scan / "none.jpg", coffee)
+    pm.sign(scan / "plain-astronaut.jpg", scan / "ai-astronaut.jpg", chain, "trainedAlgorithmicMedia")
+    pm.sign(scan / "plain-coffee.png", scan / "camera-coffee.png", chain, "digitalCapture", tool="Test Camera")
+    clip = write_clip(extra / "clip.mp4", [astronaut], seconds=1.0, fps=8.0)
+    pm.sign(clip, scan / "ai-clip.mp4", chain, "trainedAlgorithmicMedia", tool="Test Video Generator")
+    pm.write_png(extra / "plain-astronaut.png", astronaut)
+    pm.sign(extra / "plain-astronaut.png", extra / "ai-astronaut.png", chain, "trainedAlgorithmicMedia")
+    edited = astronaut.copy()
+    edited[:40, :40] = 255  # a white corner, away from the face
+    pm.change_pixels(extra / "ai-astronaut.png", scan / "tampered-astronaut.png", edited)
+    pm.write_png(scan / "webui.png", coffee, text={"parameters": pm.WEBUI_PARAMETERS})
+    pm.write_jpeg(scan / "xmp-ai.jpg", astronaut, xmp=pm.xmp_packet("trainedAlgorithmicMedia"))
+    # damaged provenance: each beside its clean twin, which only the damage tells apart
+    pm.truncate_manifest(scan / "ai-astronaut.jpg", scan / "truncated-manifest.jpg")
+    pm.manifest_box_in_wrong_type(scan / "ai-clip.mp4", scan / "plain-astronaut.jpg", scan / "wrong-type.jpg")
+    pm.write_png(scan / "junk-xmp.png", coffee, xmp="<x:xmpmeta>" + "junk " * (10 << 20))  # 50 MiB
+    pm.sign(scan / "plain-coffee.png", scan / "huge-manifest.png", chain, "trainedAlgorithmicMedia",
+            padding_bytes=17 << 20)
+    # read alone, by the reader's own tests
+    pm.write_png(extra / "comfyui.png", coffee, text={"prompt": pm.COMFYUI_PROMPT, "workflow": '{"nodes": []}'})
+    pm.write_jpeg(extra / "xmp-camera.jpg", coffee, xmp=pm.xmp_packet("digitalCapture", creator_tool="Adobe Photoshop 25.0"))
+    pm.write_jpeg(extra / "midjourney.jpg", coffee, software="Midjourney v6")
+    pm.sign_remote(scan / "plain-astronaut.jpg", extra / "remote.jpg", chain, "https://example.com/m/remote.c2pa")
+    pm.sign(scan / "ai-astronaut.jpg", extra / "edited.jpg", chain, "compositeWithTrainedAlgorithmicMedia",
+            tool="Test Editor", parent=scan / "ai-astronaut.jpg")
+    pm.retag_video(clip, extra / "tagged.mp4", {"comment": "Generated with Runway Gen-3 Alpha"})
+    return root

@@ -7,6 +7,12 @@ as a still and a clip; the astronaut with her face blended into a shifted, colou
 of itself (:func:`forensics.manipulate.blend_face`) as a still and a clip; a two-person clip
 (one real face, one manipulated). And a picture with no face. Tests build their media with
 these functions too. Needs scikit-image (the ``test`` extra).
+
+And one file that declares itself AI-generated: the real astronaut photo with Content
+Credentials (C2PA) that say it was created by a generator (``trainedAlgorithmicMedia``),
+signed with a test certificate chain made on the spot (``tests/provenance_media.py``; its root
+is written beside the folder, ``c2pa-test-root.pem``, for ``--trust-anchors``; its key is not
+kept). The declaration is made up: it shows how a scan reports what a file says about itself.
 """
 
 from __future__ import annotations
@@ -117,9 +123,32 @@ def write_clip(
     return path
 
 
-def make_samples(folder: str | os.PathLike[str], face_swap: bool = True) -> list[Path]:
+AI_DECLARED_SAMPLE = "astronaut-c2pa-ai-declared.jpg"
+TEST_ROOT = "c2pa-test-root.pem"
+
+
+def write_ai_declared(path: str | os.PathLike[str], picture: np.ndarray, root: str | os.PathLike[str] | None = None) -> Path:
+    """``picture`` as a JPEG whose Content Credentials declare it created by a generator
+    (``c2pa.created``, ``trainedAlgorithmicMedia``), signed with a fresh test chain; its root
+    certificate goes to ``root`` when given."""
+    from provenance_media import make_test_chain, sign
+
+    path = Path(path)
+    chain = make_test_chain("forensics sample test CA (not a real signer)", "forensics tests/samples.py")
+    unsigned = write_image(path.with_name(path.stem + ".unsigned.jpg"), picture)
+    try:
+        sign(unsigned, path, chain, "trainedAlgorithmicMedia", tool="forensics sample generator (test certificate)")
+    finally:
+        unsigned.unlink()
+    if root is not None:
+        Path(root).write_bytes(chain.root_pem)
+    return path
+
+
+def make_samples(folder: str | os.PathLike[str], face_swap: bool = True, content_credentials: bool = True) -> list[Path]:
     """Write the sample media set into ``folder``; returns the files written. ``face_swap=False``
-    leaves out Grace Hopper and the face swap (the tests' smaller set)."""
+    leaves out Grace Hopper and the face swap, ``content_credentials=False`` the signed
+    AI-declared sample (the tests' smaller set)."""
     folder = Path(folder)
     real = astronaut()
     fake = manipulated(real)
@@ -129,6 +158,8 @@ def make_samples(folder: str | os.PathLike[str], face_swap: bool = True) -> list
         written = [write_image(folder / "grace-hopper.jpg", grace_hopper()),
                    write_image(folder / "faceswap-hopper-on-astronaut.jpg", swapped),
                    write_clip(folder / "faceswap-hopper-on-astronaut-clip.mp4", [swapped])]
+    if content_credentials:
+        written.append(write_ai_declared(folder / AI_DECLARED_SAMPLE, real, root=folder.parent / TEST_ROOT))
     return written + [
         write_image(folder / "astronaut.jpg", real),
         write_image(folder / "astronaut-manipulated.jpg", fake),

@@ -18,7 +18,14 @@ from forensics.engines.columns import (
 )
 from forensics.media.decode import MediaInfo
 from forensics.media.discover import MediaItem
+from forensics.media.provenance import Provenance
 from forensics.result import Extraction, FaceRecord, MediaResult, Preview
+
+DECLARED = Provenance(status="invalid", ai=True, summary="C2PA: created with G 1.0 (trainedAlgorithmicMedia), ...",
+                      tool="G 1.0", signer="CN=s, O=o (issued by CN=r)", signed_at="2026-12-07T08:00:00+00:00",
+                      actions=["c2pa.created (trainedAlgorithmicMedia) by G 1.0"], ingredients=["a.jpg (parentOf)"],
+                      traces=["XMP DigitalSourceType: trainedAlgorithmicMedia"],
+                      warnings=["content credentials do not match the file: edited after signing"])
 
 
 def _video_extraction(faces: int = 3) -> Extraction:
@@ -31,7 +38,7 @@ def _video_extraction(faces: int = 3) -> Extraction:
         landmarks=rng.uniform(0, 300, (faces, 5, 2)).astype(np.float32), track_ids=np.zeros(faces, np.int64),
         crops=rng.integers(0, 256, (faces, 8, 8, 3), dtype=np.uint8),
         previews=[Preview(i, t, rng.integers(0, 256, (18, 32, 3), dtype=np.uint8), 0.05) for i, t in ((0, 0.0), (29, 1.9333))],
-        elapsed_s=0.125,
+        elapsed_s=0.125, provenance=DECLARED,
     )
 
 
@@ -70,11 +77,13 @@ def test_result_round_trip_keeps_every_field():
     faces = [FaceRecord(3, 0.2, 1, np.array([1, 2, 30, 40], np.float32), 0.987654321, np.ones((5, 2), np.float32), 0.123456789)]
     result = MediaResult(path="a.jpg", kind="image", status="ok", sha256="ef" * 32, size_bytes=10, score=0.123456789,
                          verdict="real", frames_sampled=1, faces_detected=1, tracks=1, width=512, height=512,
-                         thumbnail="thumbs/efef.jpg", elapsed_s=0.5, faces=faces)
+                         thumbnail="thumbs/efef.jpg", elapsed_s=0.5, faces=faces, provenance=DECLARED)
     empty = MediaResult(path="b.mp4", kind="video", status="error", error="cannot open video: x")
     rows = [result_to_row(0, result), result_to_row(1, empty)]
     back = [row_to_result(r) for r in batch_rows(rows_batch(rows))]
     assert back[0].media_row() == result.media_row() and back[0].face_rows() == result.face_rows()
+    assert back[0].provenance == dataclasses.replace(DECLARED, warnings=[])  # its warnings are the row's
+    assert back[1].provenance == Provenance()
     assert back[1].media_row() == empty.media_row() and back[1].faces == []
     assert json.loads(rows[1]["media"])["score"] is None
 

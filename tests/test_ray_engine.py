@@ -230,6 +230,29 @@ def test_a_suite_gives_the_same_family_scores_and_verdicts_in_both_engines(ray_c
     assert read_metadata(pq.read_schema(tmp_path / "ray.parquet"))["model"] == "suite: three seeded members"
 
 
+def test_both_engines_give_the_same_provenance(ray_cluster, provenance_dir, test_weights, tmp_path):
+    """Content Credentials trusted through anchors the driver reads and sends to the actors (their
+    node need not have the file), a changed file, a WebUI PNG and a damaged manifest: the same
+    rows, provenance columns and verdicts on the two-node cluster as in the embedded engine."""
+    cluster, _ = ray_cluster
+    names = ("ai-astronaut.jpg", "ai-clip.mp4", "camera-coffee.png", "tampered-astronaut.png", "webui.png",
+             "truncated-manifest.jpg")
+    inputs = [str(provenance_dir / "scan" / n) for n in names]
+    for engine in ("local", "ray"):
+        config = ScanConfig(frames=4, threads=1, weights=str(test_weights), engine=engine,
+                            trust_anchors=str(provenance_dir / "root.pem"))
+        run_scan(inputs, config, tmp_path / f"{engine}.parquet", quiet=True,
+                 cluster=Cluster(address=cluster.address) if engine == "ray" else None)
+    _assert_same_report(tmp_path / "ray.parquet", tmp_path / "local.parquet")
+    rows = pq.read_table(tmp_path / "ray.parquet").to_pylist()
+    assert [(r["provenance_status"], r["provenance_ai"], r["verdict"]) for r in rows] == [
+        ("valid", True, "fake"), ("valid", True, "fake"), ("valid", False, None), ("invalid", True, "fake"),
+        ("none", True, "fake"), ("none", None, "real" if rows[5]["score"] < 0.5 else "fake")]
+    assert rows[5]["warnings"] and rows[5]["warnings"][0].startswith("content credentials could not be read")
+    metadata = [read_metadata(pq.read_schema(tmp_path / f"{e}.parquet")) for e in ("ray", "local")]
+    assert metadata[0]["trust_anchors_sha256"] == metadata[1]["trust_anchors_sha256"] is not None
+
+
 def test_killed_worker_is_retried_and_the_report_is_complete(ray_cluster, local_reference, media_dir, bad_dir,
                                                              test_weights, tmp_path):
     from forensics.engines.ray import RayEngine

@@ -112,7 +112,8 @@ def score_and_finish(waiting: Sequence[tuple[Extraction, float]], scorer: "Score
             result = finish(x, mine, config.aggregation, elapsed, scorer.families)
         except Exception as exc:  # a bug on one media must not stop the others
             failed = Extraction(item=x.item, sha256=x.sha256, size_bytes=x.size_bytes, info=x.info,
-                                error=str(stage_error("finishing", exc)), elapsed_s=x.elapsed_s)
+                                error=str(stage_error("finishing", exc)), elapsed_s=x.elapsed_s,
+                                provenance=x.provenance)
             result = finish(failed, None, config.aggregation, elapsed)
         if result.status != "error":
             write_pictures(result, x, None if mine is None else mine[:, 0], config.evidence, scorer.heatmaps)

@@ -21,6 +21,7 @@ import numpy as np
 
 from forensics.media.decode import MediaInfo
 from forensics.media.discover import MediaItem
+from forensics.media.provenance import Provenance
 from forensics.result import Extraction, FaceRecord, MediaResult, Preview
 
 Row = dict[str, Any]
@@ -59,7 +60,7 @@ def extraction_to_row(index: int, x: Extraction) -> Row:
         "duration_s": x.info.duration_s, "frame_count": x.info.frame_count,
     }
     facts = {"problem": x.item.problem, "sha256": x.sha256, "size_bytes": x.size_bytes, "error": x.error,
-             "info": info, "elapsed_s": x.elapsed_s, "warnings": x.warnings}
+             "info": info, "elapsed_s": x.elapsed_s, "warnings": x.warnings, "provenance": x.provenance.to_dict()}
     row: Row = {"index": index, "path": x.item.path, "kind": x.item.kind, "facts": json.dumps(facts)}
     row["frame_indices"] = np.asarray(x.frame_indices, np.int64)
     row["frame_times"] = np.asarray(x.frame_times, np.float64)
@@ -84,7 +85,8 @@ def row_to_extraction(row: Mapping[str, Any]) -> Extraction:
     item = MediaItem(str(row["path"]), str(row["kind"]), facts["problem"])
     info = None if facts["info"] is None else MediaInfo(**facts["info"])
     x = Extraction(item=item, sha256=facts["sha256"], size_bytes=facts["size_bytes"], info=info,
-                   error=facts["error"], elapsed_s=facts["elapsed_s"], warnings=facts["warnings"])
+                   error=facts["error"], elapsed_s=facts["elapsed_s"], warnings=facts["warnings"],
+                   provenance=Provenance(**facts["provenance"]))
     x.frame_indices = [int(v) for v in _array(row["frame_indices"], np.int64, ())]
     x.frame_times = [float(v) for v in _array(row["frame_times"], np.float64, ())]
     for name, (dtype, shape) in _EXTRACTION_ARRAYS.items():

@@ -24,8 +24,9 @@ from forensics.engines.base import ProgressCallback, score_and_finish
 from forensics.faces.detect import Detection, FaceDetector, resolve_device
 from forensics.media.decode import DecodeError, Frame
 from forensics.media.discover import MediaItem
+from forensics.media.provenance import Provenance, load_trust_anchors, trust_anchors_sha256
 from forensics.media.worker import DecodeWorker
-from forensics.pipeline import StageError, extract, fetched, open_frames
+from forensics.pipeline import StageError, extract, fetched, open_frames, provenance_of
 from forensics.result import Extraction, MediaResult
 from forensics.score import open_scorer, scorer_audit
 
@@ -36,6 +37,8 @@ class LocalEngine:
 
     def __init__(self, config: ScanConfig):
         self.config = config
+        # first: an unreadable --trust-anchors file is a usage error before any model loads
+        self.trust_anchors = load_trust_anchors(config.trust_anchors)
         torch.set_num_threads(config.torch_threads)
         self.device = resolve_device(config.device)
         self.scorer = open_scorer(config.model, config.weights, self.device, config.batch_size, config.runtime)
@@ -47,7 +50,8 @@ class LocalEngine:
 
     def audit(self) -> dict[str, Any]:
         """What the report's metadata records about the model."""
-        return dict(scorer_audit(self.scorer), device=str(self.device))
+        return dict(scorer_audit(self.scorer), device=str(self.device),
+                    trust_anchors_sha256=trust_anchors_sha256(self.trust_anchors))
 
     def notes(self) -> list[str]:
         """What the user should know about how the models run, e.g. why ONNX Runtime is not used."""
@@ -67,8 +71,8 @@ class LocalEngine:
         """
         config, notify = self.config, progress or (lambda event, n: None)
         with DecodeWorker(config.timeout_per_media) as worker:
-            messages = _photos_searched_together(_prefetch(_decode_messages(items, config, worker), depth=2),
-                                                 self.detector)
+            messages = _photos_searched_together(
+                _prefetch(_decode_messages(items, config, worker, self.trust_anchors), depth=2), self.detector)
             waiting: list[tuple[Extraction, float]] = []  # extracted, not yet scored: (extraction, seconds so far)
             for opened in messages:
                 assert isinstance(opened, _Opened)
@@ -105,6 +109,7 @@ class _Opened:
     error: str | None = None
     warnings: list[str] = field(default_factory=list)  # filled by the decode thread before ``_End``
     faces: list[list[Detection]] | None = None  # each frame's faces, when searched with other photos'
+    provenance: Provenance = field(default_factory=Provenance)
 
 
 @dataclass
@@ -114,13 +119,16 @@ class _End:
     error: str | None = None
 
 
-def _decode_messages(items: Iterable[MediaItem], config: ScanConfig, worker: DecodeWorker) -> Iterator[Any]:
-    """For each item: an ``_Opened`` header, then its frame chunks, then an ``_End``. An object
-    in a bucket is downloaded first, and its temporary file lives until its ``_End``."""
+def _decode_messages(items: Iterable[MediaItem], config: ScanConfig, worker: DecodeWorker,
+                     trust_anchors: str | None = None) -> Iterator[Any]:
+    """For each item: an ``_Opened`` header (with the item's provenance), then its frame chunks,
+    then an ``_End``. An object in a bucket is downloaded first, and its temporary file lives
+    until its ``_End``."""
     for item in items:
         started = time.perf_counter()
         with fetched(item) as media:
-            opened = _Opened(media.item, media.sha256, media.size_bytes, started)
+            opened = _Opened(media.item, media.sha256, media.size_bytes, started,
+                             provenance=provenance_of(media, trust_anchors, worker))
             chunks: Iterator[list[Frame]] = iter(())
             try:
                 frames = open_frames(media.file, config.sampling, worker)
@@ -230,7 +238,8 @@ def _extract_one(opened: _Opened, messages: Iterator[Any], engine: LocalEngine,
                  notify: ProgressCallback) -> tuple[Extraction, float]:
     """Detect and crop one item whose chunks come next in ``messages``; its seconds so far."""
     if opened.error is not None:
-        x = Extraction(item=opened.item, sha256=opened.sha256, size_bytes=opened.size_bytes, error=opened.error)
+        x = Extraction(item=opened.item, sha256=opened.sha256, size_bytes=opened.size_bytes, error=opened.error,
+                       provenance=opened.provenance)
         return x, time.perf_counter() - opened.started
     end: list[_End] = []
 
@@ -255,4 +264,5 @@ def _extract_one(opened: _Opened, messages: Iterator[Any], engine: LocalEngine,
                 break
     x.sha256, x.size_bytes = opened.sha256, opened.size_bytes
     x.warnings = list(opened.warnings) + x.warnings
+    x.provenance = opened.provenance
     return x, time.perf_counter() - opened.started

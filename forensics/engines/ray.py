@@ -36,6 +36,7 @@ from forensics.config import Cluster, ScanConfig, available_cores
 from forensics.engines.base import ProgressCallback
 from forensics.engines.columns import media_item_row, row_to_result
 from forensics.media.discover import MediaItem
+from forensics.media.provenance import load_trust_anchors, trust_anchors_sha256
 from forensics.media.storage import is_remote
 from forensics.result import MediaResult
 
@@ -202,6 +203,8 @@ class RayEngine:
         self.ray_address = cluster.address
         self.media_per_batch = cluster.media_per_batch
         self.max_task_retries = cluster.max_task_retries
+        # read on the driver and sent to the actors, whose nodes may not have the file
+        self.trust_anchors = load_trust_anchors(config.trust_anchors)
         # load the weights once here: a bad file fails now, and the audit needs their card
         scorer = open_scorer(config.model, config.weights, "cpu", config.batch_size, runtime="torch")  # audit only
         self._audit = scorer_audit(scorer)
@@ -229,7 +232,8 @@ class RayEngine:
 
     def audit(self) -> dict[str, Any]:
         """What the report's metadata records about the model (as ``LocalEngine.audit()``)."""
-        return {**self._audit, "device": self.plan.device}
+        return {**self._audit, "device": self.plan.device,
+                "trust_anchors_sha256": trust_anchors_sha256(self.trust_anchors)}
 
     def notes(self) -> list[str]:
         """What the scoring actors said about how their models run (e.g. ONNX Runtime or float16
@@ -275,7 +279,7 @@ class RayEngine:
             ExtractStage, batch_size=1, batch_format="numpy",
             fn_constructor_kwargs={"config": self.config, "crop_policy": self._audit["crop_policy"],
                                    "device": plan.extract.device, "threads": plan.threads, "workdir": workdir,
-                                   **limits},
+                                   "trust_anchors": self.trust_anchors, **limits},
             compute=plan.extract.strategy(), **plan.extract.remote_args(),
         )
         return ds.map_batches(

@@ -104,10 +104,13 @@ class ExtractStage:
         workdir: the driver's working directory, for relative paths.
         attempts: the dataset's :class:`Attempts` actor (None: no limit).
         max_attempts: starts of one media allowed before it is an error row.
+        trust_anchors: PEM text of the certificates a C2PA signer must chain to (read by the
+            driver: this node may not have the ``--trust-anchors`` file); None: none.
     """
 
     def __init__(self, config: ScanConfig, crop_policy: dict[str, Any], device: str = "cpu", threads: int = 1,
-                 workdir: str | None = None, attempts: Any = None, max_attempts: int = 4):
+                 workdir: str | None = None, attempts: Any = None, max_attempts: int = 4,
+                 trust_anchors: str | None = None):
         from forensics.faces.detect import FaceDetector
 
         use_threads(threads)
@@ -118,6 +121,7 @@ class ExtractStage:
         self.decoder = DecodeWorker(config.timeout_per_media)
         self.worker = worker_name()
         self.attempts, self.max_attempts = attempts, max_attempts
+        self.trust_anchors = trust_anchors
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         rows = []
@@ -129,7 +133,7 @@ class ExtractStage:
                 x = Extraction(item=item, error=died_too_often(attempt))
             else:
                 try:
-                    x = extract_item(item, self.detector, self.policy, self.config, self.decoder)
+                    x = extract_item(item, self.detector, self.policy, self.config, self.decoder, self.trust_anchors)
                 except Exception as exc:  # a bug or a library crash on one file must not fail the job
                     x = Extraction(item=item, error=str(stage_error("face extraction", exc)))
             out = extraction_to_row(int(row["index"]), x)

@@ -6,11 +6,15 @@ DecodeWorker.open(item) ── ("open", …) ──>  Video / read_image
           <── ("opened", info, count) ────
 chunks:   ── ("next",) ──────────────────>  decode the next chunk of sampled frames
           <── ("chunk", [Frame, …]) ──────   … until ("end", warnings) or ("failed", why, warnings)
+DecodeWorker.provenance(item) ── ("provenance", …) ──> read_provenance (C2PA, XMP, tags)
+          <── ("provenance", Provenance) ──
 ```
 The scan asks for one chunk at a time, so the worker never runs ahead of it, and the time
 spent waiting for answers is the media's decoding time: past ``timeout_s`` the worker is
 killed and the media becomes an error row. A worker that dies (a decoder crash) makes its
-media an error row too; the next media gets a fresh worker.
+media an error row too; the next media gets a fresh worker. The media's provenance is read
+there first, as its own request: a reader that crashes or hangs on it costs a warning, not the
+media.
 
 The worker's standard error is a file it reads back after each media: FFmpeg's and libjpeg's
 complaints about damaged data (decoder concealment) become the media's warnings.
@@ -40,6 +44,7 @@ from forensics.media.decode import (
     sample_indices,
 )
 from forensics.media.discover import MediaItem
+from forensics.media.provenance import Provenance
 
 DEFAULT_TIMEOUT_S = 600.0  # decoding time allowed per media; a 10-minute 1080p video needs far less
 _START_TIMEOUT_S = 120.0  # a worker that has not said hello by then is broken
@@ -171,6 +176,10 @@ def serve(conn: Connection) -> None:
                     session = None
                 else:
                     conn.send(("chunk", chunk))
+            elif op == "provenance":
+                from forensics.media.provenance import read_provenance
+
+                conn.send(("provenance", read_provenance(request[1], request[2], request[3])))
             elif op == "close":
                 session = None
             elif op == "exit":
@@ -273,11 +282,12 @@ class DecodeWorker:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _ask(self, request: tuple, deadline: float) -> tuple:
-        """Send a request and wait for its answer until ``deadline`` (time.monotonic())."""
+    def _ask(self, request: tuple, deadline: float, doing: str = "decoding", who: str = "decoder") -> tuple:
+        """Send a request and wait for its answer until ``deadline`` (time.monotonic()); ``doing``
+        and ``who`` name the work and the worker in the errors (what timed out, what crashed)."""
         with self._asking:
             if self._closed:
-                raise DecodeError("the scan is stopping: decoding was cancelled")
+                raise DecodeError(f"the scan is stopping: {doing} was cancelled")
             if self._conn is None:
                 self._start()
             conn = self._conn
@@ -288,15 +298,15 @@ class DecodeWorker:
                     self._stop()
                     self.restarts += 1
                     raise DecodeError(
-                        f"decoding took longer than the {self.timeout_s:g} s allowed per media "
-                        "(--timeout-per-media): the decoder was stopped (a damaged file that makes it hang?)")
+                        f"{doing} took longer than the {self.timeout_s:g} s allowed per media "
+                        f"(--timeout-per-media): the {who} was stopped (a damaged file that makes it hang?)")
                 return conn.recv()
             except (EOFError, OSError):
                 code = self._stop()
                 if self._closed:
-                    raise DecodeError("the scan is stopping: decoding was cancelled") from None
+                    raise DecodeError(f"the scan is stopping: {doing} was cancelled") from None
                 self.restarts += 1
-                raise DecodeError(f"the decoder crashed on this file ({_describe_exit(code)}); "
+                raise DecodeError(f"the {who} crashed on this file ({_describe_exit(code)}); "
                                   "the file is damaged or hostile") from None
 
     def open(self, item: MediaItem, sampling: Sampling) -> OpenedMedia:
@@ -313,6 +323,20 @@ class DecodeWorker:
         opened = OpenedMedia(info, count, iter(()))
         opened.chunks = self._chunks(opened, deadline)
         return opened
+
+    def provenance(self, item: MediaItem, trust_anchors: str | None = None) -> Provenance:
+        """What ``item`` declares about its origin (:func:`forensics.media.provenance.read_provenance`),
+        read in the worker within the media's time allowance (apart from its decoding's).
+
+        Raises:
+            DecodeError: the reader crashed, hung past the allowance, or failed.
+        """
+        deadline = time.monotonic() + self.timeout_s
+        answer = self._ask(("provenance", item.path, item.kind, trust_anchors), deadline,
+                           doing="reading its provenance", who="provenance reader")
+        if answer[0] != "provenance":
+            raise DecodeError(answer[1])
+        return answer[1]
 
     def _chunks(self, opened: OpenedMedia, deadline: float) -> Iterator[list[Frame]]:
         finished = False

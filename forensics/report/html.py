@@ -3,9 +3,10 @@
 ``forensics report report.parquet --html review.html`` (or ``forensics scan ... --html``)
 writes a single HTML file with its data inline: counts by verdict and status, the scan's
 configuration and model (from the reports' metadata), a sortable, filterable, paginated table
-of media, and per media a card with its thumbnail, each track's score over time (inline SVG),
-its most suspicious face crops with score, time and track, their heatmaps when the scan drew
-them, its warnings and its error. Images stay where the scan wrote them and are linked
+of media, and per media a card with its thumbnail, what the file declares about its origin
+(its Content Credentials' line, signer and actions, its AI labels and generator traces), each
+track's score over time (inline SVG), its most suspicious face crops with score, time and
+track, their heatmaps when the scan drew them, its warnings and its error. Images stay where the scan wrote them and are linked
 relative to the HTML file, so the page and the thumbnails folder travel together. No network,
 no server: the page's script only reads the data embedded in it.
 """
@@ -21,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from forensics.aggregate import FAMILIES, track_score
+from forensics.aggregate import FAMILIES, VERDICT_FAMILIES, track_score
 from forensics.report.evidence import EVIDENCE_FACES, evidence_name, top_faces
 from forensics.report.schema import faces_path, read_metadata
 
@@ -29,7 +30,8 @@ PAGE_SIZE = 50
 """Media rows per page of the table."""
 
 COLUMNS = ("path", "kind", "verdict", "score", "faces", "tracks", "status", "warnings", "error",
-           "warning_text", "width", "height", "duration", "family", "family_scores")
+           "warning_text", "width", "height", "duration", "family", "family_scores", "provenance_status",
+           "provenance_ai", "provenance")
 
 
 @dataclass
@@ -102,13 +104,19 @@ def review_data(report: str | os.PathLike[str], page_folder: Path, page_size: in
         rows.append([row["path"], row["kind"], row["verdict"], _number(row["score"]), row["faces_detected"],
                      row["tracks"], row["status"], len(warnings), row["error"], " ".join(warnings), row["width"],
                      row["height"], _number(row["duration_s"]), row.get("family"),
-                     {f: _number(row[f"score_{f}"]) for f in FAMILIES if row.get(f"score_{f}") is not None}])
-        for key in (f"verdict {row['verdict']}" if row["verdict"] else None, f"status {row['status']}"):
+                     {f: _number(row[f"score_{f}"]) for f in FAMILIES if row.get(f"score_{f}") is not None},
+                     row.get("provenance_status", "none"), row.get("provenance_ai"), row.get("provenance")])
+        for key in (f"verdict {row['verdict']}" if row["verdict"] else None, f"status {row['status']}",
+                    f"credentials {row['provenance_status']}" if row.get("provenance_status", "none") != "none" else None,
+                    "declares AI" if row.get("provenance_ai") else None):
             if key:
                 counts[key] = counts.get(key, 0) + 1
         if warnings:
             counts["with warnings"] = counts.get("with warnings", 0) + 1
         detail: dict[str, Any] = {"warnings": warnings}
+        if row.get("provenance") or row.get("provenance_traces"):  # what the file declares, for the card
+            detail["provenance"] = {key: row.get(f"provenance_{key}") for key in
+                                    ("tool", "signer", "signed_at", "actions", "ingredients", "traces")}
         thumbnail = _find(row.get("thumbnail"), report.parent)
         if thumbnail is not None:
             detail["thumbnail"] = folders.link(thumbnail.parent, thumbnail.name)
@@ -141,7 +149,7 @@ def review_data(report: str | os.PathLike[str], page_folder: Path, page_size: in
     shown_config = {k: config[k] for k in ("frames", "fps", "threshold", "aggregate", "detect_size", "min_face_prob",
                                            "engine", "device", "heatmaps") if k in config}
     shown_config.update({k: meta[k] for k in ("model", "weights", "weights_sha256") if k in meta})
-    return {"columns": list(COLUMNS), "families": FAMILIES, "media": rows, "details": details, "counts": counts, "config": shown_config,
+    return {"columns": list(COLUMNS), "families": VERDICT_FAMILIES, "media": rows, "details": details, "counts": counts, "config": shown_config,
             "page_size": page_size, "threshold": float(config.get("threshold", 0.5)), "linked": linked,
             "faces": sum(len(g) for g in face_rows.values()), "meta": meta}
 

@@ -50,10 +50,12 @@ def journal_path(report: str | os.PathLike[str]) -> Path:
 
 
 def scan_key(metadata: dict[str, Any]) -> dict[str, Any]:
-    """What must be equal for two scans to give the same rows: settings, model, weights, crops."""
+    """What must be equal for two scans to give the same rows: settings, model, weights, crops,
+    the trust anchors' content."""
     config = {k: v for k, v in metadata.get("config", {}).items() if k not in VOLATILE_SETTINGS}
     return {"config": config, "model": metadata.get("model"), "weights_sha256": metadata.get("weights_sha256"),
-            "crop_policy": metadata.get("crop_policy"), "version": metadata.get("version")}
+            "crop_policy": metadata.get("crop_policy"), "version": metadata.get("version"),
+            "trust_anchors_sha256": metadata.get("trust_anchors_sha256")}
 
 
 @dataclass(frozen=True)

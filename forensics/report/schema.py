@@ -29,11 +29,23 @@ MEDIA_SCHEMA = pa.schema(
         # what was wrong with the evidence short of an error: damaged data, lost frames
         pa.field("warnings", pa.list_(pa.string()), nullable=False),
         pa.field("score", pa.float64()),  # P(fake) in [0, 1]; null unless status is ok
-        pa.field("verdict", pa.string()),  # fake | real; null unless status is ok
-        # the family of manipulation whose detector made the verdict fake (a name of FAMILIES)
+        # fake | real; null unless status is ok, or fake (family provenance) when the file declares AI
+        pa.field("verdict", pa.string()),
+        # the family of manipulation whose detector made the verdict fake (a name of FAMILIES), or
+        # provenance: the file declares itself generated or edited with generative AI
         pa.field("family", pa.string()),
         # each family's calibrated media score, null where the scorer has no detector for it
         *(pa.field(f"score_{name}", pa.float64()) for name in FAMILIES),
+        # what the file declares about its origin (forensics/media/provenance.py)
+        pa.field("provenance_status", pa.string(), nullable=False),  # none | valid | untrusted | invalid
+        pa.field("provenance_ai", pa.bool_()),  # declares generative AI: true; another origin: false; silent: null
+        pa.field("provenance", pa.string()),  # one human-readable line; null when the file says nothing
+        pa.field("provenance_tool", pa.string()),  # the tool the file names as its maker
+        pa.field("provenance_signer", pa.string()),  # the C2PA signing certificate's subject and issuer
+        pa.field("provenance_signed_at", pa.string()),  # the C2PA signing time (ISO 8601), with a timestamp
+        pa.field("provenance_actions", pa.list_(pa.string()), nullable=False),  # C2PA actions (source type, agent)
+        pa.field("provenance_ingredients", pa.list_(pa.string()), nullable=False),  # C2PA ingredients
+        pa.field("provenance_traces", pa.list_(pa.string()), nullable=False),  # labels and traces outside C2PA
         pa.field("frames_sampled", pa.int32()),
         pa.field("faces_detected", pa.int32()),
         pa.field("tracks", pa.int32()),

@@ -1,4 +1,5 @@
-"""The terminal summary of a report: counts by verdict and status, the most suspicious media."""
+"""The terminal summary of a report: counts by verdict and status and by provenance, the most
+suspicious media, what the files declare about their origin."""
 
 from __future__ import annotations
 
@@ -11,14 +12,15 @@ import pyarrow.compute as pc
 from rich.console import Console, Group
 from rich.table import Table
 
-from forensics.aggregate import FAMILIES
+from forensics.aggregate import FAMILIES, VERDICT_FAMILIES
+from forensics.media.provenance import PROVENANCE_STATUSES
 from forensics.report.thumbnails import score_colour
 
 
 OUTCOMES = {"fake": pc.field("verdict") == "fake", "real": pc.field("verdict") == "real",
             "no face": pc.field("status") == "no_face", "error": pc.field("status") == "error"}
 SUMMARY_COLUMNS = ("path", "kind", "status", "verdict", "family", "score", *(f"score_{f}" for f in FAMILIES),
-                   "faces_detected", "tracks", "error", "warnings")
+                   "faces_detected", "tracks", "error", "warnings", "provenance_status", "provenance_ai", "provenance")
 """The media report's columns the summary reads (``iter_batches(columns=...)`` of a big report)."""
 
 
@@ -33,6 +35,9 @@ class Condensed:
         ranked: the ``top`` most suspicious scored media (:func:`sort_for_review` order).
         scored: scored media that pass the filters.
         errors: the first ``top`` error rows; ``warned``: the first ``top`` rows with warnings.
+        provenance: media by provenance status (:data:`PROVENANCE_STATUSES`), and by what they
+            declare (``declares AI``, ``declares another origin``).
+        declared: the first ``top`` rows whose file declares something about its origin.
     """
 
     top: int
@@ -44,6 +49,8 @@ class Condensed:
     ranked: pa.Table | None = None
     errors: list[dict[str, Any]] = field(default_factory=list)
     warned: list[dict[str, Any]] = field(default_factory=list)
+    provenance: dict[str, int] = field(default_factory=dict)
+    declared: list[dict[str, Any]] = field(default_factory=list)
 
     def add(self, batch: pa.Table | pa.RecordBatch) -> None:
         """Count one batch of media rows and keep what the lists need of it."""
@@ -59,6 +66,13 @@ class Condensed:
             for kind in ("image", "video", "all"):
                 n = rows.num_rows if kind == "all" else rows.filter(pc.field("kind") == kind).num_rows
                 self.counts[(label, kind)] = self.counts.get((label, kind), 0) + n
+        if "provenance_status" in table.column_names:  # reports of older versions have none
+            for status in PROVENANCE_STATUSES:
+                n = table.filter(pc.field("provenance_status") == status).num_rows
+                self.provenance[status] = self.provenance.get(status, 0) + n
+            for label, value in (("declares AI", True), ("declares another origin", False)):
+                n = table.filter(pc.field("provenance_ai") == value).num_rows
+                self.provenance[label] = self.provenance.get(label, 0) + n
         listed = table
         if self.verdict:
             listed = listed.filter(pc.field("verdict") == self.verdict)
@@ -74,6 +88,9 @@ class Condensed:
         if "warnings" in listed.column_names and len(self.warned) < self.top:
             rows = listed.filter(pc.greater(pc.list_value_length(listed["warnings"]), 0))
             self.warned += rows.slice(0, self.top - len(self.warned)).to_pylist()
+        if "provenance" in listed.column_names and len(self.declared) < self.top:
+            rows = listed.filter(pc.is_valid(pc.field("provenance")))
+            self.declared += rows.slice(0, self.top - len(self.declared)).to_pylist()
 
 
 def _counts(condensed: Condensed) -> Table:
@@ -94,6 +111,29 @@ def _counts(condensed: Condensed) -> Table:
     return counts
 
 
+def _provenance_counts(condensed: Condensed) -> Table:
+    counts = Table(title="Media by provenance (what the files declare)", title_justify="left")
+    counts.add_column("content credentials")
+    counts.add_column("media", justify="right")
+    for label in (*PROVENANCE_STATUSES, "declares AI", "declares another origin"):
+        n = condensed.provenance.get(label, 0)
+        style = {"invalid": "yellow", "declares AI": "bold red"}.get(label, "")
+        counts.add_row(label, str(n), style=style if n else "")
+    return counts
+
+
+def _declared(rows: list[dict[str, Any]]) -> Table:
+    declared = Table(title="What the files declare (provenance)", title_justify="left")
+    for name in ("verdict", "credentials", "path", "provenance"):
+        declared.add_column(name, overflow="fold")
+    for row in rows:
+        shown = (row.get("verdict") or "-") + (f": {VERDICT_FAMILIES[row['family']]}"
+                                               if row.get("family") in VERDICT_FAMILIES else "")
+        declared.add_row(shown, row["provenance_status"], row["path"], row["provenance"],
+                         style="bold red" if row.get("provenance_ai") else "")
+    return declared
+
+
 def _ranked(rows: list[dict[str, Any]], title: str) -> Table:
     # each detector's score, when the scan ran a suite
     families = [f for f in FAMILIES if any(row.get(f"score_{f}") is not None for row in rows)]
@@ -103,7 +143,7 @@ def _ranked(rows: list[dict[str, Any]], title: str) -> Table:
         ranked.add_column(name, justify=justify, overflow="fold")
     for row in rows:
         r, g, b = score_colour(row["score"])
-        shown = row["verdict"] + (f": {FAMILIES[row['family']]}" if row.get("family") in FAMILIES else "")
+        shown = row["verdict"] + (f": {VERDICT_FAMILIES[row['family']]}" if row.get("family") in VERDICT_FAMILIES else "")
         ranked.add_row(f"[rgb({r},{g},{b})]{row['score']:.3f}[/]", shown,
                        *(_family_cell(row.get(f"score_{f}")) for f in families), row["kind"],
                        str(row["faces_detected"]), str(row["tracks"]), row["path"])
@@ -159,9 +199,13 @@ def render_summary(table: pa.Table | Iterable[pa.Table | pa.RecordBatch], top: i
 def render_condensed(condensed: Condensed, skipped: int = 0, extra: dict[str, Any] | None = None) -> Group:
     """The summary of what :class:`Condensed` gathered, as rich renderables."""
     parts: list[Any] = [_counts(condensed)]
+    if condensed.provenance:
+        parts.append(_provenance_counts(condensed))
     if condensed.ranked is not None:
         title = f"Most suspicious ({condensed.ranked.num_rows} of {condensed.scored} scored, videos first)"
         parts.append(_ranked(condensed.ranked.to_pylist(), title))
+    if condensed.declared:
+        parts.append(_declared(condensed.declared))
     if condensed.errors:
         parts.append(_errors(condensed.errors))
     if condensed.warned:
