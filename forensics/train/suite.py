@@ -192,7 +192,7 @@ def build_suite(out: str | os.PathLike[str], members: Mapping[str, str | os.Path
     Returns:
         The card written.
     """
-    from forensics.train.data import load_samples
+    from forensics.train.data import load_samples, path_key
     from forensics.train.evaluate import evaluate_videos, select_split
 
     if not 0.0 <= rate < 1.0:
@@ -212,18 +212,20 @@ def build_suite(out: str | os.PathLike[str], members: Mapping[str, str | os.Path
 
     shared = real_videos(reals)
     own = {family: real_videos(data) for family, data in reals_for.items()}
-    videos = list({s.path: s for s in [*shared, *(s for more in own.values() for s in more)]}.values())
+    videos = list({path_key(s.path): s for s in [*shared, *(s for more in own.values() for s in more)]}.values())
     write_suite_card(out, members, name)  # uncalibrated: the members' own scores
     log(f"calibrating {', '.join(members)} on {len(videos)} real videos (at most {rate:.0%} flagged each)")
     scanned = evaluate_videos(videos, out, json.loads(Path(out).read_text()), frames, device, threads, batch_size)
-    rows = {r["path"]: r for r in scanned["rows"] if r["status"] == "ok"}
+    # keyed by the normalised path: two manifests may name one file differently (a/../b), and the
+    # scan reads it once
+    rows = {path_key(r["path"]): r for r in scanned["rows"] if r["status"] == "ok"}
     aggregation = Aggregation(**{k: v for k, v in scanned["scan_config"].items() if k in Aggregation.__dataclass_fields__})
     calibration = {}
     for family in members:
-        candidates = list({s.path: s for s in [*shared, *own.get(family, [])]}.values())
+        candidates = list({path_key(s.path): s for s in [*shared, *own.get(family, [])]}.values())
         # never on a video this member trained on or chose its epoch by (its split file says which)
         unseen, record = select_split(candidates, reals, members[family], "test", read_card(members[family]))
-        paths = dict.fromkeys(s.path for s in unseen)
+        paths = dict.fromkeys(path_key(s.path) for s in unseen)
         mine = [rows[p] for p in paths if p in rows]
         per_video = [(np.asarray(r["family_face_scores"][family]), np.asarray(r["face_tracks"])) for r in mine]
         calibration[family] = fit_shift(per_video, rate, aggregation)
@@ -240,7 +242,7 @@ def build_suite(out: str | os.PathLike[str], members: Mapping[str, str | os.Path
         for family, found in image_calibration.pop("families").items():
             calibration[family]["image"] = found
         kinds = {f: ["image", "video"] if f in image_calibration["judge_stills"] else ["video"] for f in members}
-    common = [rows[s.path] for s in shared if s.path in rows]
+    common = [rows[path_key(s.path)] for s in shared if path_key(s.path) in rows]
     extra = {"calibration": {"data": str(reals), "rate": rate, "real_videos": len(common),
                              "sources": _count_sources(common),
                              "not_scored": len(scanned["rows"]) - len(rows), "frames": frames,
