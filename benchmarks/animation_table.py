@@ -9,7 +9,7 @@ re-scored offline from scans (recipes/train_animation.sh writes the scans' input
 gives every video's blend and synthesis scores (neither detector trained on a fake of these
 sets), and, when the suite has an animation member trained on every source, that member's
 *in-source* scores. Each ``--fold`` is ``forensics evaluate`` of one fold's animation detector
-on the videos and the calibration reals (runs/animation/fold<k>-eval.csv): the evaluation keeps
+on the videos and the calibration reals (runs/animation/eval.csv): the evaluation keeps
 the fold's test videos (sources it never trained on) and the calibration videos. Each fold's
 detector is calibrated as ``forensics suite build`` calibrates (:func:`forensics.train.suite.fit_shift`
 on its calibration videos at ``--rate``), then its test videos get their calibrated
@@ -56,10 +56,6 @@ def held_out_animation(folds: list[Path], calibration_source: str, rate: float,
     return scores, fits
 
 
-def table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return family_metrics(rows)
-
-
 def show(title: str, lines: list[dict[str, Any]]) -> None:
     print(f"\n{title}")
     print(f"{'detector':<10} {'source':<28} {'real':>4} {'fake':>4} {'AUC':>6} {'caught':>6} {'flagged':>7}")
@@ -90,12 +86,11 @@ def main() -> None:
         held_out.append(dict(r, family_scores=families, score=max(families.values())))
     missing = len(suite_rows) - len(held_out)
     out: dict[str, Any] = {"rate": args.rate, "folds": fits, "videos": len(held_out), "without_held_out_score": missing,
-                           "held_out": table(held_out)}
+                           "held_out": family_metrics(held_out)}
     show(f"held out by source: {len(held_out)} videos (animation: the fold that never saw the source; "
-         f"{missing} suite rows without one)", [x for x in out["held_out"] if x["source"] == "all" or x["detector"] != "suite"
-                                                 or True])
+         f"{missing} suite rows without one)", out["held_out"])
     if any("animation" in r["family_scores"] for r in suite_rows):
-        out["in_source"] = table(suite_rows)
+        out["in_source"] = family_metrics(suite_rows)
         show("in-source: the suite as shipped (its animation detector trained on these sources)",
              [x for x in out["in_source"] if x["source"] == "all"])
     for fit in fits:

@@ -20,9 +20,9 @@ Writes, in ``--out``:
   scores: the FaceForensics++ originals of the identities recipes/blend_data.py does not hold
   out for testing (news and interview footage, 23 clips), for ``forensics suite build
   --reals-for animation=...``.
-- ``fold<k>-eval.csv``: ``videos.csv`` and ``calibration.csv`` together, for ``forensics
-  evaluate`` of fold k's detector (it keeps the fold's test videos, and the calibration videos
-  its split file does not list): benchmarks/animation_table.py calibrates and scores from it.
+- ``eval.csv``: ``videos.csv`` and ``calibration.csv`` together, for ``forensics evaluate`` of
+  each fold's detector (its split file keeps the fold's test videos, and the calibration videos
+  it does not list): benchmarks/animation_table.py calibrates and scores from it.
 """
 
 from __future__ import annotations
@@ -108,8 +108,7 @@ def main() -> None:
     calibration = pd.DataFrame({"path": [rel(f"ffpp/{p}") for p in originals["path"]], "label": "real",
                                 "source": "ffpp-original"})
     calibration.to_csv(out / "calibration.csv", index=False)
-    for k in range(args.folds):
-        pd.concat([videos.drop(columns="set"), calibration]).to_csv(out / f"fold{k}-eval.csv", index=False)
+    pd.concat([videos.drop(columns="set"), calibration]).to_csv(out / "eval.csv", index=False)
     counts = videos.groupby(["set", "label"]).size().unstack(fill_value=0)
     print(counts.to_string())
     print(f"videos.csv: {len(videos)} clips of {videos['source'].nunique()} sources "

@@ -2,7 +2,7 @@
 leave-one-source-out over the shared video sets, against a resolution/framing-only baseline.
 
     python recipes/animation_probe.py runs/animation/videos.csv --out runs/animation \
-        [--backbone NAME=WEIGHTS ...] [--c 0.05 ...] [--views 3] [--frames 16] [--ship NAME --c-ship C]
+        [--backbone NAME=WEIGHTS ...] [--c 0.05 ...] [--views 3] [--frames 16]
 
 For every backbone (``imagenet`` is EfficientNet-Lite0's ImageNet weights; others are weights
 files, e.g. the suite's members) and every regularisation ``--c``, each video is scored by a
@@ -12,16 +12,13 @@ flagged at 0.5 before any calibration. The baseline is a logistic regression, al
 by source, on what a shortcut would use: the face's size in pixels, the frame's size and
 aspect, the frame rate and length.
 
-With ``--ship NAME``, the head of that backbone fitted on every source is written into it as
-``<out>/animation.safetensors`` with its card, the leave-one-source-out figures on the card.
-Writes ``<out>/probe.json`` (every figure) and ``<out>/probe-scores.csv`` (every video's
+Measured and not kept (docs/evaluation.md: chance, 0.51). Writes ``<out>/probe.json`` (every figure) and ``<out>/probe-scores.csv`` (every video's
 held-out score).
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 from pathlib import Path
 
@@ -29,15 +26,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from forensics import __version__
 from forensics.faces.align import CropPolicy
 from forensics.models.registry import build_model, get_model_spec
-from forensics.models.weights import load_weights, recorded_command, save_weights, sha256_file
+from forensics.models.weights import load_weights
 from forensics.pipeline import file_facts
 from forensics.train.augment import augmenter
 from forensics.train.data import CropCache, load_samples
 from sklearn.metrics import roc_auc_score as roc_auc
-from forensics.train.probe import crop_features, fit_head, leave_one_source_out, media_scores
+from forensics.train.probe import crop_features, leave_one_source_out, media_scores
 
 MODEL = "efficientnet-lite0"
 
@@ -81,8 +77,6 @@ def main() -> None:
     parser.add_argument("--c", action="append", type=float, default=[], help="inverse L2 strengths to try")
     parser.add_argument("--views", type=int, default=3, help="views of each training crop: itself and views-1 augmented")
     parser.add_argument("--frames", type=int, default=16, help="frames sampled from each video")
-    parser.add_argument("--ship", help="backbone whose all-source head is written as animation.safetensors")
-    parser.add_argument("--c-ship", type=float, default=0.05)
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -133,10 +127,6 @@ def main() -> None:
             rows[f"{name} C={c}"] = [scores[p] for p in videos["path"]]
             print(f"{name:>10} C={c:<5}: AUC {found['auc']:.3f}  caught {found['fakes_caught']}/{found['fakes']}  "
                   f"flagged {found['reals_flagged']}/{found['reals']}  worst {found['worst_fake_source']}")
-        if name == args.ship:
-            head = fit_head(train_x, np.tile(labels, reps), np.tile(sources, reps), args.c_ship)
-            ship(head.into(model if weights is None else _plain(model, weights)), out, name, weights,
-                 args, report.get(f"{name} C={args.c_ship}"), report["baseline"], videos)
     (out / "probe.json").write_text(json.dumps(report, indent=1) + "\n")
     pd.DataFrame(rows).to_csv(out / "probe-scores.csv", index=False)
 
@@ -144,44 +134,6 @@ def main() -> None:
 def _boxes(cache: CropCache, path: str) -> np.ndarray | None:
     found = cache.folder / f"{file_facts(path)[0]}-v{cache.video_frames}.boxes.npy"
     return np.load(found) if found.exists() else None
-
-
-def _plain(model: torch.nn.Module, weights: str) -> torch.nn.Module:
-    """One plain network with the backbone of ``model`` (the first member of an ensemble)."""
-    from forensics.train.probe import backbone_of
-
-    plain = build_model(MODEL)
-    plain.net.load_state_dict(backbone_of(model).state_dict())
-    return plain
-
-
-def ship(model: torch.nn.Module, out: Path, name: str, weights: str | None, args, held_out: dict | None,
-         baseline: dict, videos: pd.DataFrame) -> None:
-    card = {
-        "name": "animation", "model": MODEL, "input_size": 224,
-        "normalization": {"mean": [0.5] * 3, "std": [0.5] * 3, "grayscale": False, "scale": "pixels / 255"},
-        "crop_policy": {"size": 224, "margin": 0.2, "align": True},
-        "crop_detector": {"detector": "facenet-pytorch MTCNN", "detect_size": 640, "min_prob": 0.9, "min_face_px": 24,
-                          "face": "the crops of each video's main person (longest track)"},
-        "temperature": 1.0, "threshold": 0.5,
-        "training": {
-            "method": "linear probe: a logistic head (sources balanced, L2 C=%g) on frozen %s features" % (args.c_ship, name),
-            "backbone": name if weights is None else {"file": Path(weights).name, "sha256": sha256_file(weights)},
-            "data": "../shared/data/videos and ../shared/data/videos3 (every clip; recipes/animation_data.py)",
-            "videos": {"real": int((videos["label"] == "real").sum()), "fake": int((videos["label"] == "fake").sum()),
-                       "sources": int(videos["source"].nunique())},
-            "frames_per_video": args.frames, "views_per_crop": args.views,
-            "command": recorded_command(),
-        },
-        "metrics": {"leave_one_source_out": held_out, "baseline_resolution_framing": baseline,
-                    "note": "every video scored by a head fitted without its source; before calibration"},
-        "licence": "Trained on clips of public repositories for research use (../shared/data/videos*/README.md); "
-                   "the weights inherit their terms: research and non-commercial use.",
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "forensics_version": __version__,
-    }
-    save_weights(model, out / "animation.safetensors", card, half=True)
-    print(f"wrote {out / 'animation.safetensors'}")
 
 
 if __name__ == "__main__":

@@ -151,10 +151,12 @@ def assign_splits(samples: Sequence[Sample], fractions: tuple[float, float, floa
 def source_weights(labels: np.ndarray, sources: Sequence[str]) -> np.ndarray:
     """Per-sample weights under which every (source, label) group weighs the same and the two
     labels weigh the same in all."""
-    keys = [f"{s}|{y}" for s, y in zip(sources, labels)]
-    counts = {k: keys.count(k) for k in set(keys)}
-    groups = {y: len({k for k in counts if k.endswith(f"|{y}")}) for y in set(labels.tolist())}
-    w = np.array([1.0 / (counts[k] * groups[y]) for k, y in zip(keys, labels.tolist())])
+    from collections import Counter
+
+    keys = list(zip(sources, np.asarray(labels).tolist()))
+    counts = Counter(keys)
+    groups = Counter(y for _, y in counts)  # sources per label
+    w = np.array([1.0 / (counts[k] * groups[k[1]]) for k in keys])
     return w * len(w) / w.sum()
 
 

@@ -2,9 +2,9 @@
 
 Fine-tuning a network once per held-out source is out of reach of a CPU; a logistic head on
 features computed once is not. So a probe's leave-one-source-out figures are exact: every
-video is scored by a head that never saw a video of its source. The head that ships is fitted
-on every source and written into the backbone's own classifier, so the result is an ordinary
-weights file of the backbone's architecture: the scan scores it like any other model.
+video is scored by a head that never saw a video of its source. A head fitted
+on every source would go into the backbone's own classifier; measured at chance on the shared
+videos (docs/evaluation.md), none is shipped.
 
 Training views: each crop as the scan cuts it, and ``views - 1`` augmented copies (the
 training augmentations: rescaling, JPEG and H.264 re-encoding, flips; see
@@ -70,15 +70,6 @@ class Head:
 
     def logits(self, features: np.ndarray) -> np.ndarray:
         return ((features - self.mean) / self.scale) @ self.coef + self.bias
-
-    def into(self, model: nn.Module) -> nn.Module:
-        """``model`` with its classifier replaced by this head (standardisation folded in)."""
-        classifier = backbone_of(model).get_classifier()
-        weight = self.coef / self.scale
-        with torch.no_grad():
-            classifier.weight.copy_(torch.from_numpy(weight.astype(np.float32)).view_as(classifier.weight))
-            classifier.bias.fill_(float(self.bias - (self.mean * weight).sum()))
-        return model
 
 
 def fit_head(features: np.ndarray, labels: np.ndarray, sources: Sequence[str], c: float = 0.05) -> Head:

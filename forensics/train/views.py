@@ -20,7 +20,6 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from numpy.lib.format import open_memmap
@@ -156,5 +155,3 @@ def recipe_of(config, policy: CropPolicy) -> ViewRecipe:
     return ViewRecipe(config.self_blend, tuple(config.blend_regions), float(config.blend_degrade),
                       tuple(config.augment), policy, int(config.seed))
 
-
-__all__: Sequence[str] = ("Views", "ViewRecipe", "make_views", "view_of_epoch", "recipe_of", "views_root")
