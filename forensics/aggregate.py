@@ -76,6 +76,19 @@ def track_score(scores: Sequence[float] | np.ndarray, strategy: str = "confident
     raise ValueError(f"unknown aggregation strategy {strategy!r}")
 
 
+def track_sizes(track_ids: np.ndarray) -> dict[int, int]:
+    """How many faces each track has, by track id (in id order)."""
+    ids, counts = np.unique(np.asarray(track_ids), return_counts=True)
+    return {int(t): int(n) for t, n in zip(ids, counts)}
+
+
+def counted_tracks(sizes: Mapping[int, int], min_track_faces: int = 1) -> list[int]:
+    """The tracks that count towards the media's score: those with at least ``min_track_faces``
+    faces, or every track when none is that long (a face seen in one sampled frame out of 32 is
+    most often a false detection)."""
+    return [t for t, n in sizes.items() if n >= min_track_faces] or list(sizes)
+
+
 def media_score(
     face_scores: np.ndarray,
     track_ids: np.ndarray,
@@ -83,20 +96,15 @@ def media_score(
     topk: int = 5,
     min_track_faces: int = 1,
 ) -> tuple[float | None, dict[int, float]]:
-    """The media's score (its most fake track's score) and every track's score.
-
-    Tracks with fewer than ``min_track_faces`` faces are left out of the media score while
-    a longer track exists (a face seen in one sampled frame out of 32 is most often a false
-    detection). Returns ``(None, {})`` when there are no faces.
-    """
+    """The media's score (its most fake counted track's score: :func:`counted_tracks`) and every
+    track's score. Returns ``(None, {})`` when there are no faces."""
     face_scores = np.asarray(face_scores, dtype=np.float64)
     track_ids = np.asarray(track_ids)
     if face_scores.size == 0:
         return None, {}
-    tracks = {int(t): track_score(face_scores[track_ids == t], strategy, topk) for t in np.unique(track_ids)}
-    sizes = {t: int(np.count_nonzero(track_ids == t)) for t in tracks}
-    counted = [t for t in tracks if sizes[t] >= min_track_faces] or list(tracks)
-    return max(tracks[t] for t in counted), tracks
+    sizes = track_sizes(track_ids)
+    tracks = {t: track_score(face_scores[track_ids == t], strategy, topk) for t in sizes}
+    return max(tracks[t] for t in counted_tracks(sizes, min_track_faces)), tracks
 
 
 def verdict(score: float | None, threshold: float = 0.5) -> str | None:

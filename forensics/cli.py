@@ -574,19 +574,18 @@ def weights_card(
     misses: Optional[str] = typer.Option(None, "--misses", help="What it is known to miss (the card's what_it_misses)."),
     manifests: Optional[List[Path]] = typer.Option(
         None, "--manifest",
-        help="Manifests with a licence column (default: ../shared/data/manifest.csv and its videos/ and ffpp/ ones)."),
+        help="Manifests with a licence column, to list each source's licence (repeatable; without one, "
+             "every source's licence is unknown)."),
 ) -> None:
     """Add held-out evaluations (summarised, never copied) and the licences of every source
     trained or evaluated on to a model card."""
     from forensics.models.weights import WeightsError
     from forensics.train.release import add_card_evaluations
 
-    shared = Path("../shared/data")
     named = _named_paths(reports or [], "give NAME=REPORT.json with an existing report")
     notes = dict(n.split("=", 1) for n in note or [] if "=" in n)
     try:
-        card = add_card_evaluations(weights, named, notes, why, purpose=purpose, misses=misses, manifests=manifests or [
-            shared / "manifest.csv", shared / "videos" / "manifest.csv", shared / "ffpp" / "manifest.csv"])
+        card = add_card_evaluations(weights, named, notes, why, purpose=purpose, misses=misses, manifests=manifests or [])
     except WeightsError as exc:
         raise _usage_error(str(exc))
     err.print(f"updated {weights.with_suffix('.json')}: evaluation {', '.join(card['evaluation'])}; "

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
@@ -24,7 +23,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 import cv2
 import numpy as np
 
-from forensics.aggregate import PROVENANCE_FAMILY, combine_families, media_score, verdict
+from forensics.aggregate import PROVENANCE_FAMILY, combine_families, counted_tracks, media_score, track_sizes, verdict
 from forensics.config import Aggregation, FaceSearch, Sampling, ScanConfig
 from forensics.faces.align import CropPolicy, crop_face
 from forensics.faces.detect import Detection, FaceDetector, FaceFollower
@@ -34,7 +33,7 @@ from forensics.media import storage
 from forensics.media.discover import MediaItem, inspect_file
 from forensics.media.provenance import Provenance
 from forensics.media.worker import DecodeWorker, OpenedMedia
-from forensics.result import Extraction, FaceRecord, MediaResult, Preview
+from forensics.result import Extraction, FaceRecord, MediaResult, Preview, TrackScore
 
 if TYPE_CHECKING:
     from forensics.score import Scorer
@@ -51,17 +50,6 @@ def stage_error(stage: str, exc: BaseException) -> StageError:
     """``exc``, raised while ``stage`` ran on one media, as that media's error."""
     text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
     return StageError(f"{stage} failed: {type(exc).__name__}{': ' + text if text else ''}")
-
-
-def file_facts(path: str) -> tuple[str, int]:
-    """sha256 (hex) and size in bytes of a file's content."""
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
-            size += len(block)
-    return digest.hexdigest(), size
 
 
 @dataclass(frozen=True)
@@ -93,7 +81,8 @@ def fetched(item: MediaItem) -> Iterator[FetchedMedia]:
         return
     if not storage.is_remote(item.path):
         try:
-            sha, size = file_facts(item.path)
+            with open(item.path, "rb") as f:
+                sha, size = storage.hashed_copy(f)
         except OSError as exc:
             item = dataclasses.replace(item, problem=f"cannot read the file: {exc.strerror or exc}")
             yield FetchedMedia(item, item)
@@ -280,7 +269,8 @@ def score_extractions(scorer: "Scorer", media: list[Extraction]) -> dict[int, np
     if not media:
         return {}
     try:
-        scores = scorer.score_by_family(np.concatenate([x.crops for x in media]))
+        kinds = [x.item.kind for x in media for _ in range(len(x.crops))]
+        scores = scorer.score_by_family(np.concatenate([x.crops for x in media]), kinds)
         bounds = np.cumsum([0] + [len(x.crops) for x in media])
         return {id(x): scores[a:b] for x, a, b in zip(media, bounds[:-1], bounds[1:])}
     except BrokenModelError:  # every score of these weights is suspect: stop
@@ -289,7 +279,7 @@ def score_extractions(scorer: "Scorer", media: list[Extraction]) -> dict[int, np
         out: dict[int, np.ndarray | None] = {}
         for x in media:
             try:
-                out[id(x)] = scorer.score_by_family(x.crops)
+                out[id(x)] = scorer.score_by_family(x.crops, [x.item.kind] * len(x.crops))
             except BrokenModelError:
                 raise
             except Exception as exc:
@@ -365,14 +355,22 @@ def _finish_scores(x: Extraction, scores: np.ndarray | None, aggregation: Aggreg
                                                   min_faces) for k in judged}
             result.family_scores = {f: s for f, (s, _) in by_family.items()}
             score, result.family = combine_families(result.family_scores, aggregation.threshold)
-            tracks = {t: max(ts[t] for _, ts in by_family.values()) for t in next(iter(by_family.values()))[1]}
+            per_family = {f: ts for f, (_, ts) in by_family.items()}
         else:
             score, tracks = media_score(table[:, 0], x.track_ids, aggregation.aggregate, aggregation.topk, min_faces)
+            per_family = {}
     except Exception as exc:
         result.error = str(stage_error("aggregation", exc))
         return result
     result.status, result.score, result.verdict = "ok", score, verdict(score, aggregation.threshold)
-    result.tracks = len(tracks)
+    sizes = track_sizes(x.track_ids)
+    counted = set(counted_tracks(sizes, min_faces))
+    result.track_scores = [
+        TrackScore(t, n, t in counted, max(ts[t] for ts in per_family.values()) if per_family else tracks[t],
+                   {f: ts[t] for f, ts in per_family.items()})
+        for t, n in sizes.items()
+    ]
+    result.tracks = len(result.track_scores)
     result.faces = [
         FaceRecord(int(x.face_frames[i]), float(x.face_times[i]), int(x.track_ids[i]), x.boxes[i],
                    float(x.probs[i]), x.landmarks[i], float(table[i, 0]),

@@ -50,6 +50,37 @@ class FaceRecord:
     family_scores: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass
+class TrackScore:
+    """One person's (track's) score in a media: what the verdict was made of.
+
+    Attributes:
+        track_id: the track (``FaceRecord.track_id``).
+        faces: its scored faces.
+        counted: whether it counts towards the media's score (tracks shorter than the
+            aggregation's ``min_track_faces`` do not while a longer one exists).
+        score: its score, 0..1: with a suite, the highest of its family scores; the media's
+            score is the highest score of its counted tracks.
+        family_scores: its calibrated score of each family that judged the media (empty for a
+            model without a family).
+    """
+
+    track_id: int
+    faces: int
+    counted: bool
+    score: float
+    family_scores: dict[str, float] = field(default_factory=dict)
+
+    def row(self) -> dict[str, Any]:
+        return {"track_id": self.track_id, "faces": self.faces, "counted": self.counted, "score": self.score,
+                **family_columns(self.family_scores)}
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> "TrackScore":
+        return cls(row["track_id"], row["faces"], row["counted"], row["score"],
+                   {name: row[f"score_{name}"] for name in FAMILIES if row.get(f"score_{name}") is not None})
+
+
 def family_columns(family_scores: dict[str, float]) -> dict[str, float | None]:
     """``score_<family>`` for every family this version knows, None where the scorer has none."""
     return {f"score_{name}": family_scores.get(name) for name in FAMILIES}
@@ -67,7 +98,8 @@ class MediaResult:
     ``family`` names the family whose score made the verdict ``fake`` (None otherwise), or
     ``provenance`` when the media declares itself AI-generated: then the verdict is ``fake``
     whatever the status. ``provenance`` is what the file declares about its origin
-    (the ``provenance_*`` columns).
+    (the ``provenance_*`` columns). ``track_scores`` are the per-person scores the media's score
+    was taken from (one aggregation: the report, the summary and the review page read these).
     """
 
     path: str
@@ -91,6 +123,7 @@ class MediaResult:
     elapsed_s: float = 0.0
     warnings: list[str] = field(default_factory=list)
     provenance: Provenance = field(default_factory=Provenance)
+    track_scores: list[TrackScore] = field(default_factory=list)
     faces: list[FaceRecord] = field(default_factory=list)
 
     def media_row(self) -> dict[str, Any]:
@@ -110,6 +143,7 @@ class MediaResult:
             "frames_sampled": self.frames_sampled,
             "faces_detected": self.faces_detected,
             "tracks": self.tracks,
+            "track_scores": [t.row() for t in self.track_scores],
             "width": self.width,
             "height": self.height,
             "duration_s": self.duration_s,
@@ -147,7 +181,8 @@ class MediaResult:
         for name in FAMILIES:
             row.pop(f"score_{name}", None)
         provenance = Provenance.pop_columns(row)
-        return cls(**row, family_scores=family_scores, provenance=provenance)
+        track_scores = [TrackScore.from_row(t) for t in row.pop("track_scores", None) or []]
+        return cls(**row, family_scores=family_scores, provenance=provenance, track_scores=track_scores)
 
 
 @dataclass

@@ -34,7 +34,6 @@ from forensics.config import Cluster, ScanConfig
 from forensics.engines import Engine, open_engine
 from forensics.media import storage
 from forensics.media.discover import MediaItem, discover, walk_media
-from forensics.pipeline import file_facts
 from forensics.report.journal import Journal, journal_path
 from forensics.report.schema import faces_path, read_metadata
 from forensics.report.summary import Condensed, render_condensed, report_batches
@@ -434,7 +433,7 @@ def _unchanged(journal: Journal, item: MediaItem) -> bool:
     if storage.is_remote(item.path):
         return False
     try:
-        sha, _ = file_facts(item.path)
+        sha = storage.file_sha256(item.path)
     except OSError:
         return False
     return journal.done(item.path, sha)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -151,9 +151,10 @@ class FaceScorer:
         """The scores of :meth:`score_by_family` for a media of ``kind``: one model judges every kind alike."""
         return table
 
-    def score_by_family(self, crops: np.ndarray) -> np.ndarray:
+    def score_by_family(self, crops: np.ndarray, kinds: Sequence[str] | None = None) -> np.ndarray:
         """(n, 1 + len(families)) float32: each crop's P(fake), then its score for each family
-        of :attr:`families` (the same number: a single model is the detector of its card's family)."""
+        of :attr:`families` (the same number: a single model is the detector of its card's family).
+        ``kinds`` (each crop's media kind) changes nothing: one model judges every kind."""
         scores = self.score(crops)[:, None]
         return np.repeat(scores, 1 + len(self.families), axis=1)
 
@@ -240,16 +241,26 @@ class SuiteScorer:
         precisions = {m.precision for m in self.members}
         return precisions.pop() if len(precisions) == 1 else "mixed"
 
-    def score_by_family(self, crops: np.ndarray) -> np.ndarray:
+    def score_by_family(self, crops: np.ndarray, kinds: Sequence[str] | None = None) -> np.ndarray:
         """(n, 1 + len(families)) float32: each crop's score (the highest family score), then
-        its calibrated score for each family, in :attr:`families` order.
+        its calibrated score for each family, in :attr:`families` order (video calibration).
+
+        Args:
+            crops: ``uint8`` (n, size, size, 3).
+            kinds: each crop's media kind (``image`` or ``video``), default unknown: a member
+                scores only the crops of the kinds it judges (its card's ``kinds``), the others'
+                column is NaN, so a detector for videos costs nothing on stills.
 
         Raises:
             BrokenModelError: a member gave a score that is not a number.
         """
-        family = np.stack([shift_logits(m.score(crops), shift) for m, shift in zip(self.members, self.shifts)],
-                          axis=1) if len(crops) else np.zeros((0, len(self.members)))
-        return np.concatenate([family.max(axis=1, keepdims=True), family], axis=1).astype(np.float32)
+        family = np.full((len(crops), len(self.members)), np.nan)
+        for k, (member, shift, judges) in enumerate(zip(self.members, self.shifts, self.kinds)):
+            rows = np.arange(len(crops)) if kinds is None else np.flatnonzero(np.isin(np.asarray(kinds), judges))
+            if len(rows):
+                family[rows, k] = shift_logits(member.score(crops[rows]), shift)
+        top = np.nanmax(family, axis=1, keepdims=True) if len(crops) else np.zeros((0, 1))
+        return np.concatenate([top, family], axis=1).astype(np.float32)
 
     def for_kind(self, kind: str, table: np.ndarray) -> np.ndarray:
         """The scores of :meth:`score_by_family` for a media of ``kind`` (``image`` or ``video``):

@@ -11,9 +11,10 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from forensics.media.storage import file_sha256
 from forensics.cli import app
 from forensics.config import DEFAULT_MODEL
-from forensics.models.weights import read_suite, sha256_file, shipped_suite, suite_sha256
+from forensics.models.weights import read_suite, shipped_suite, suite_sha256
 from forensics.models.weights import shipped_weights as shipped_weights_for
 from forensics.report.schema import read_metadata
 
@@ -76,7 +77,7 @@ def test_report_metadata_makes_it_auditable(scanned, shipped_weights):
     # the default is the shipped suite: its card's sha256, and each member's
     assert meta["model"] == "suite: default" and meta["weights_sha256"] == suite_sha256(read_suite(shipped_suite()))
     assert [(m["family"], m["weights_sha256"]) for m in meta["members"]] == [
-        ("blend", sha256_file(shipped_weights_for("blend"))), ("synthesis", sha256_file(shipped_weights))]
+        ("blend", file_sha256(shipped_weights_for("blend"))), ("synthesis", file_sha256(shipped_weights))]
     assert meta["config"]["frames"] == 12 and meta["config"]["threshold"] == 0.5
     assert meta["crop_policy"]["size"] == 224
 
@@ -162,7 +163,7 @@ def test_resnet50_scans_out_of_the_box_with_its_shipped_weights(tmp_path, media_
                                  "--out", str(out), "--quiet", "--model", "resnet50"])
     assert result.exit_code == 0, result.output
     meta = read_metadata(pq.read_schema(out))
-    assert meta["model"] == "resnet50" and meta["weights_sha256"] == sha256_file(shipped_weights_for("resnet50"))
+    assert meta["model"] == "resnet50" and meta["weights_sha256"] == file_sha256(shipped_weights_for("resnet50"))
     rows = pq.read_table(out).to_pylist()
     assert [r["status"] for r in rows] == ["ok", "ok"] and all(0 <= r["score"] <= 1 for r in rows)
 

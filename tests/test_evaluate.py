@@ -16,11 +16,12 @@ from samples import find_face, make_face_dataset, no_face_picture, write_clip
 from tolerances import SCORE_ATOL
 from typer.testing import CliRunner
 
+from forensics.media.storage import file_sha256
 from forensics.cli import app
 from forensics.manipulate import BlendParams, blend_face
 from forensics.models import get_model_spec
 from forensics.models.registry import crops_to_tensor
-from forensics.models.weights import card_crop_policy, load_weights, sha256_file
+from forensics.models.weights import card_crop_policy, load_weights
 from forensics.train.data import CropCache
 
 runner = CliRunner()
@@ -79,7 +80,7 @@ def test_evaluate_held_out_split_per_source_with_plots(tmp_path, dataset, traine
     report = json.loads(out.read_text())
     assert {"weights", "model", "sha256", "temperature", "threshold", "selection", "images", "videos", "plots",
             "crop_policy"} <= set(report)
-    assert report["model"] == "custom-cnn" and report["sha256"] == sha256_file(weights)
+    assert report["model"] == "custom-cnn" and report["sha256"] == file_sha256(weights)
     assert report["videos"] is None
     # only the test split of the training run: never an image it was trained on
     test_paths = _split_paths(weights, dataset, "test")
@@ -212,7 +213,7 @@ def test_train_pretrained_is_passed_through_and_recorded(tmp_path, dataset, trai
     assert result.exit_code == 0, result.output
     card = json.loads(out.with_suffix(".json").read_text())
     assert card["training"]["config"]["pretrained"] == str(path)
-    assert card["training"]["pretrained_sha256"] == sha256_file(path)
+    assert card["training"]["pretrained_sha256"] == file_sha256(path)
     model, _ = load_weights(out)
     # one small step away from the checkpoint, far from a random initialisation
     drift = (model.net.features[0][0].weight - start.features[0][0].weight).abs().max().item()

@@ -5,12 +5,12 @@ import pytest
 import torch
 from torch import nn
 
+from forensics.media.storage import file_sha256
 from forensics.models import build_model, get_model_spec, list_models
 from forensics.models.weights import (
     WeightsError,
     load_weights,
     save_weights,
-    sha256_file,
 )
 from forensics.score import FaceScorer
 
@@ -42,7 +42,7 @@ def test_weights_round_trip_with_their_card(tmp_path):
     model = build_model("custom-cnn").eval()
     path = tmp_path / "w.safetensors"
     card = save_weights(model, path, {"model": "custom-cnn", "crop_policy": {"size": 224, "margin": 0.2, "align": True}})
-    assert card["sha256"] == sha256_file(path)
+    assert card["sha256"] == file_sha256(path)
     assert json.loads(path.with_suffix(".json").read_text())["sha256"] == card["sha256"]
     loaded, loaded_card = load_weights(path)
     x = torch.rand(2, 3, 224, 224)
@@ -71,7 +71,7 @@ def test_scorer_gives_probabilities_for_crops(shipped_weights):
     # batching does not change a crop's score
     np.testing.assert_allclose(scorer.score(crops[:1]), scores[:1], atol=1e-5)
     assert scorer.crop_policy.size == 224
-    assert scorer.weights_sha256 == sha256_file(shipped_weights)
+    assert scorer.weights_sha256 == file_sha256(shipped_weights)
 
 
 def test_the_default_averages_two_members_over_each_crop_and_its_mirror(shipped_weights):
@@ -93,5 +93,5 @@ def test_every_shipped_weights_file_loads_with_its_card():
         path = find_shipped(name)
         assert path is not None, name
         model, card = load_weights(path)
-        assert card["model"] == name and card["sha256"] == sha256_file(path)
+        assert card["model"] == name and card["sha256"] == file_sha256(path)
         assert card["metrics"]["test"] and card["temperature"] > 0

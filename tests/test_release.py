@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 from typer.testing import CliRunner
 
+from forensics.media.storage import file_sha256
 from forensics.cli import app
-from forensics.models.weights import read_card, sha256_file
+from forensics.models.weights import read_card
 from forensics.score import FaceScorer
 
 runner = CliRunner()
@@ -29,7 +30,7 @@ def test_a_member_comes_out_and_halves_without_moving_its_scores(tmp_path, shipp
     member, half = tmp_path / "m0.safetensors", tmp_path / "m0h.safetensors"
     assert runner.invoke(app, ["weights", "member", str(shipped_weights), "0", "--out", str(member)]).exit_code == 0
     card = read_card(member)
-    assert card["tta"] == "none" and card["sha256"] == sha256_file(member) and "ensemble" not in card
+    assert card["tta"] == "none" and card["sha256"] == file_sha256(member) and "ensemble" not in card
     assert card["member_of"] == {"file": shipped_weights.name, "sha256": read_card(shipped_weights)["sha256"],
                                  "index": 0}
     assert member.with_suffix(".splits.csv").exists()
@@ -39,7 +40,7 @@ def test_a_member_comes_out_and_halves_without_moving_its_scores(tmp_path, shipp
     assert runner.invoke(app, ["weights", "halve", str(member), str(half)]).exit_code == 0
     assert half.stat().st_size < 0.6 * member.stat().st_size
     halved = read_card(half)
-    assert halved["float32_sha256"] == card["sha256"] and halved["sha256"] == sha256_file(half)
+    assert halved["float32_sha256"] == card["sha256"] and halved["sha256"] == file_sha256(half)
     full, small = FaceScorer(weights=str(member), runtime="torch"), FaceScorer(weights=str(half), runtime="torch")
     crops = _crops(full, astronaut)
     # float16 storage rounds each weight to 11 bits: scores move, but by far less than a verdict's margin

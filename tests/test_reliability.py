@@ -25,7 +25,7 @@ from forensics.config import Sampling
 from forensics.media.decode import DecodeError
 from forensics.media.discover import MediaItem
 from forensics.media.worker import DecodeWorker
-from forensics.report.journal import journal_path
+from forensics.report.journal import Journal, JournalError, journal_path, scan_key
 from forensics.report.schema import faces_path
 from forensics.result import printable
 
@@ -140,7 +140,10 @@ def test_closing_the_worker_while_another_thread_decodes_stops_both(tmp_path):
     while worker.pid is None and time.monotonic() < deadline:
         time.sleep(0.05)
     pid = worker.pid
-    time.sleep(0.5)  # the request is in flight: the worker is stuck opening the fifo
+    # wait until the request is in flight: the worker is stuck opening the fifo (the kernel's wchan says so)
+    while Path(f"/proc/{pid}/wchan").read_text() != "wait_for_partner" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert Path(f"/proc/{pid}/wchan").read_text() == "wait_for_partner", "the worker never opened the fifo"
     worker.close()
     thread.join(timeout=30)
     assert not thread.is_alive()
@@ -312,6 +315,19 @@ def test_resume_refuses_other_settings_and_a_missing_journal(tmp_path, media_dir
     result = run_forensics("scan", str(media_dir), "--out", str(out), "--resume")
     assert result.returncode == 2 and "other settings" in result.stderr and "frames" in result.stderr
     assert journal.exists()  # the interrupted scan's work is not thrown away
+
+
+def test_resume_of_an_older_versions_journal_says_why_it_is_refused(tmp_path):
+    # A journal written before provenance was read records no trust anchors: its rows lack the
+    # provenance columns, so it must be refused, and the message must say that, not "other settings".
+    metadata = {"config": {"frames": 8}, "model": "suite", "weights_sha256": "ab", "version": "0.1.0"}
+    older = {k: v for k, v in scan_key(metadata).items() if k not in ("trust_anchors_sha256", "report_columns")}
+    path = tmp_path / "journal"
+    path.write_text(json.dumps({"format": "forensics-journal/1", "key": older}) + "\n")
+    journal = Journal.open(path, resume=True)
+    with pytest.raises(JournalError, match="older forensics that did not record .*trust_anchors_sha256"):
+        journal.begin(metadata)
+    journal.file.close()
 
 
 def test_sigterm_keeps_the_journal_and_says_how_to_resume(tmp_path, many_media, shipped_weights):

@@ -9,6 +9,7 @@ import torch
 from samples import make_face_dataset
 from typer.testing import CliRunner
 
+from forensics.media.storage import file_sha256
 from forensics.cli import app
 from forensics.models.weights import load_weights
 from forensics.train.data import assign_splits, load_samples
@@ -257,7 +258,7 @@ def test_distillation_targets_are_the_scans_scores_of_the_teacher(tmp_path, tiny
 
 
 def test_train_with_a_teacher_learns_its_scores_and_records_it(tmp_path, tiny_dataset):
-    from forensics.models.weights import sha256_file, shipped_weights
+    from forensics.models.weights import shipped_weights
 
     teacher = shipped_weights("residual-mlp")  # the same crop policy as the student below
     base = ["train", str(tiny_dataset), "--epochs", "1", "--batch-size", "7", "--no-augment", "--model", "residual-mlp",
@@ -271,7 +272,7 @@ def test_train_with_a_teacher_learns_its_scores_and_records_it(tmp_path, tiny_da
         return {"card": card, "state": model.state_dict()}
 
     distilled, labelled = weights("distilled", "--teacher", str(teacher)), weights("labelled")
-    assert distilled["card"]["training"]["teacher"] == {"file": teacher.name, "sha256": sha256_file(teacher),
+    assert distilled["card"]["training"]["teacher"] == {"file": teacher.name, "sha256": file_sha256(teacher),
                                                         "view": "crop", "temperature": 1.0}
     assert labelled["card"]["training"]["teacher"] is None
     # same seed, same batches: only the targets differ, so the weights do

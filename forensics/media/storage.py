@@ -22,7 +22,7 @@ import re
 import shutil
 import tempfile
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, BinaryIO, Iterator
 
 _SCHEME = re.compile(r"^(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*)://")
 # options per protocol: no listing cache (a million keys must not stay in memory), and an
@@ -39,6 +39,24 @@ _SECRETS = re.compile(r"((?:X-Amz-[A-Za-z-]+|AWSAccessKeyId|Signature|sig|token|
                       re.IGNORECASE)
 _USERINFO = re.compile(r"(\w+://)[^/@\s]+@")
 CHUNK_BYTES = 8 << 20  # read size of a download: few requests, bounded memory
+
+
+def hashed_copy(source: BinaryIO, out: BinaryIO | None = None, chunk: int = CHUNK_BYTES) -> tuple[str, int]:
+    """Read ``source`` to its end in ``chunk``-byte blocks (default 8 MiB), writing each to ``out``
+    when given: the bytes' sha256 (hex) and their count."""
+    digest, size = hashlib.sha256(), 0
+    while block := source.read(chunk):
+        digest.update(block)
+        size += len(block)
+        if out is not None:
+            out.write(block)
+    return digest.hexdigest(), size
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """The sha256 (hex) of a local file's content, read in blocks (bounded memory)."""
+    with open(path, "rb") as f:
+        return hashed_copy(f)[0]
 
 
 class StorageError(ValueError):
@@ -168,17 +186,13 @@ def downloaded(uri: str, folder: str | None = None) -> Iterator[tuple[str, str, 
     fs, path = filesystem(uri)
     handle, local = tempfile.mkstemp(prefix="forensics-", suffix=posixpath.splitext(path)[1][:16], dir=folder)
     try:
-        digest, size = hashlib.sha256(), 0
         with os.fdopen(handle, "wb") as out:
             try:
                 with fs.open(path, "rb", block_size=CHUNK_BYTES) as f:
-                    while block := f.read(CHUNK_BYTES):
-                        digest.update(block)
-                        size += len(block)
-                        out.write(block)
+                    digest, size = hashed_copy(f, out)
             except Exception as exc:
                 raise OSError(describe_error(exc)) from None
-        yield local, digest.hexdigest(), size
+        yield local, digest, size
     finally:
         with contextlib.suppress(OSError):
             os.unlink(local)

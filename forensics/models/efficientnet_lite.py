@@ -22,9 +22,9 @@ from pathlib import Path
 
 from torch import nn
 
+from forensics.media.storage import file_sha256
 from forensics.models.pretrained import IMAGENET, StateDict, timm_model
 from forensics.models.registry import register_model
-from forensics.models.weights import sha256_file
 
 LITE_MEAN = (0.5, 0.5, 0.5)
 LITE_STD = (0.5, 0.5, 0.5)
@@ -52,7 +52,7 @@ def packaged_imagenet_file(model: str = "efficientnet-lite0") -> Path | None:
     path = Path(module.__file__).parent / relative
     if not path.is_file():
         return None
-    digest = sha256_file(path)
+    digest = file_sha256(path)
     if digest != sha256:
         raise ValueError(f"{path} has sha256 {digest}, not the published {sha256}: reinstall "
                          f"{module_name.replace('_', '-')} or pass another checkpoint with --pretrained FILE")

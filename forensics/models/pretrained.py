@@ -22,7 +22,6 @@ partial load.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import socket
@@ -35,6 +34,8 @@ from typing import Callable, Mapping, Sequence
 
 import torch
 from torch import nn
+
+from forensics.media.storage import hashed_copy
 
 IMAGENET = "imagenet"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # torchvision's ImageNet normalisation, RGB in [0, 1]
@@ -106,14 +107,11 @@ def download(url: str, target: Path, timeout_s: float = CONNECT_TIMEOUT_S) -> Pa
     _resolve_host(urllib.parse.urlparse(url).hostname or "", timeout_s)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".partial")
-    digest = hashlib.sha256()
     try:
         with urllib.request.urlopen(url, timeout=timeout_s) as response, open(tmp, "wb") as f:
-            while block := response.read(1 << 20):
-                digest.update(block)
-                f.write(block)
+            digest, _ = hashed_copy(response, f)
         prefix = torch.hub.HASH_REGEX.search(target.name)
-        if prefix and not digest.hexdigest().startswith(prefix.group(1)):
+        if prefix and not digest.startswith(prefix.group(1)):
             raise OSError(f"sha256 of the download of {url} does not start with {prefix.group(1)}")
         os.replace(tmp, target)
     finally:

@@ -20,6 +20,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from forensics.media.storage import file_sha256
 from forensics.faces.align import CropPolicy
 from forensics.models.ensemble import TTA_MODES, LogitMean, with_tta
 from forensics.models.registry import build_model, get_model_spec
@@ -58,15 +59,6 @@ def weights_dir() -> Path:
 
 def card_path(weights_path: str | os.PathLike[str]) -> Path:
     return Path(weights_path).with_suffix(".json")
-
-
-def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file's bytes, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def shipped_weights(model: str) -> Path | None:
@@ -108,7 +100,7 @@ def save_weights(model: nn.Module, path: str | os.PathLike[str], card: dict[str,
     tmp = path.with_name(path.name + ".tmp")
     save_file(state, str(tmp), metadata={"model": str(card.get("model", ""))})
     os.replace(tmp, path)
-    card = dict(card, file=path.name, sha256=sha256_file(path))
+    card = dict(card, file=path.name, sha256=file_sha256(path))
     tmp_card = card_path(path).with_name(card_path(path).name + ".tmp")
     tmp_card.write_text(json.dumps(card, indent=2, sort_keys=False) + "\n")
     os.replace(tmp_card, card_path(path))
@@ -141,7 +133,7 @@ def load_weights(weights_path: str | os.PathLike[str], model_name: str | None = 
         raise WeightsError(f"weights file not found: {path}")
     card = read_card(path)
     expected = card.get("sha256")
-    actual = sha256_file(path)
+    actual = file_sha256(path)
     if expected != actual:
         raise WeightsError(
             f"sha256 of {path} is {actual}, but its model card says {expected}: "
@@ -194,12 +186,18 @@ def shipped_suite() -> Path | None:
 
 def suite_sha256(card: dict[str, Any]) -> str:
     """The identity of a suite: the sha256 of what decides its scores (each member's family,
-    weights sha256 and calibration shift, and the threshold), so that notes and evaluations
-    added to the card do not change it."""
-    scoring = {"threshold": card.get("threshold", 0.5),
-               "members": [{"family": m.get("family"), "sha256": m.get("sha256"),
-                            "logit_shift": (m.get("calibration") or {}).get("logit_shift", 0.0)}
-                           for m in card.get("members", [])]}
+    weights sha256, calibration shifts for videos and for stills, and the kinds of media it
+    judges; the threshold), so that notes and evaluations added to the card do not change it."""
+    def member(m: dict[str, Any]) -> dict[str, Any]:
+        calibration = m.get("calibration") or {}
+        identity = {"family": m.get("family"), "sha256": m.get("sha256"),
+                    "logit_shift": calibration.get("logit_shift", 0.0)}
+        if "image" in calibration or m.get("kinds"):  # cards without them keep their identity
+            identity.update(image_logit_shift=(calibration.get("image") or {}).get("logit_shift"),
+                            kinds=sorted(m.get("kinds") or []))
+        return identity
+
+    scoring = {"threshold": card.get("threshold", 0.5), "members": [member(m) for m in card.get("members", [])]}
     return hashlib.sha256(json.dumps(scoring, sort_keys=True).encode()).hexdigest()
 
 
@@ -254,7 +252,7 @@ def read_suite(path: str | os.PathLike[str]) -> dict[str, Any]:
         weights = (path.parent / member["weights"]).resolve()
         if not weights.exists():
             raise WeightsError(f"suite card {path}: the {member['family']} detector's weights {weights} are missing")
-        if member.get("sha256") and sha256_file(weights) != member["sha256"]:
+        if member.get("sha256") and file_sha256(weights) != member["sha256"]:
             raise WeightsError(f"suite card {path}: {weights} is not the file the card names (sha256 differs); "
                                "refusing to score with it")
         resolved.append(dict(member, weights=str(weights)))

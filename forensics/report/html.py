@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from forensics.aggregate import FAMILIES, VERDICT_FAMILIES, track_score
+from forensics.aggregate import FAMILIES, VERDICT_FAMILIES
 from forensics.report.evidence import EVIDENCE_FACES, evidence_name, top_faces
 from forensics.report.schema import faces_path, read_metadata
 
@@ -87,7 +87,6 @@ def review_data(report: str | os.PathLike[str], page_folder: Path, page_size: in
     media = pq.read_table(report)
     meta = read_metadata(media.schema)
     config = meta.get("config", {})
-    strategy, topk = config.get("aggregate", "confident"), int(config.get("topk", 5))
     keep = int(config.get("evidence_faces", EVIDENCE_FACES))
     faces_file = faces_path(report)
     face_rows: dict[str, np.ndarray] = {}  # path -> its rows in the faces report, in scan order
@@ -125,13 +124,18 @@ def review_data(report: str | os.PathLike[str], page_folder: Path, page_size: in
         if found is not None and len(found):
             scores, times = columns["score"][found], columns["timestamp_s"][found]
             track_ids, frames = columns["track_id"][found], columns["frame_index"][found]
+            # each track's score as the verdict was made of it (the row's track_scores), its faces' over time
+            decided = {t["track_id"]: t for t in row.get("track_scores") or []}
             tracks = []
             for track_id in np.unique(track_ids):
                 mine = np.flatnonzero(track_ids == track_id)
                 mine = mine[np.argsort(times[mine], kind="stable")]
                 points = np.stack([times[mine].round(3), scores[mine].round(4)], axis=1).tolist()
-                tracks.append({"id": int(track_id), "points": points,
-                               "score": round(track_score(scores[mine], strategy, topk), 4)})
+                track = decided.get(int(track_id), {})
+                tracks.append({"id": int(track_id), "points": points, "score": _number(track.get("score")),
+                               "counted": track.get("counted"),
+                               "families": {f: _number(track[f"score_{f}"]) for f in FAMILIES
+                                            if track.get(f"score_{f}") is not None}})
             detail["tracks"] = tracks
             top = []
             for rank, i in enumerate(top_faces(scores, keep)):

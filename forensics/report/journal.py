@@ -24,6 +24,7 @@ a scan has.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import sqlite3
@@ -32,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Iterator
 
+from forensics.report.schema import FACE_SCHEMA, MEDIA_SCHEMA
 from forensics.result import MediaResult, printable
 
 FORMAT = "forensics-journal/1"
@@ -55,7 +57,9 @@ def scan_key(metadata: dict[str, Any]) -> dict[str, Any]:
     config = {k: v for k, v in metadata.get("config", {}).items() if k not in VOLATILE_SETTINGS}
     return {"config": config, "model": metadata.get("model"), "weights_sha256": metadata.get("weights_sha256"),
             "crop_policy": metadata.get("crop_policy"), "version": metadata.get("version"),
-            "trust_anchors_sha256": metadata.get("trust_anchors_sha256")}
+            "trust_anchors_sha256": metadata.get("trust_anchors_sha256"),
+            # a journal's rows have the columns of the version that wrote them
+            "report_columns": hashlib.sha256(" ".join(MEDIA_SCHEMA.names + FACE_SCHEMA.names).encode()).hexdigest()[:16]}
 
 
 @dataclass(frozen=True)
@@ -157,10 +161,16 @@ class Journal:
             return
         if self.header.get("format") != FORMAT:
             raise JournalError(f"--resume: {self.path} is not a forensics journal")
-        if self.header.get("key") != key:
-            raise JournalError(f"--resume: the interrupted scan used other settings "
-                               f"({_differences(self.header.get('key', {}), key)}); run again with the same "
-                               "options, or without --resume to start afresh")
+        old_key = self.header.get("key", {})
+        if old_key == key:
+            return
+        missing = sorted(set(key) - set(old_key))
+        if missing and old_key.get("config") == key["config"]:
+            raise JournalError(f"--resume: {self.path} was written by an older forensics that did not record "
+                               f"{', '.join(missing)}: its rows lack what this version writes; run again "
+                               "without --resume to start afresh")
+        raise JournalError(f"--resume: the interrupted scan used other settings ({_differences(old_key, key)}); "
+                           "run again with the same options, or without --resume to start afresh")
 
     def _read_index(self) -> dict[str, Any]:
         """Index the lines already written; cut off a torn last line. Returns the header."""
@@ -257,4 +267,4 @@ def _differences(old: dict[str, Any], new: dict[str, Any]) -> str:
             changed += [f"{k}: {a.get(k)!r} then, {b.get(k)!r} now" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
         elif old.get(key) != new.get(key):
             changed.append(f"{key}: {str(old.get(key))[:16]!r} then, {str(new.get(key))[:16]!r} now")
-    return "; ".join(changed) or "unknown difference"
+    return "; ".join(changed)

@@ -18,6 +18,15 @@ from forensics.aggregate import FAMILIES
 
 METADATA_KEY = b"forensics"
 
+TRACK_SCORE = pa.struct([
+    pa.field("track_id", pa.int32(), nullable=False),
+    pa.field("faces", pa.int32(), nullable=False),
+    pa.field("counted", pa.bool_(), nullable=False),  # counts towards the media's score
+    pa.field("score", pa.float64(), nullable=False),
+    *(pa.field(f"score_{name}", pa.float64()) for name in FAMILIES),
+])
+"""One track's score in the media row's ``track_scores``."""
+
 MEDIA_SCHEMA = pa.schema(
     [
         pa.field("path", pa.string(), nullable=False),
@@ -49,6 +58,8 @@ MEDIA_SCHEMA = pa.schema(
         pa.field("frames_sampled", pa.int32()),
         pa.field("faces_detected", pa.int32()),
         pa.field("tracks", pa.int32()),
+        # each person's (track's) score, as the media's score was taken from it (result.TrackScore)
+        pa.field("track_scores", pa.list_(TRACK_SCORE), nullable=False),
         pa.field("width", pa.int32()),
         pa.field("height", pa.int32()),
         pa.field("duration_s", pa.float64()),

@@ -42,7 +42,7 @@ from forensics.faces.align import (
 )
 from forensics.media.decode import DecodeError, read_image
 from forensics.media.discover import VIDEO_EXTENSIONS, MediaItem, discover
-from forensics.pipeline import file_facts
+from forensics.media.storage import file_sha256
 
 LABELS = {"real": 0, "fake": 1, "0": 0, "1": 1}
 SPLITS = ("train", "valid", "test")
@@ -256,7 +256,7 @@ class CropCache:
 
     def crop(self, path: str) -> np.ndarray | None:
         """The crop of the image's most probable face, or None when no face (or unreadable)."""
-        sha, _ = file_facts(path)
+        sha = file_sha256(path)
         npy, none = self.folder / f"{sha}.npy", self.folder / f"{sha}.none"
         if npy.exists():
             return np.load(npy)
@@ -288,7 +288,7 @@ class CropCache:
         for i, sample in enumerate(samples):
             if sample.path not in loaded:
                 suffix = f"-v{self.video_frames}.landmarks.npy" if sample.is_video else ".landmarks.npy"
-                found = self.folder / f"{file_facts(sample.path)[0]}{suffix}"
+                found = self.folder / f"{file_sha256(sample.path)}{suffix}"
                 loaded[sample.path] = np.load(found) if found.exists() else None
             points, k = loaded[sample.path], seen.get(sample.path, 0)
             seen[sample.path] = k + 1
@@ -304,7 +304,7 @@ class CropCache:
         from forensics.media.worker import DecodeWorker
         from forensics.pipeline import extract_item
 
-        sha, _ = file_facts(path)
+        sha = file_sha256(path)
         npy = self.folder / f"{sha}-v{self.video_frames}.npy"
         none = npy.with_suffix(".none")
         if npy.exists():

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from forensics import __version__
+from forensics.media.storage import file_sha256
 from forensics.faces.align import CropPolicy
 from forensics.faces.detect import resolve_device
 from forensics.models.registry import (
@@ -38,7 +39,7 @@ from forensics.models.registry import (
     get_model_spec,
 )
 from forensics.models.pretrained import freeze_stages
-from forensics.models.weights import recorded_command, save_weights, sha256_file
+from forensics.models.weights import recorded_command, save_weights
 from forensics.train.augment import augmenter, self_blend_batch
 from forensics.train.calibrate import (
     CropsBySplit,
@@ -456,9 +457,9 @@ def train(
             "sources": sorted({s.source for s in samples}),
             "counts": split_counts(by_split, skipped_total),
             "config": dict(asdict(config), warmup=config.effective_warmup),
-            "pretrained_sha256": sha256_file(config.pretrained)
+            "pretrained_sha256": file_sha256(config.pretrained)
             if config.pretrained and Path(config.pretrained).expanduser().is_file() else None,
-            "teacher": {"file": Path(config.teacher).name, "sha256": sha256_file(config.teacher),
+            "teacher": {"file": Path(config.teacher).name, "sha256": file_sha256(config.teacher),
                         "view": config.teacher_view, "temperature": config.teacher_temperature}
             if config.teacher else None,
             "best_epoch": best["epoch"],

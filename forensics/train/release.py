@@ -15,6 +15,7 @@ from typing import Sequence
 
 import pandas as pd
 
+from forensics.media.storage import file_sha256
 from forensics.models.ensemble import FlipMean
 from forensics.models.weights import (
     WeightsError,
@@ -22,7 +23,6 @@ from forensics.models.weights import (
     load_weights,
     read_card,
     save_weights,
-    sha256_file,
     suite_sha256,
 )
 
@@ -38,7 +38,7 @@ def halve_weights(src: Path, dst: Path) -> dict:
     model, card = load_weights(src)
     if isinstance(model, FlipMean):  # the card, not the file, asks for the mirror
         model = model.network
-    card = save_weights(model, dst, dict(card, float32_sha256=sha256_file(src)), half=True)
+    card = save_weights(model, dst, dict(card, float32_sha256=file_sha256(src)), half=True)
     for suffix in (".splits.csv", ".history.csv", ".history.png"):
         extra = src.with_name(src.stem + suffix)
         if extra.exists():
@@ -103,7 +103,7 @@ def summarise_evaluation(report: dict, note: str | None = None) -> dict:
 
 
 FFPP_TERMS = "FaceForensics++ terms: research use only, no redistribution"
-"""The licence of the FaceForensics++ clips (../shared/data/ffpp/README.md; its manifest has no licence column)."""
+"""The licence of the FaceForensics++ clips (the dataset's own terms; its manifest has no licence column)."""
 FFPP_SOURCES = ("ffpp", "ffpp-original", "original", "Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures")
 
 
@@ -125,7 +125,7 @@ def source_licences(sources: set[str], manifests: Sequence[Path]) -> dict[str, l
     for source in sources:
         if source in FFPP_SOURCES:
             found.setdefault(source, set()).add(FFPP_TERMS)
-    return {s: sorted(found.get(s) or {"unknown: not in the shared manifests"}) for s in sorted(sources)}
+    return {s: sorted(found.get(s) or {"unknown: not in the manifests given"}) for s in sorted(sources)}
 
 
 def add_card_evaluations(weights: Path, reports: dict[str, Path], notes: dict[str, str] | None = None,

@@ -24,9 +24,10 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from forensics import __version__
+from forensics.media.storage import file_sha256
 from forensics.aggregate import FAMILIES, media_score, shift_logits
 from forensics.config import Aggregation
-from forensics.models.weights import SUITE_KIND, read_card, sha256_file
+from forensics.models.weights import SUITE_KIND, read_card
 
 
 def _auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
@@ -144,7 +145,7 @@ def write_suite_card(out: str | os.PathLike[str], members: Mapping[str, str | os
         card = read_card(weights)
         entries.append({"family": family, "what_it_is_for": FAMILIES[family],
                         "weights": os.path.relpath(Path(weights).resolve(), out.parent.resolve()),
-                        "model": card.get("model"), "sha256": sha256_file(weights),
+                        "model": card.get("model"), "sha256": file_sha256(weights),
                         "calibration": dict((calibration or {}).get(family, {"logit_shift": 0.0})),
                         **({"kinds": list(kinds[family])} if kinds and family in kinds else {})})
     card = {"kind": SUITE_KIND, "name": name, "threshold": 0.5,
