@@ -31,6 +31,10 @@ app = typer.Typer(
 )
 err = Console(stderr=True)
 
+LAB = "Lab: train, measure and ship detectors"
+"""The --help panel of the commands that make and measure weights, apart from the scanning ones."""
+SCAN = "Scan and review"
+
 EXIT_USAGE = 2
 EXIT_FAKE_FOUND = 3
 EXIT_BROKEN_MODEL = 4
@@ -91,7 +95,7 @@ def _print_written(card: dict, out: Path) -> None:
     err.print(f"wrote {out} (sha256 {card['sha256'][:16]}…) and its card {out.with_suffix('.json')}")
 
 
-@app.command()
+@app.command(rich_help_panel=SCAN)
 def scan(
     paths: List[str] = typer.Argument(..., help="Files, folders (recursively) and bucket URIs (s3://bucket/prefix, gs://…) to scan."),
     out: str = typer.Option("report.parquet", "--out", "-o", help="Media report (Parquet), a path or a bucket URI; faces go to <out>.faces.parquet."),
@@ -214,13 +218,15 @@ def _write_review(out: Path, html: Path, quiet: bool = False) -> None:
                   "open it in a browser")
 
 
-@app.command()
+@app.command(rich_help_panel=SCAN)
 def report(
     report: Path = typer.Argument(..., help="A media report written by `forensics scan` (its faces report beside it is read too)."),
     html: Path = typer.Option(..., "--html", help="Write the HTML review here (one file; images stay where the scan wrote them)."),
 ) -> None:
-    """Write the HTML review of an existing report: counts, a sortable table, and per media its
-    thumbnail, score over time per person, most suspicious faces and heatmaps."""
+    """Write the HTML review of an existing report.
+
+    The page: counts, a sortable table, and per media its thumbnail, score over time per
+    person, most suspicious faces and heatmaps."""
     if not report.exists():
         raise _usage_error(f"{report}: no such report")
     try:
@@ -231,7 +237,7 @@ def report(
         raise _usage_error(f"{report} is not a readable forensics report: {exc}")
 
 
-@app.command()
+@app.command(rich_help_panel=SCAN)
 def summary(
     report: str = typer.Argument(..., help="A media report written by `forensics scan` (a path or a bucket URI)."),
     verdict: Optional[str] = typer.Option(None, "--verdict", help="List only media with this verdict (fake or real)."),
@@ -275,7 +281,7 @@ def summary(
         print_summary(report_batches(source), Console(), top=top, verdict=verdict, status=status, extra=extra)
 
 
-@app.command()
+@app.command(rich_help_panel=SCAN)
 def models() -> None:
     """List registered models and the weights shipped for them."""
     from rich.table import Table
@@ -322,7 +328,7 @@ def models() -> None:
                                   f"logit shift {m.get('calibration', {}).get('logit_shift', 0):+.2f}" for m in suite_members))
 
 
-@app.command()
+@app.command(rich_help_panel=LAB)
 def train(
     data: Path = typer.Argument(..., help="CSV manifest (path,label[,source,split]) or folder with real/ and fake/ (optionally under train/ valid/ test/)."),
     out: Path = typer.Option(..., "--out", "-o", help="Weights to write (.safetensors); the card goes beside it (.json)."),
@@ -445,7 +451,7 @@ class TTA(str, Enum):
     hflip = "hflip"
 
 
-@app.command()
+@app.command(rich_help_panel=LAB)
 def ensemble(
     members: List[Path] = typer.Argument(..., help="Weights trained by `forensics train` on one split (.safetensors with card and split file)."),
     out: Path = typer.Option(..., "--out", "-o", help="Ensemble weights to write (.safetensors); card and split file go beside it."),
@@ -477,7 +483,7 @@ class Split(str, Enum):
     all = "all"
 
 
-@app.command()
+@app.command(rich_help_panel=LAB)
 def evaluate(
     data: Path = typer.Argument(..., help="CSV manifest, folder with real/ and fake/ (optionally under train/ valid/ test/), or a folder of clips under real/ and fake/."),
     weights: Path = typer.Option(..., "--weights", help="Weights to evaluate (.safetensors with its .json card)."),
@@ -519,7 +525,7 @@ def evaluate(
 
 weights_app = typer.Typer(help="Prepare weights to ship: float16 storage, one ensemble member, held-out figures on the card.",
                           no_args_is_help=True)
-app.add_typer(weights_app, name="weights")
+app.add_typer(weights_app, name="weights", rich_help_panel=LAB)
 
 
 @weights_app.command("halve")
@@ -594,7 +600,7 @@ def weights_card(
 
 suite_app = typer.Typer(help="Put detectors of several families together into one suite, calibrated on real videos.",
                         no_args_is_help=True)
-app.add_typer(suite_app, name="suite")
+app.add_typer(suite_app, name="suite", rich_help_panel=LAB)
 
 
 @suite_app.command("build")
@@ -630,7 +636,7 @@ def suite_build(
     err.print(f"wrote {out}: {', '.join(m['family'] for m in card['members'])}")
 
 
-@app.command()
+@app.command(rich_help_panel=SCAN)
 def version() -> None:
     """Print the version."""
     typer.echo(__version__)

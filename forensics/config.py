@@ -4,6 +4,9 @@ The whole config is stored, flat, in the report's Parquet metadata, so that a re
 reproduced and audited. Each stage takes only its part of it (``config.sampling``,
 ``config.face_search``, ``config.scoring``, ``config.aggregation``, ``config.evidence``); the
 cluster's options are :class:`Cluster`, not part of what a report records.
+
+Each default is declared once, in the stage view that uses it (``Sampling.frames`` is 32);
+ScanConfig's fields take theirs from the views.
 """
 
 from __future__ import annotations
@@ -78,7 +81,7 @@ class Evidence:
     thumbnails: str | None = None
     evidence_faces: int = 4
     heatmaps: bool = False
-    threshold: float = 0.5
+    threshold: float = Aggregation.threshold
 
 
 @dataclass(frozen=True)
@@ -194,29 +197,29 @@ class ScanConfig:
             signer is trusted, a well-formed manifest is ``untrusted`` (its signer named).
     """
 
-    frames: int = 32
-    fps: float | None = None
-    max_frames: int = 2000
-    detect_size: int = 640
-    min_face_prob: float = 0.9
-    min_face_px: int = 24
-    keyframe_every: int = 1
-    model: str | None = None
-    weights: str | None = None
-    threshold: float = 0.5
-    aggregate: str = "confident"
-    topk: int = 5
-    min_track_faces: int = 2
-    track_iou: float = 0.3
-    batch_size: int = 64
-    detect_batch: int = 8
-    device: str = "auto"
-    runtime: str = "auto"
-    threads: int | None = None
+    frames: int = Sampling.frames
+    fps: float | None = Sampling.fps
+    max_frames: int = Sampling.max_frames
+    detect_size: int = FaceSearch.detect_size
+    min_face_prob: float = FaceSearch.min_face_prob
+    min_face_px: int = FaceSearch.min_face_px
+    keyframe_every: int = FaceSearch.keyframe_every
+    model: str | None = Scoring.model
+    weights: str | None = Scoring.weights
+    threshold: float = Aggregation.threshold
+    aggregate: str = Aggregation.aggregate
+    topk: int = Aggregation.topk
+    min_track_faces: int = Aggregation.min_track_faces
+    track_iou: float = FaceSearch.track_iou
+    batch_size: int = Scoring.batch_size
+    detect_batch: int = Sampling.chunk
+    device: str = Scoring.device
+    runtime: str = Scoring.runtime
+    threads: int | None = Scoring.threads
     engine: str = "local"
-    thumbnails: str | None = None
-    evidence_faces: int = 4
-    heatmaps: bool = False
+    thumbnails: str | None = Evidence.thumbnails
+    evidence_faces: int = Evidence.evidence_faces
+    heatmaps: bool = Evidence.heatmaps
     timeout_per_media: float = 600.0
     trust_anchors: str | None = None
 

@@ -232,27 +232,83 @@ def _extract(item: MediaItem, info: MediaInfo, frame_count: int, chunks: Iterabl
     return out
 
 
+@dataclass
+class OpenedItem:
+    """A media item fetched (hashed, or downloaded from a bucket), its provenance read and its
+    frames opened in the decoding worker, their chunks not yet read (:func:`opened_item`).
+
+    ``warnings`` is the decoder's own list: it grows while the chunks are read. ``error`` says
+    why the item could not be opened (then there are no chunks).
+    """
+
+    item: MediaItem
+    sha256: str | None
+    size_bytes: int | None
+    provenance: Provenance
+    started: float  # perf_counter() when fetching began
+    info: MediaInfo | None = None
+    frame_count: int = 0
+    chunks: Iterable[list[Frame]] = ()
+    warnings: list[str] = dataclasses.field(default_factory=list)
+    error: str | None = None
+
+
+@contextlib.contextmanager
+def opened_item(item: MediaItem, sampling: Sampling, worker: DecodeWorker,
+                trust_anchors: str | None = None) -> Iterator[OpenedItem]:
+    """The first half of a media's extraction: fetch it (:func:`fetched`; a bucket object's
+    temporary file lives until the context ends), read its provenance (:func:`provenance_of`)
+    and open its frames (:func:`open_frames`). Failures end in ``OpenedItem.error``."""
+    started = time.perf_counter()
+    with fetched(item) as media:
+        opened = OpenedItem(media.item, media.sha256, media.size_bytes,
+                            provenance_of(media, trust_anchors, worker), started)
+        try:
+            frames = open_frames(media.file, sampling, worker)
+            opened.info, opened.frame_count, opened.chunks = frames.info, frames.frame_count, frames.chunks
+            opened.warnings = frames.warnings
+        except DecodeError as exc:
+            opened.error = str(exc)
+        yield opened
+
+
+def extract_opened(opened: OpenedItem, detector: FaceDetector, policy: CropPolicy, search: FaceSearch,
+                   chunks: Iterable[list[Frame]] | None = None,
+                   faces: Sequence[list[Detection]] | None = None) -> Extraction:
+    """The second half: detect, crop and track the faces of an opened item (:func:`extract`);
+    failures end in ``Extraction.error``, which keeps the media's info, hash and provenance.
+
+    ``chunks`` replaces the item's own (an engine that reads them ahead, on another thread); it
+    is closed when extraction stops, so that its producer may skip what was not read. ``faces``
+    are the sampled frames' faces when the engine searched them already (several photos in one
+    call); None searches here. Sets ``elapsed_s``: seconds since the item was fetched.
+    """
+    if opened.error is not None:
+        out = Extraction(item=opened.item, error=opened.error)
+    else:
+        try:
+            out = extract(opened.item, opened.info, opened.frame_count,
+                          opened.chunks if chunks is None else chunks, detector, policy, search, faces)
+        except (DecodeError, StageError) as exc:  # a file that opens but fails to decode keeps its info
+            out = Extraction(item=opened.item, info=opened.info, error=str(exc))
+        finally:
+            if chunks is not None and hasattr(chunks, "close"):
+                chunks.close()
+    out.warnings = list(opened.warnings) + out.warnings
+    out.sha256, out.size_bytes = opened.sha256, opened.size_bytes
+    out.provenance = opened.provenance
+    out.elapsed_s = time.perf_counter() - opened.started
+    return out
+
+
 def extract_item(item: MediaItem, detector: FaceDetector, policy: CropPolicy, config: ScanConfig,
                  worker: DecodeWorker, trust_anchors: str | None = None) -> Extraction:
     """Fetch (hash or download), read its provenance and decode it (in ``worker``), detect, crop
-    and track one item; failures end in ``Extraction.error``. ``trust_anchors``: PEM text of the
-    certificates a C2PA signer must chain to (:func:`provenance_of`)."""
-    started = time.perf_counter()
-    with fetched(item) as media:
-        item = media.item
-        provenance = provenance_of(media, trust_anchors, worker)
-        info, warnings = None, []
-        try:
-            opened = open_frames(media.file, config.sampling, worker)
-            info, warnings = opened.info, opened.warnings
-            out = extract(item, info, opened.frame_count, opened.chunks, detector, policy, config.face_search)
-        except (DecodeError, StageError) as exc:  # a file that opens but fails to decode keeps its info
-            out = Extraction(item=item, info=info, error=str(exc))
-    out.warnings = list(warnings) + out.warnings
-    out.sha256, out.size_bytes = media.sha256, media.size_bytes
-    out.provenance = provenance
-    out.elapsed_s = time.perf_counter() - started
-    return out
+    and track one item (:func:`opened_item`, then :func:`extract_opened`); failures end in
+    ``Extraction.error``. ``trust_anchors``: PEM text of the certificates a C2PA signer must
+    chain to (:func:`provenance_of`)."""
+    with opened_item(item, config.sampling, worker, trust_anchors) as opened:
+        return extract_opened(opened, detector, policy, config.face_search)
 
 
 def score_extractions(scorer: "Scorer", media: list[Extraction]) -> dict[int, np.ndarray | None]:

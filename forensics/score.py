@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from forensics.aggregate import KINDS, shift_logits
-from forensics.config import DEFAULT_MODEL, RUNTIMES
+from forensics.config import DEFAULT_MODEL, RUNTIMES, Scoring
 from forensics.faces.align import CropPolicy
 from forensics.models.registry import crops_to_tensor, get_model_spec
 from forensics.models.runtime import AGREEMENT, OnnxNetwork, RuntimeUnavailable
@@ -318,6 +318,11 @@ def open_scorer(model: str | None = None, weights: str | os.PathLike[str] | None
     if model is None and weights is None and shipped_suite() is not None:
         return SuiteScorer(shipped_suite(), device, batch_size, runtime)
     return FaceScorer(model, weights, device, batch_size, runtime)
+
+
+def scorer_for(scoring: Scoring, device: torch.device | str) -> Scorer:
+    """The scorer a scan's settings ask for (:func:`open_scorer` with ``config.scoring``), on ``device``."""
+    return open_scorer(scoring.model, scoring.weights, device, scoring.batch_size, scoring.runtime)
 
 
 def scorer_audit(scorer: Scorer) -> dict[str, Any]:

@@ -24,11 +24,11 @@ from forensics.engines.base import ProgressCallback, score_and_finish
 from forensics.faces.detect import Detection, FaceDetector, resolve_device
 from forensics.media.decode import DecodeError, Frame
 from forensics.media.discover import MediaItem
-from forensics.media.provenance import Provenance, load_trust_anchors, trust_anchors_sha256
+from forensics.media.provenance import load_trust_anchors, trust_anchors_sha256
 from forensics.media.worker import DecodeWorker
-from forensics.pipeline import StageError, extract, fetched, open_frames, provenance_of
+from forensics.pipeline import OpenedItem, extract_opened, opened_item
 from forensics.result import Extraction, MediaResult
-from forensics.score import open_scorer, scorer_audit
+from forensics.score import scorer_audit, scorer_for
 
 
 class LocalEngine:
@@ -41,8 +41,8 @@ class LocalEngine:
         self.trust_anchors = load_trust_anchors(config.trust_anchors)
         torch.set_num_threads(config.torch_threads)
         self.device = resolve_device(config.device)
-        self.scorer = open_scorer(config.model, config.weights, self.device, config.batch_size, config.runtime)
-        self.detector = FaceDetector(self.device, config.detect_size, config.min_face_prob, config.min_face_px)
+        self.scorer = scorer_for(config.scoring, self.device)
+        self.detector = FaceDetector.for_search(config.face_search, self.device)
 
     @property
     def crop_policy(self):
@@ -98,18 +98,11 @@ class LocalEngine:
 
 @dataclass
 class _Opened:
-    """The decode thread's header message for one item; its chunks follow, then ``_End``."""
+    """The decode thread's header message for one item (:class:`~forensics.pipeline.OpenedItem`);
+    its chunks follow, then ``_End``."""
 
-    item: MediaItem
-    sha256: str | None
-    size_bytes: int | None
-    started: float
-    info: Any = None
-    frame_count: int = 0
-    error: str | None = None
-    warnings: list[str] = field(default_factory=list)  # filled by the decode thread before ``_End``
+    opened: OpenedItem
     faces: list[list[Detection]] | None = None  # each frame's faces, when searched with other photos'
-    provenance: Provenance = field(default_factory=Provenance)
 
 
 @dataclass
@@ -120,27 +113,17 @@ class _End:
 
 
 def _decode_messages(items: Iterable[MediaItem], config: ScanConfig, worker: DecodeWorker,
-                     trust_anchors: str | None = None) -> Iterator[Any]:
-    """For each item: an ``_Opened`` header (with the item's provenance), then its frame chunks,
-    then an ``_End``. An object in a bucket is downloaded first, and its temporary file lives
-    until its ``_End``."""
+                     trust_anchors: str | None = None) -> Iterator["Message"]:
+    """For each item: an ``_Opened`` header (:func:`~forensics.pipeline.opened_item`), then its
+    frame chunks, then an ``_End``. An object in a bucket is downloaded first, and its temporary
+    file lives until its ``_End``."""
     for item in items:
-        started = time.perf_counter()
-        with fetched(item) as media:
-            opened = _Opened(media.item, media.sha256, media.size_bytes, started,
-                             provenance=provenance_of(media, trust_anchors, worker))
-            chunks: Iterator[list[Frame]] = iter(())
-            try:
-                frames = open_frames(media.file, config.sampling, worker)
-                opened.info, opened.frame_count, chunks = frames.info, frames.frame_count, frames.chunks
-                opened.warnings = frames.warnings  # the same list: decoding adds to it
-            except DecodeError as exc:
-                opened.error = str(exc)
-            yield opened
+        with opened_item(item, config.sampling, worker, trust_anchors) as opened:
+            yield _Opened(opened)
             if opened.error is not None:
                 continue
             try:
-                for chunk in chunks:
+                for chunk in opened.chunks:
                     yield chunk
             except DecodeError as exc:
                 yield _End(str(exc))
@@ -188,17 +171,21 @@ PHOTO_BATCH_PIXELS = 1 << 24
 """At most this many decoded pixels are held back for one such call (about 48 MiB of RGB)."""
 
 
-def _photos_searched_together(messages: Iterator[Any], detector: FaceDetector) -> Iterator[Any]:
+Message = _Opened | list[Frame] | _End
+"""What the decode thread sends: an item's header, its chunks of frames, its end."""
+
+
+def _photos_searched_together(messages: Iterator[Message], detector: FaceDetector) -> Iterator[Message]:
     """Pass the decode messages through, holding up to :data:`PHOTO_BATCH` consecutive photos
     back so that their frames are searched for faces in one call: each photo's ``_Opened``
     then carries its ``faces``. If that call fails, the photos are searched one by one later
     (and each fails on its own)."""
-    held: list[Any] = []
+    held: list[Message] = []
     photos: list[tuple[_Opened, list[Frame]]] = []
     pixels = 0
     holding = False
 
-    def release() -> Iterator[Any]:
+    def release() -> Iterator[Message]:
         nonlocal pixels
         frames = [frame.image for _, own in photos for frame in own]
         try:
@@ -215,7 +202,7 @@ def _photos_searched_together(messages: Iterator[Any], detector: FaceDetector) -
 
     for message in messages:
         if isinstance(message, _Opened):
-            holding = message.item.kind == "image" and message.error is None
+            holding = message.opened.item.kind == "image" and message.opened.error is None
             if photos and (not holding or len(photos) >= PHOTO_BATCH or pixels >= PHOTO_BATCH_PIXELS):
                 yield from release()
             if holding:
@@ -234,35 +221,29 @@ MAX_WAITING = 16
 """Media whose crops may wait to be scored together (a bound on latency and memory)."""
 
 
-def _extract_one(opened: _Opened, messages: Iterator[Any], engine: LocalEngine,
+def _extract_one(header: _Opened, messages: Iterator[Message], engine: LocalEngine,
                  notify: ProgressCallback) -> tuple[Extraction, float]:
-    """Detect and crop one item whose chunks come next in ``messages``; its seconds so far."""
-    if opened.error is not None:
-        x = Extraction(item=opened.item, sha256=opened.sha256, size_bytes=opened.size_bytes, error=opened.error,
-                       provenance=opened.provenance)
-        return x, time.perf_counter() - opened.started
-    end: list[_End] = []
+    """Detect and crop one item whose chunks come next in ``messages``
+    (:func:`~forensics.pipeline.extract_opened`); its seconds so far are the extraction's own."""
 
     def chunks() -> Iterator[list[Frame]]:
-        for message in messages:
-            if isinstance(message, _End):
-                end.append(message)
-                if message.error is not None:
-                    raise DecodeError(message.error)
-                return
-            notify("frames", len(message))
-            yield message
+        ended = False
+        try:
+            for message in messages:
+                if isinstance(message, _End):
+                    ended = True
+                    if message.error is not None:
+                        raise DecodeError(message.error)
+                    return
+                notify("frames", len(message))
+                yield message
+        finally:
+            if not ended:  # extraction stopped early: skip the item's remaining chunks
+                for message in messages:
+                    if isinstance(message, _End):
+                        break
 
-    try:
-        x = extract(opened.item, opened.info, opened.frame_count, chunks(), engine.detector,
-                    engine.crop_policy, engine.config.face_search, opened.faces)
-    except (DecodeError, StageError) as exc:
-        x = Extraction(item=opened.item, info=opened.info, error=str(exc))
-    if not end:  # extraction stopped early: skip the item's remaining chunks
-        for message in messages:
-            if isinstance(message, _End):
-                break
-    x.sha256, x.size_bytes = opened.sha256, opened.size_bytes
-    x.warnings = list(opened.warnings) + x.warnings
-    x.provenance = opened.provenance
-    return x, time.perf_counter() - opened.started
+    opened = header.opened
+    x = extract_opened(opened, engine.detector, engine.crop_policy, engine.config.face_search,
+                       chunks() if opened.error is None else None, header.faces)
+    return x, 0.0

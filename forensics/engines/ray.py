@@ -22,6 +22,7 @@ readable (thumbnails: writable) at the same paths on every node.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import logging
 import math
@@ -195,7 +196,7 @@ class RayEngine:
     """
 
     def __init__(self, config: ScanConfig, cluster: Cluster | None = None):
-        from forensics.score import open_scorer, scorer_audit
+        from forensics.score import scorer_audit, scorer_for
 
         cluster = cluster or Cluster()
         self.config = config
@@ -206,7 +207,7 @@ class RayEngine:
         # read on the driver and sent to the actors, whose nodes may not have the file
         self.trust_anchors = load_trust_anchors(config.trust_anchors)
         # load the weights once here: a bad file fails now, and the audit needs their card
-        scorer = open_scorer(config.model, config.weights, "cpu", config.batch_size, runtime="torch")  # audit only
+        scorer = scorer_for(dataclasses.replace(config.scoring, runtime="torch"), "cpu")  # audit only: no ONNX export
         self._audit = scorer_audit(scorer)
         del scorer
         self._owns_connection = False

@@ -117,7 +117,7 @@ class ExtractStage:
         enter_workdir(workdir)
         self.config = config
         self.policy = CropPolicy.from_dict(crop_policy)
-        self.detector = FaceDetector(device, config.detect_size, config.min_face_prob, config.min_face_px)
+        self.detector = FaceDetector.for_search(config.face_search, device)
         self.decoder = DecodeWorker(config.timeout_per_media)
         self.worker = worker_name()
         self.attempts, self.max_attempts = attempts, max_attempts

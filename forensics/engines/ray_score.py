@@ -30,7 +30,7 @@ from forensics.engines.ray_extract import (
 )
 from forensics.result import Extraction
 from forensics.models.weights import WeightsError
-from forensics.score import open_scorer
+from forensics.score import scorer_for
 
 
 class ScoreStage:
@@ -52,7 +52,7 @@ class ScoreStage:
         use_threads(threads)
         enter_workdir(workdir)
         self.config = config
-        self.scorer = open_scorer(config.model, config.weights, device, config.batch_size, config.runtime)
+        self.scorer = scorer_for(config.scoring, device)
         if self.scorer.weights_sha256 != weights_sha256:
             raise WeightsError(
                 f"weights {self.scorer.weights_path} on this node have sha256 {self.scorer.weights_sha256}, "

@@ -13,7 +13,7 @@ detection on the 177 shared videos, but faces that show only between key frames 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import cv2
 import numpy as np
@@ -21,6 +21,9 @@ import torch
 from torchvision.ops import box_iou
 
 from forensics.faces.mtcnn import detect_face, follow_faces
+
+if TYPE_CHECKING:
+    from forensics.config import FaceSearch
 
 MIN_DETECT_SIDE = 48  # pixels: the short side of a frame is not shrunk below this for detection
 MIN_FRAME_SIDE = 20  # pixels: MTCNN's smallest face; a smaller frame is not searched
@@ -82,6 +85,11 @@ class FaceDetector:
         self.min_face_px = min_face_px
         self._mtcnn = MTCNN(min_face_size=MTCNN_MIN_FACE, keep_all=True, select_largest=False, post_process=False,
                            device=self.device)
+
+    @classmethod
+    def for_search(cls, search: "FaceSearch", device: torch.device | str = "cpu") -> "FaceDetector":
+        """The detector a scan's face search asks for (``config.face_search``), on ``device``."""
+        return cls(device, search.detect_size, search.min_face_prob, search.min_face_px)
 
     def _scale(self, height: int, width: int) -> float:
         longest = max(height, width)
