@@ -30,6 +30,26 @@ def test_videos_are_sniffed_by_content(tmp_path, fourcc, suffix):
     assert inspect_file(str(renamed)).kind == "video"
 
 
+def test_an_avif_still_is_an_image_and_decodes(tmp_path):
+    from PIL import features
+
+    from forensics.media.decode import DecodeError, read_image
+
+    if not features.check("avif"):
+        pytest.skip("Pillow was built without AVIF")
+    path = tmp_path / "picture.dat"  # ISO-BMFF like an MP4: the brand, not the name, says picture
+    Image.new("RGB", (32, 24), (200, 10, 10)).save(path, format="AVIF")
+    item = inspect_file(str(path))
+    assert (item.kind, item.problem) == ("image", None)
+    assert read_image(str(path)).image.shape == (24, 32, 3)
+    assert sniff_kind(b"\0\0\0\x1cftypheic" + b"\0" * 4) == "image"
+    assert sniff_kind(b"\0\0\0\x1cftypisom" + b"\0" * 4) == "video"
+    heic = tmp_path / "phone.heic"  # the container alone: an error row that says what to do
+    heic.write_bytes(b"\0\0\0\x1cftypheic" + b"\0" * 64)
+    with pytest.raises(DecodeError, match="HEIC/HEIF picture.*convert it to JPEG or PNG"):
+        read_image(str(heic))
+
+
 def test_matroska_and_webm_magic():
     assert sniff_kind(b"\x1a\x45\xdf\xa3" + b"\0" * 12) == "video"
     assert sniff_kind(b"\0\0\0\x20ftypqt  " + b"\0" * 4) == "video"

@@ -393,6 +393,16 @@ def _to_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")
 
 
+def _is_heic(path: str) -> bool:
+    """An ISO-BMFF file whose brand is one of HEIC's (HEVC-coded HEIF)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+    except OSError:
+        return False
+    return head[4:8] == b"ftyp" and head[8:12] in (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx")
+
+
 def read_image(path: str, max_side: int = IMAGE_MAX_SIDE) -> Frame:
     """Decode an image as one RGB frame, EXIF orientation applied.
 
@@ -414,6 +424,9 @@ def read_image(path: str, max_side: int = IMAGE_MAX_SIDE) -> Frame:
     except Image.DecompressionBombError as exc:
         raise DecodeError(f"image too large to decode safely: {exc}") from None
     except (OSError, ValueError, SyntaxError, EOFError) as exc:  # PIL raises these on corrupt data
+        if _is_heic(path):
+            raise DecodeError("cannot decode image: a HEIC/HEIF picture, which this install cannot decode "
+                              "(Pillow reads AVIF, not HEIC): convert it to JPEG or PNG") from None
         raise DecodeError(f"cannot decode image: {_first_line(exc)}") from None
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.size == 0:
         raise DecodeError(f"cannot decode image: unexpected pixel layout {rgb.shape}")

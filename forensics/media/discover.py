@@ -24,12 +24,14 @@ from forensics.media import storage
 
 MediaKind = Literal["image", "video", "unknown"]
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".avif", ".heic", ".heif"})
 VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm"})
 SNIFF_BYTES = 16
 
 # ISO-BMFF (mp4/mov) box types that may open a file
 _BMFF_BOXES = (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip", b"pnot")
+# ISO-BMFF brands of still images (HEIF/AVIF: the same container as MP4, with a picture inside)
+_IMAGE_BRANDS = (b"avif", b"avis", b"heic", b"heix", b"heim", b"heis", b"mif1", b"msf1")
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,8 @@ def sniff_kind(head: bytes) -> MediaKind:
         return "image"
     if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
         return "video"
+    if head[4:8] == b"ftyp" and head[8:12] in _IMAGE_BRANDS:
+        return "image"
     if head[4:8] in _BMFF_BOXES:
         return "video"
     if head.startswith(b"\x1a\x45\xdf\xa3"):  # EBML: Matroska and WebM
