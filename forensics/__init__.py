@@ -23,7 +23,7 @@ _API = {"Scanner": "forensics.api", "ScanResults": "forensics.api", "scan": "for
         # not match their card, unsafe outputs, a journal that cannot resume, a Ray scan that
         # could not finish, a media that cannot be decoded (the scan itself makes that an error row)
         "BrokenModelError": "forensics.score", "WeightsError": "forensics.models.weights",
-        "OutputError": "forensics.runner", "JournalError": "forensics.report.journal",
+        "OutputError": "forensics.report.outputs", "JournalError": "forensics.report.journal",
         "RayScanError": "forensics.engines.ray", "DecodeError": "forensics.media.decode"}
 
 

@@ -1,16 +1,17 @@
 """Run a whole scan: discover inputs, check the outputs, run an engine, journal each result,
 write the reports, show progress and a summary.
 
-Before any model is loaded, the outputs are checked (:func:`check_outputs`): a report must
-not overwrite an input, a folder or a file that is not a forensics report, and its folder
-must be writable. Each finished media goes to the journal (:mod:`forensics.report.journal`)
-at once; the Parquet reports are written from it, in input order, when the scan completes.
+The jobs live in their own modules: output safety and bucket staging in
+:mod:`forensics.report.outputs` (checked before any model loads), the journal that lets a
+killed scan resume in :mod:`forensics.report.journal` (each finished media goes there at once;
+the Parquet reports are written from it, in input order, when the scan completes), progress in
+:mod:`forensics.report.progress`, the summary in :mod:`forensics.report.summary`. This module
+lists the media (:class:`_Listing`, which skips what a resumed journal has) and runs them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import itertools
 import os
 import threading
@@ -21,28 +22,26 @@ from typing import Any, Iterator, Sequence
 
 import pyarrow as pa
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-)
 
 from forensics import __version__
 from forensics.config import Cluster, ScanConfig
 from forensics.engines import Engine, open_engine
 from forensics.media import storage
-from forensics.media.discover import MediaItem, discover, walk_media
+from forensics.media.discover import MediaItem, walk_media
 from forensics.report.journal import Journal, journal_path
-from forensics.report.schema import faces_path, read_metadata
+from forensics.report.outputs import (
+    OutputError,
+    check_outputs,
+    check_remote_report,
+    remove_staged,
+    staged_report,
+    upload_reports,
+)
+from forensics.report.html import Review, write_review
+from forensics.report.progress import ScanProgress
 from forensics.report.summary import Condensed, render_condensed, report_batches
 from forensics.report.writer import ReportWriter, remove_stale_temporaries
 from forensics.result import printable
-
-
-class OutputError(ValueError):
-    """The reports cannot be written where asked, or would destroy something: nothing was scanned."""
 
 
 @dataclass
@@ -54,7 +53,8 @@ class ScanOutcome:
         media_count: media in the report; ``fakes``: of them with verdict fake.
         skipped: non-media files passed over while walking folders.
         report: where the report can be read on this machine (a bucket's: its staged copy,
-            kept only with ``run_scan(keep_staged=True)``).
+            deleted once the review page is written; None then).
+        review: the HTML review page written from the report (``run_scan(review=...)``), or None.
     """
 
     out: str
@@ -66,6 +66,7 @@ class ScanOutcome:
     nodes: frozenset[str] = field(default_factory=frozenset)  # Ray node ids that did work (ray engine)
     resumed: int = 0  # media taken from the journal of an interrupted scan (--resume)
     report: Path | None = None
+    review: Review | None = None
 
     @property
     def media(self) -> pa.Table:
@@ -90,127 +91,6 @@ def report_metadata(config: ScanConfig, audit: dict[str, Any]) -> dict[str, Any]
     }
 
 
-def _is_report(path: Path) -> bool:
-    """True when ``path`` is a Parquet file written by forensics."""
-    import pyarrow.parquet as pq
-
-    try:
-        return bool(read_metadata(pq.read_schema(path)))
-    except Exception:
-        return False
-
-
-def check_outputs(out: Path, inputs: Sequence[str], overwrite: bool = False, thumbnails: str | None = None) -> None:
-    """Refuse outputs that would destroy evidence or fail after the work; create the report's folder.
-
-    Raises:
-        OutputError: ``out`` is a folder, an input (or would overwrite one), a file that is
-            not a forensics report (unless ``overwrite``), or in a place that cannot be written.
-    """
-    if out.is_dir():
-        raise OutputError(f"--out {out} is a folder: give a file name, e.g. {out / 'report.parquet'}")
-    targets = {out: "the report", faces_path(out): "the faces report", journal_path(out): "the journal"}
-    sources = [Path(p) for p in inputs if not storage.is_remote(p)]
-    for target, what in targets.items():
-        source = _input_at(target, sources)
-        if source is not None:
-            raise OutputError(f"--out {out}: {what} would overwrite the input {printable(str(source))}; "
-                              "write the report somewhere else")
-        if target != journal_path(out) and target.exists() and not overwrite:
-            if target.is_dir():
-                raise OutputError(f"--out {out}: {what} {target} exists and is a folder")
-            if not _is_report(target):
-                raise OutputError(f"--out {out}: {target} exists and is not a forensics report; refusing to "
-                                  "overwrite it (pass --overwrite to replace it)")
-    if thumbnails is not None and storage.is_remote(thumbnails):
-        try:
-            storage.check_writable(storage.join(thumbnails, ".forensics-write-check"))
-        except storage.StorageError as exc:
-            raise OutputError(f"--thumbnails: {exc}") from None
-        thumbnails = None
-    if thumbnails is not None and Path(thumbnails).exists() and not Path(thumbnails).is_dir():
-        raise OutputError(f"--thumbnails {thumbnails} exists and is not a folder")
-    for folder in [out.parent] + ([Path(thumbnails)] if thumbnails else []):
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OutputError(f"cannot create the folder {folder}: {exc.strerror or exc}") from None
-        if not os.access(folder, os.W_OK | os.X_OK):
-            raise OutputError(f"cannot write in {folder}: permission denied")
-
-
-def staged_report(out: str | os.PathLike[str]) -> Path:
-    """Where the report of ``out`` is written on this machine: ``out`` itself, or for a bucket
-    (``s3://…``) a staging folder (``$FORENSICS_STAGING``, default ``~/.cache/forensics/staging``)
-    that keeps the journal while the scan runs and the reports until they are uploaded."""
-    text = os.fspath(out)
-    if not storage.is_remote(text):
-        return Path(text)
-    root = Path(os.environ.get("FORENSICS_STAGING") or Path.home() / ".cache" / "forensics" / "staging")
-    return root / hashlib.sha256(text.encode()).hexdigest()[:16] / (text.rstrip("/").rsplit("/", 1)[-1] or "report.parquet")
-
-
-def remove_staged(report: Path) -> None:
-    """Delete the staged copy of a bucket's reports (:func:`staged_report`) and its folder if empty."""
-    for path in (report, faces_path(report)):
-        path.unlink(missing_ok=True)
-    try:
-        report.parent.rmdir()
-    except OSError:
-        pass
-
-
-def check_remote_report(out: str, overwrite: bool = False) -> None:
-    """Refuse a bucket ``--out`` that holds something other than a forensics report, or cannot be written.
-
-    Raises:
-        OutputError: as :func:`check_outputs`.
-    """
-    import pyarrow.parquet as pq
-
-    try:
-        if storage.exists(out) and not overwrite:
-            fs, path = storage.filesystem(out)
-            try:
-                with fs.open(path, "rb") as f:
-                    ours = bool(read_metadata(pq.read_schema(f)))
-            except Exception:
-                ours = False
-            if not ours:
-                raise OutputError(f"--out {out} exists and is not a forensics report; refusing to overwrite it "
-                                  "(pass --overwrite to replace it)")
-        storage.check_writable(out)
-    except storage.StorageError as exc:
-        raise OutputError(f"--out: {exc}") from None
-
-
-def _upload_reports(local: Path, out: str) -> None:
-    """Copy the two reports written at ``local`` to the bucket ``out`` (faces first, the media report last)."""
-    storage.upload(str(faces_path(local)), storage.join(out.rsplit("/", 1)[0], faces_path(local).name))
-    storage.upload(str(local), out)
-
-
-def _input_at(target: Path, sources: list[Path]) -> Path | None:
-    """The input that ``target`` is, or the media file it is inside an input folder (found without
-    listing the folders: the one file is sniffed as the walk would); None if it is neither."""
-    real = os.path.realpath(target)
-    for source in sources:
-        if os.path.realpath(source) == real or (target.exists() and source.exists() and _same_file(source, target)):
-            return source
-        if source.is_dir() and target.is_file() and Path(real).is_relative_to(os.path.realpath(source)):
-            found = discover([str(target)]).items
-            if found and (found[0].problem is None or found[0].kind != "unknown"):
-                return target
-    return None
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
 def run_scan(
     paths: Sequence[str],
     config: ScanConfig,
@@ -220,7 +100,7 @@ def run_scan(
     resume: bool = False,
     overwrite: bool = False,
     cluster: Cluster | None = None,
-    keep_staged: bool = False,
+    review: Path | None = None,
 ) -> ScanOutcome:
     """Scan ``paths`` and write the reports at ``out`` (and ``<out>.faces.parquet``).
 
@@ -229,8 +109,9 @@ def run_scan(
             in it, unchanged (same path and sha256), are not scanned again.
         overwrite: replace an existing ``out`` even when it is not a forensics report.
         cluster: where the Ray engine runs (:class:`forensics.config.Cluster`); None: a local instance.
-        keep_staged: for a bucket ``out``, keep the local copy of the reports after uploading them
-            (``ScanOutcome.report``), e.g. to write the HTML review from it; the caller deletes it.
+        review: also write the HTML review page here (:func:`forensics.report.html.write_review`;
+            for a bucket ``out``, from the local copy of the reports, deleted afterwards). A page
+            that cannot be written raises OutputError after the reports are written.
 
     Raises:
         OutputError: the outputs are unsafe or unwritable (checked before any model loads).
@@ -259,28 +140,12 @@ def run_scan(
             metadata = report_metadata(config, engine.audit())
             shown = set() if quiet else _show_notes(engine, console, set())
             journal.begin(metadata)
-            progress = Progress(
-                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                console=console, disable=quiet, transient=False,
-            )
-            lines = _ProgressLines(console, enabled=not quiet and not console.is_terminal)
-            with progress, lines:
-                media_task = progress.add_task("media", total=None)
-                frame_task = progress.add_task("frames", total=None)
-
-                def notify(event: str, count: int) -> None:
-                    progress.advance(media_task if event == "media" else frame_task, count)
-                    lines.advance(event, count)
-
-                def counted(total: int) -> None:
-                    progress.update(media_task, total=total)
-                    lines.total = total
-
-                listing.count_in_background(counted)
-                todo = listing.todo(journal if resume else None, lambda: notify("media", 1))
+            with ScanProgress(console, quiet) as progress:
+                listing.count_in_background(progress.counted)
+                todo = listing.todo(journal if resume else None, lambda: progress.notify("media", 1))
                 # journaled as each finishes (a cluster finishes media out of order: nothing
                 # waits in memory behind a slow one); the report is written in input order
-                for result in engine.scan(todo, progress=notify, ordered=False):
+                for result in engine.scan(todo, progress=progress.notify, ordered=False):
                     journal.add(result, *listing.handed_back(result.path))
         finally:
             engine.close()
@@ -293,7 +158,7 @@ def run_scan(
                 writer.write_rows(media_row, face_rows)
         if remote:
             try:
-                _upload_reports(out, target)
+                upload_reports(out, target)
             except OSError as exc:
                 raise OutputError(f"{exc}; the reports are at {out} and the journal is kept: run again with "
                                   "--resume to upload them") from None
@@ -314,56 +179,22 @@ def run_scan(
             extra["engine"] = f"ray, {len(nodes)} node(s) did the work"
         console.print(render_condensed(condensed, skipped=listing.skipped, extra=extra))
     fakes = condensed.counts.get(("fake", "all"), 0)
-    if remote and not keep_staged:
-        remove_staged(out)
+    page = None
+    try:
+        if review is not None:
+            try:
+                page = write_review(out, review)
+            except OSError as exc:
+                raise OutputError(f"the reports are written at {target}, but the review page {review} cannot be: "
+                                  f"{exc.strerror or exc}; write it with `forensics report {target} --html PAGE`") from None
+            if not quiet:
+                console.print(f"wrote the HTML review {page.path} ({page.media} media, {page.images_linked} images "
+                              "linked); open it in a browser")
+    finally:
+        if remote:
+            remove_staged(out)
     return ScanOutcome(target, condensed.total, fakes, listing.skipped, elapsed, metadata, nodes, listing.resumed,
-                       out if not remote or keep_staged else None)
-
-
-PROGRESS_EVERY_S = 30.0
-"""Seconds between two progress lines where stderr is not a terminal (``$FORENSICS_PROGRESS_EVERY``
-overrides it)."""
-
-
-class _ProgressLines:
-    """Progress for logs that are not a terminal (`ray job logs`, CI, a file), where a live bar
-    shows nothing until the end: one plain line every :data:`PROGRESS_EVERY_S` seconds,
-    including while nothing has finished yet."""
-
-    def __init__(self, console: Console, enabled: bool):
-        self.console, self.enabled = console, enabled
-        self.every_s = float(os.environ.get("FORENSICS_PROGRESS_EVERY") or PROGRESS_EVERY_S)
-        self.media = self.frames = 0
-        self.total: int | None = None
-        self._started = time.monotonic()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="forensics-progress", daemon=True)
-
-    def advance(self, event: str, count: int) -> None:
-        if event == "media":
-            self.media += count
-        else:
-            self.frames += count
-
-    def line(self) -> str:
-        elapsed = time.monotonic() - self._started
-        total = f"/{self.total}" if self.total is not None else ""
-        rate = f", {self.media / elapsed:.1f} media/s" if self.media and elapsed > 0 else ""
-        return f"progress: {self.media}{total} media, {self.frames} frames, {elapsed / 60:.1f} min{rate}"
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.every_s):
-            self.console.print(self.line(), highlight=False, soft_wrap=True)
-
-    def __enter__(self) -> "_ProgressLines":
-        if self.enabled:
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
+                       None if remote else out, page)
 
 
 class _Listing:

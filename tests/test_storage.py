@@ -224,7 +224,7 @@ def test_an_interrupted_bucket_scan_resumes(s3, seeded, tmp_path, astronaut):
     from PIL import Image
 
     from forensics.report.journal import journal_path
-    from forensics.runner import staged_report
+    from forensics.report.outputs import staged_report
 
     env, client = s3
     folder = tmp_path / "many"
