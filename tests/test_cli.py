@@ -197,3 +197,19 @@ def test_a_scan_logged_to_a_file_prints_progress_lines_as_it_goes(tmp_path, medi
     media = [int(m) for m, _, _ in lines]
     assert media == sorted(media) and media[-1] <= len(list(media_dir.iterdir()))
     assert {int(t) for _, t, _ in lines if t} <= {len(list(media_dir.iterdir()))}
+
+
+def test_every_scan_setting_option_reaches_the_config_by_its_name():
+    import dataclasses
+    import inspect
+
+    from forensics.cli import product
+    from forensics.config import ScanConfig
+
+    settings = {f.name for f in dataclasses.fields(ScanConfig)}
+    options = set(inspect.signature(product.scan).parameters)
+    # an option named like a setting but left out of the mapping would be silently ignored
+    assert set(product.SCAN_OPTIONS) == settings & options
+    config = product._scan_config("fast", {"frames": 5, "threshold": None, "heatmaps": False, "device": product.Device("cpu")},
+                                  ["min_face_px=30"])
+    assert (config.frames, config.detect_size, config.min_face_px, config.device, config.heatmaps) == (5, 480, 30, "cpu", False)

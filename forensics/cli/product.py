@@ -3,6 +3,7 @@ library)."""
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Any, List, Optional
 
@@ -70,7 +71,7 @@ def scan(
     """
     import signal
 
-    from forensics.config import parse_setting, parse_workers
+    from forensics.config import parse_workers
     from forensics.engines.ray import RayScanError
     from forensics.models.weights import WeightsError
     from forensics.report.journal import JournalError
@@ -82,32 +83,8 @@ def scan(
         raise _usage_error(f"--html {html} would overwrite the report; give the page its own name, e.g. review.html")
     if html is not None and thumbnails is None:
         thumbnails = str(html.with_name(html.stem + "_files"))
-    given = {
-        "frames": frames, "fps": fps, "max_frames": max_frames, "detect_size": detect_size,
-        "min_face_prob": min_face_prob, "keyframe_every": keyframe_every, "model": model,
-        "weights": str(weights) if weights else None, "threshold": threshold,
-        "aggregate": aggregate.value if aggregate else None, "batch_size": batch_size,
-        "device": device.value if device else None, "runtime": runtime.value if runtime else None,
-        "threads": threads, "engine": engine.value if engine else None,
-        "thumbnails": str(thumbnails) if thumbnails else None, "heatmaps": heatmaps or None,
-        "timeout_per_media": timeout_per_media, "trust_anchors": str(trust_anchors) if trust_anchors else None,
-    }
-    try:
-        overrides = {k: v for k, v in given.items() if v is not None}
-        overrides.update(parse_setting(text) for text in settings or [])
-        config = ScanConfig.from_preset(preset.value, **overrides)
-    except ValueError as exc:
-        raise _usage_error(str(exc))
-    weights = Path(config.weights) if config.weights else None
-    if weights is not None and not weights.exists():
-        raise _usage_error(f"--weights {weights}: no such file")
-    if config.trust_anchors is not None:
-        from forensics.media.provenance import load_trust_anchors
-
-        try:
-            load_trust_anchors(config.trust_anchors)  # before the journal and the models
-        except ValueError as exc:
-            raise _usage_error(str(exc))
+    options = dict(locals())  # every option named as its ScanConfig setting, given or not
+    config = _scan_config(preset.value, {name: options[name] for name in SCAN_OPTIONS}, settings or [])
 
     def terminate(signum: int, frame: object) -> None:  # SIGTERM ends the scan as Ctrl-C does
         raise KeyboardInterrupt
@@ -131,6 +108,37 @@ def scan(
         raise typer.Exit(EXIT_INTERRUPTED)
     if fail_on_fake and outcome.fakes:
         raise typer.Exit(EXIT_FAKE_FOUND)
+
+
+SCAN_OPTIONS = ("frames", "fps", "max_frames", "detect_size", "min_face_prob", "keyframe_every", "model", "weights",
+                "threshold", "aggregate", "batch_size", "device", "runtime", "threads", "engine", "thumbnails",
+                "heatmaps", "timeout_per_media", "trust_anchors")
+"""The options of `forensics scan` that are ScanConfig settings of the same name."""
+
+
+def _scan_config(preset: str, options: dict[str, Any], settings: List[str]) -> ScanConfig:
+    """The scan's settings: the preset, the options given over it (None or False: not given;
+    choices and paths as ScanConfig's strings), ``--set KEY=VALUE`` over those. Files it names
+    are checked here, before the journal and the models: a usage error says what is wrong."""
+    from forensics.config import parse_setting
+
+    given = {name: value.value if isinstance(value, Enum) else str(value) if isinstance(value, Path) else value
+             for name, value in options.items() if value is not None and value is not False}
+    try:
+        given.update(parse_setting(text) for text in settings)
+        config = ScanConfig.from_preset(preset, **given)
+    except ValueError as exc:
+        raise _usage_error(str(exc))
+    if config.weights and not Path(config.weights).exists():
+        raise _usage_error(f"--weights {config.weights}: no such file")
+    if config.trust_anchors is not None:
+        from forensics.media.provenance import load_trust_anchors
+
+        try:
+            load_trust_anchors(config.trust_anchors)
+        except ValueError as exc:
+            raise _usage_error(str(exc))
+    return config
 
 
 def _write_review(out: Path, html: Path, quiet: bool = False) -> None:
