@@ -177,40 +177,16 @@ def summary(
     top: int = typer.Option(10, "--top", min=1, help="How many media to list."),
 ) -> None:
     """Print the summary of an existing report, per-video verdicts first."""
-    import contextlib
-
-    import pyarrow.parquet as pq
-
-    from forensics.media import storage
-    from forensics.report.schema import read_metadata
-    from forensics.report.summary import print_summary, report_batches
+    from forensics.report.summary import ReportError, summarise_report
 
     if verdict not in (None, "fake", "real"):
         raise _usage_error("--verdict takes fake or real")
     if status not in (None, "ok", "no_face", "error"):
         raise _usage_error("--status takes ok, no_face or error")
-    with contextlib.ExitStack() as stack:
-        source: Any = report
-        try:
-            if storage.is_remote(report):
-                if not storage.exists(report):
-                    raise _usage_error(f"{report}: no such report")
-                fs, path = storage.filesystem(report)
-                source = stack.enter_context(fs.open(path, "rb"))
-            elif not Path(report).exists():
-                raise _usage_error(f"{report}: no such report")
-        except storage.StorageError as exc:
-            raise _usage_error(str(exc))
-        try:
-            schema = pq.read_schema(source)
-        except Exception as exc:
-            raise _usage_error(f"{report} is not a readable Parquet report: {exc}")
-        meta = read_metadata(schema)
-        extra = {}
-        if meta:
-            extra = {"model": f"{meta.get('model')} (weights sha256 {str(meta.get('weights_sha256'))[:12]}…)",
-                     "scanned": f"{meta.get('created')} by forensics {meta.get('version')}, engine {meta.get('engine')}"}
-        print_summary(report_batches(source), Console(), top=top, verdict=verdict, status=status, extra=extra)
+    try:
+        summarise_report(report, Console(), top=top, verdict=verdict, status=status)
+    except ReportError as exc:
+        raise _usage_error(str(exc))
 
 
 @app.command(rich_help_panel=SCAN)

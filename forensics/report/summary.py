@@ -231,3 +231,45 @@ def report_batches(report: str | os.PathLike[str] | Any, batch_rows: int = 65536
 
 def print_summary(table: pa.Table | Iterable[pa.Table | pa.RecordBatch], console: Console | None = None, **kwargs: Any) -> None:
     (console or Console()).print(render_summary(table, **kwargs))
+
+
+class ReportError(ValueError):
+    """A report that does not exist or cannot be read as a forensics report."""
+
+
+def summarise_report(report: str, console: Console | None = None, top: int = 10, verdict: str | None = None,
+                     status: str | None = None) -> None:
+    """Print the summary of the media report at ``report`` (a path or a bucket URI), read a batch
+    at a time, with the scan's model and date from its metadata.
+
+    Raises:
+        ReportError: no such report, the bucket cannot be read, or it is not a Parquet report.
+    """
+    import contextlib
+
+    import pyarrow.parquet as pq
+
+    from forensics.media import storage
+    from forensics.report.schema import read_metadata
+
+    with contextlib.ExitStack() as stack:
+        source: Any = report
+        try:
+            if storage.is_remote(report):
+                if not storage.exists(report):
+                    raise ReportError(f"{report}: no such report")
+                fs, path = storage.filesystem(report)
+                source = stack.enter_context(fs.open(path, "rb"))
+            elif not os.path.exists(report):
+                raise ReportError(f"{report}: no such report")
+        except storage.StorageError as exc:
+            raise ReportError(str(exc)) from None
+        try:
+            meta = read_metadata(pq.read_schema(source))
+        except Exception as exc:
+            raise ReportError(f"{report} is not a readable Parquet report: {exc}") from None
+        extra = {}
+        if meta:
+            extra = {"model": f"{meta.get('model')} (weights sha256 {str(meta.get('weights_sha256'))[:12]}…)",
+                     "scanned": f"{meta.get('created')} by forensics {meta.get('version')}, engine {meta.get('engine')}"}
+        print_summary(report_batches(source), console, top=top, verdict=verdict, status=status, extra=extra)
