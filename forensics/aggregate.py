@@ -12,7 +12,7 @@ fake. Within a track, face scores are combined by one of four strategies:
   so. (The winner also asked for more than 11 confident frames out of its 32; with a
   configurable frame count that absolute number is dropped in favour of the 40% share.)
 
-A *suite* runs one detector per family of manipulation (:data:`FAMILIES`). Each family's face
+A *suite* runs one detector per family of manipulation (:data:`forensics.families.FAMILIES`). Each family's face
 scores are aggregated as above into the family's media score; the media's score is the highest
 family score, and a ``fake`` verdict names the family that fired (:func:`combine_families`).
 """
@@ -22,31 +22,6 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 import numpy as np
-
-FAMILIES: dict[str, str] = {
-    "blend": "blending traces",
-    "synthesis": "generation traces",
-    "animation": "re-rendering traces",
-}
-"""The families of manipulation a detector can be for, and what its firing says about a face:
-``blend`` (a face pasted into a real frame: face swaps, lip-sync, pasted-back talking heads),
-``synthesis`` (a face generated whole: GAN and diffusion faces) and ``animation`` (a face
-re-rendered over time by a video generator: talking heads, portrait animation, reenactment,
-lip-sync, live face swaps; learnt from many such generators' videos)."""
-
-KINDS: tuple[str, ...] = ("image", "video")
-"""The kinds of media a suite member may be for (a video detector need not judge stills)."""
-
-
-PROVENANCE_FAMILY = "provenance"
-"""The ``family`` of a ``fake`` verdict that the media's own provenance made: it declares itself
-generated or edited with generative AI (Content Credentials, an IPTC DigitalSourceType, a
-generator's traces: :mod:`forensics.media.provenance`), whatever its face scores say."""
-
-VERDICT_FAMILIES: dict[str, str] = {**FAMILIES, PROVENANCE_FAMILY: "declared AI-generated"}
-"""Every ``family`` a ``fake`` verdict can name, and what it means (the detectors' families and
-the media's own declaration)."""
-
 
 def confident_score(scores: np.ndarray, high: float = 0.8, low: float = 0.2) -> float:
     """The DFDC winner's "confident strategy" over one track's face scores."""

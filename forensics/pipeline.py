@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 import cv2
 import numpy as np
 
-from forensics.aggregate import PROVENANCE_FAMILY, combine_families, counted_tracks, media_score, track_sizes, verdict
+from forensics.families import PROVENANCE_FAMILY
+from forensics.aggregate import combine_families, counted_tracks, media_score, track_sizes, verdict
 from forensics.config import Aggregation, FaceSearch, Sampling, ScanConfig
 from forensics.faces.align import CropPolicy, crop_face
 from forensics.faces.detect import Detection, FaceDetector, FaceFollower
@@ -354,7 +355,7 @@ def finish(extraction: Extraction, scores: np.ndarray | None, aggregation: Aggre
     verdict names the family that fired (:func:`forensics.aggregate.combine_families`).
 
     A media that declares itself generated or edited with generative AI (``provenance.ai``) is
-    ``fake`` with family :data:`~forensics.aggregate.PROVENANCE_FAMILY`, whatever its face scores
+    ``fake`` with family :data:`~forensics.families.PROVENANCE_FAMILY`, whatever its face scores
     and its status (``no_face`` and ``error`` stay so): the one place the verdict is decided.
     Its face scores are kept as they are. The provenance's warnings join the media's.
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from forensics.aggregate import FAMILIES
+from forensics.families import FAMILIES
 from forensics.media.decode import MediaInfo
 from forensics.media.discover import MediaItem
 from forensics.media.provenance import Provenance
@@ -37,7 +37,7 @@ class FaceRecord:
         landmarks: (5, 2) eye, nose and mouth-corner points in original-frame pixels.
         score: P(fake) of the crop, 0..1 (with a suite, the highest of its family scores).
         family_scores: the crop's calibrated score of each family the scorer has (see
-            :data:`forensics.aggregate.FAMILIES`); empty for a model without a family.
+            :data:`forensics.families.FAMILIES`); empty for a model without a family.
     """
 
     frame_index: int

@@ -11,7 +11,8 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from forensics.aggregate import KINDS, shift_logits
+from forensics.families import KINDS
+from forensics.aggregate import shift_logits
 from forensics.config import DEFAULT_MODEL, RUNTIMES, Scoring
 from forensics.faces.align import CropPolicy
 from forensics.models.registry import crops_to_tensor, get_model_spec

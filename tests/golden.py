@@ -75,7 +75,7 @@ def compute_suite_crop_scores(card: Path) -> dict[str, dict[str, float]]:
 def sample_rows(out_dir: Path) -> dict[str, dict[str, Any]]:
     """Score, verdict, family and family scores of each file of ``examples/media`` in a default
     scan (the shipped default: the suite where one ships)."""
-    from forensics.aggregate import FAMILIES
+    from forensics.families import FAMILIES
     from forensics.config import ScanConfig
     from forensics.runner import run_scan
 

@@ -15,7 +15,7 @@ import pytest
 from tolerances import SCORE_ATOL
 from typer.testing import CliRunner
 
-from forensics.aggregate import PROVENANCE_FAMILY
+from forensics.families import PROVENANCE_FAMILY
 from forensics.cli import app
 from forensics.media.provenance import MAX_MANIFEST_BYTES, manifest_store_size, read_provenance
 

@@ -19,7 +19,8 @@ import pytest
 from tolerances import SAME_BATCH_SCORE_ATOL, SCORE_ATOL
 from typer.testing import CliRunner
 
-from forensics.aggregate import FAMILIES, VERDICT_FAMILIES, media_score, shift_logits
+from forensics.families import FAMILIES, VERDICT_FAMILIES
+from forensics.aggregate import media_score, shift_logits
 from forensics.cli import app
 from forensics.config import ScanConfig
 from forensics.models.weights import WeightsError

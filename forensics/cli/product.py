@@ -195,7 +195,7 @@ def models() -> None:
     from rich.table import Table
 
     from forensics.models import get_model_spec, list_models
-    from forensics.aggregate import FAMILIES
+    from forensics.families import FAMILIES
     from forensics.models.weights import WeightsError, list_shipped_cards, read_suite, shipped_suite, weights_dir
 
     table = Table(title="Models", title_justify="left")

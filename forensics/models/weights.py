@@ -219,7 +219,7 @@ def read_suite(path: str | os.PathLike[str]) -> dict[str, Any]:
         WeightsError: not a suite card, no members, a family named twice, a member file
             missing or not the one the card names.
     """
-    from forensics.aggregate import FAMILIES, KINDS
+    from forensics.families import FAMILIES, KINDS
 
     path = Path(path)
     try:

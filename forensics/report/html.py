@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from forensics.aggregate import FAMILIES, VERDICT_FAMILIES
+from forensics.families import FAMILIES, VERDICT_FAMILIES
 from forensics.report.evidence import EVIDENCE_FACES, evidence_name, top_faces
 from forensics.report.schema import faces_path, read_metadata
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from forensics.aggregate import FAMILIES
+from forensics.families import FAMILIES
 
 METADATA_KEY = b"forensics"
 

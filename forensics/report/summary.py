@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 from rich.console import Console, Group
 from rich.table import Table
 
-from forensics.aggregate import FAMILIES, VERDICT_FAMILIES
+from forensics.families import FAMILIES, VERDICT_FAMILIES
 from forensics.media.provenance import PROVENANCE_STATUSES
 from forensics.report.thumbnails import score_colour
 

@@ -25,7 +25,8 @@ from sklearn.metrics import roc_auc_score
 
 from forensics import __version__
 from forensics.media.storage import file_sha256
-from forensics.aggregate import FAMILIES, media_score, shift_logits
+from forensics.families import FAMILIES
+from forensics.aggregate import media_score, shift_logits
 from forensics.config import Aggregation
 from forensics.models.weights import SUITE_KIND, read_card
 
