@@ -135,22 +135,7 @@ def run_scan(
     listing.check_start()  # an unreachable bucket fails here, before the journal and the models
     journal = Journal.open(journal_file, resume)  # locked before the models load: fail fast
     try:
-        engine = open_engine(config, cluster)
-        try:
-            metadata = report_metadata(config, engine.audit())
-            shown = set() if quiet else _show_notes(engine, console, set())
-            journal.begin(metadata)
-            with ScanProgress(console, quiet) as progress:
-                listing.count_in_background(progress.counted)
-                todo = listing.todo(journal if resume else None, lambda: progress.notify("media", 1))
-                # journaled as each finishes (a cluster finishes media out of order: nothing
-                # waits in memory behind a slow one); the report is written in input order
-                for result in engine.scan(todo, progress=progress.notify, ordered=False):
-                    journal.add(result, *listing.handed_back(result.path))
-        finally:
-            engine.close()
-        if not quiet:  # a cluster's actors report how their models ran as their results come back
-            _show_notes(engine, console, shown)
+        engine, metadata = _scan_into(journal, listing, config, cluster, resume, console, quiet)
         # in input order (each media's place in the walk, also across a resume); a media
         # scanned again keeps its place
         with ReportWriter(out, metadata) as writer:
@@ -166,18 +151,9 @@ def run_scan(
         journal.close(delete=not resume and not len(journal.entries))  # keep a journal only if it holds work
         raise
     journal.close(delete=True)
-    condensed = Condensed(top=10)
-    for batch in report_batches(out):  # the summary's columns, a batch at a time
-        condensed.add(batch)
     elapsed = time.perf_counter() - started
     nodes = frozenset(getattr(engine, "nodes_used", ()))
-    if not quiet:
-        extra = {"report": f"{target} (+ faces), {condensed.total} media in {elapsed:.1f} s"}
-        if listing.resumed:
-            extra["resumed"] = f"{listing.resumed} media taken from the interrupted scan's journal"
-        if config.engine == "ray":
-            extra["engine"] = f"ray, {len(nodes)} node(s) did the work"
-        console.print(render_condensed(condensed, skipped=listing.skipped, extra=extra))
+    condensed = _summarise(out, target, elapsed, listing, config.engine, nodes, console, quiet)
     fakes = condensed.counts.get(("fake", "all"), 0)
     page = None
     try:
@@ -195,6 +171,44 @@ def run_scan(
             remove_staged(out)
     return ScanOutcome(target, condensed.total, fakes, listing.skipped, elapsed, metadata, nodes, listing.resumed,
                        None if remote else out, page)
+
+
+def _scan_into(journal: Journal, listing: "_Listing", config: ScanConfig, cluster: Cluster | None, resume: bool,
+               console: Console, quiet: bool) -> tuple[Engine, dict[str, Any]]:
+    """Open the engine, scan the listing's media into the journal (each as it finishes: a cluster
+    finishes media out of order, and nothing waits in memory behind a slow one), close the
+    engine; returns it (closed) and the reports' metadata."""
+    engine = open_engine(config, cluster)
+    try:
+        metadata = report_metadata(config, engine.audit())
+        shown = set() if quiet else _show_notes(engine, console, set())
+        journal.begin(metadata)
+        with ScanProgress(console, quiet) as progress:
+            listing.count_in_background(progress.counted)
+            todo = listing.todo(journal if resume else None, lambda: progress.notify("media", 1))
+            for result in engine.scan(todo, progress=progress.notify, ordered=False):
+                journal.add(result, *listing.handed_back(result.path))
+    finally:
+        engine.close()
+    if not quiet:  # a cluster's actors report how their models ran as their results come back
+        _show_notes(engine, console, shown)
+    return engine, metadata
+
+
+def _summarise(out: Path, target: str, elapsed: float, listing: "_Listing", engine: str, nodes: frozenset[str],
+               console: Console, quiet: bool) -> Condensed:
+    """The written report's counts, read back a batch at a time, printed unless ``quiet``."""
+    condensed = Condensed(top=10)
+    for batch in report_batches(out):  # the summary's columns, a batch at a time
+        condensed.add(batch)
+    if not quiet:
+        extra = {"report": f"{target} (+ faces), {condensed.total} media in {elapsed:.1f} s"}
+        if listing.resumed:
+            extra["resumed"] = f"{listing.resumed} media taken from the interrupted scan's journal"
+        if engine == "ray":
+            extra["engine"] = f"ray, {len(nodes)} node(s) did the work"
+        console.print(render_condensed(condensed, skipped=listing.skipped, extra=extra))
+    return condensed
 
 
 class _Listing:
