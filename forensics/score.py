@@ -18,8 +18,8 @@ from forensics.faces.align import CropPolicy
 from forensics.models.registry import crops_to_tensor, get_model_spec
 from forensics.models.runtime import AGREEMENT, OnnxNetwork, RuntimeUnavailable
 from forensics.models.weights import (
+    Card,
     WeightsError,
-    card_crop_policy,
     is_suite_card,
     load_weights,
     read_suite,
@@ -84,14 +84,14 @@ class FaceScorer:
                 "and pass them with --weights"
             )
         network, card = load_weights(path, model_name=model)  # a card for another model is refused
-        self.spec = get_model_spec(card["model"])
+        self.spec = get_model_spec(card.model)
         self.device = torch.device(device)
         self.network = to_device(network, self.device)
-        self.card: dict[str, Any] = card
+        self.card: Card = card
         self.weights_path = str(path)
-        self.crop_policy: CropPolicy = card_crop_policy(card)
-        self.temperature = float(card.get("temperature", 1.0))
-        self.families: tuple[str, ...] = (str(card["family"]),) if card.get("family") else ()
+        self.crop_policy: CropPolicy = card.crop_policy
+        self.temperature = card.temperature
+        self.families: tuple[str, ...] = (card.family,) if card.family else ()
         self.batch_size = batch_size
         self._onnx: OnnxNetwork | None = None
         self.runtime, self.runtime_note = "torch", None
@@ -136,7 +136,7 @@ class FaceScorer:
 
     @property
     def weights_sha256(self) -> str:
-        return str(self.card["sha256"])
+        return str(self.card.sha256)
 
     def score(self, crops: np.ndarray) -> np.ndarray:
         """P(fake) in [0, 1] for each ``uint8`` crop of shape (n, size, size, 3); (n,) float32.

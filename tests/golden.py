@@ -92,8 +92,8 @@ def compute(out_dir: Path) -> dict[str, Any]:
 
     weights = {}
     for card in list_shipped_cards():
-        name = Path(card["file"]).stem
-        weights[name] = {"sha256": card["sha256"], "crops": compute_crop_scores(shipped_weights(name))}
+        name = Path(card.file).stem
+        weights[name] = {"sha256": card.sha256, "crops": compute_crop_scores(shipped_weights(name))}
     suite = shipped_suite()
     default = ({"model": "suite", "sha256": suite_sha256(read_suite(suite))} if suite is not None
                else {"model": DEFAULT_MODEL, "sha256": weights[DEFAULT_MODEL]["sha256"]})

@@ -60,10 +60,14 @@ def test_media_score_is_its_most_fake_track(scanned, media_dir):
     from forensics.aggregate import track_score
 
     # the default suite: each family's media score is its most fake track; the media's, the highest family's
-    for family in ("blend", "synthesis"):
+    families = ("blend", "synthesis", "animation")
+    for family in families:
         per_track = [track_score(g[f"score_{family}"].to_numpy(), "confident") for _, g in mine.groupby("track_id")]
         assert media.loc[path][f"score_{family}"] == pytest.approx(max(per_track))
-    assert media.loc[path].score == pytest.approx(max(media.loc[path].score_blend, media.loc[path].score_synthesis))
+    assert media.loc[path].score == pytest.approx(max(media.loc[path][f"score_{f}"] for f in families))
+    # and each track's score, kept on the row, is the highest of its families' (the verdict's evidence)
+    for track in media.loc[path].track_scores:
+        assert track["score"] == pytest.approx(max(track[f"score_{f}"] for f in families))
     assert {"frame_index", "timestamp_s", "x1", "y1", "x2", "y2", "det_prob", "landmarks"} <= set(faces.columns)
     assert (faces.x2 > faces.x1).all() and faces.det_prob.min() >= 0.9
 
@@ -77,7 +81,8 @@ def test_report_metadata_makes_it_auditable(scanned, shipped_weights):
     # the default is the shipped suite: its card's sha256, and each member's
     assert meta["model"] == "suite: default" and meta["weights_sha256"] == suite_sha256(read_suite(shipped_suite()))
     assert [(m["family"], m["weights_sha256"]) for m in meta["members"]] == [
-        ("blend", file_sha256(shipped_weights_for("blend"))), ("synthesis", file_sha256(shipped_weights))]
+        ("blend", file_sha256(shipped_weights_for("blend"))), ("synthesis", file_sha256(shipped_weights)),
+        ("animation", file_sha256(shipped_weights_for("animation")))]
     assert meta["config"]["frames"] == 12 and meta["config"]["threshold"] == 0.5
     assert meta["crop_policy"]["size"] == 224
 

@@ -15,8 +15,8 @@ from forensics.models import get_model_spec
 from forensics.models.ensemble import FlipMean, LogitMean
 from forensics.models.registry import crops_to_tensor
 from forensics.models.weights import (
+    Card,
     WeightsError,
-    card_crop_policy,
     load_weights,
     save_weights,
 )
@@ -55,8 +55,8 @@ def test_a_reused_split_file_holds_out_the_same_images(members):
     dataset, a, b, c = members
     pd.testing.assert_frame_equal(_splits(a), _splits(b))
     assert not _splits(a).equals(_splits(c))  # seed 1 alone draws another split
-    card = json.loads(b.with_suffix(".json").read_text())
-    assert card["training"]["config"]["splits"] == str(a.with_suffix(".splits.csv")) and card["training"]["config"]["seed"] == 1
+    card = Card.read(b)
+    assert card.record["training"]["config"]["splits"] == str(a.with_suffix(".splits.csv")) and card.record["training"]["config"]["seed"] == 1
 
 
 def test_ensemble_scores_the_mean_logit_of_members_and_mirrors(tmp_path, members):
@@ -65,26 +65,26 @@ def test_ensemble_scores_the_mean_logit_of_members_and_mirrors(tmp_path, members
     result = runner.invoke(app, ["ensemble", str(a), str(b), "--out", str(out), "--tta", "hflip",
                                  "--cache", str(a.parent / "cache")])
     assert result.exit_code == 0, result.output
-    card = json.loads(out.with_suffix(".json").read_text())
-    assert card["tta"] == "hflip" and [m["file"] for m in card["ensemble"]["members"]] == ["a.safetensors", "b.safetensors"]
-    assert [m["seed"] for m in card["ensemble"]["members"]] == [0, 1]
-    assert card["crop_policy"] == json.loads(a.with_suffix(".json").read_text())["crop_policy"]
-    assert card["training"]["counts"] == json.loads(a.with_suffix(".json").read_text())["training"]["counts"]
-    assert set(card["metrics"]) == {"valid", "test"} and card["temperature"] > 0
+    card = Card.read(out)
+    assert card.tta == "hflip" and [m["file"] for m in card.record["ensemble"]["members"]] == ["a.safetensors", "b.safetensors"]
+    assert [m["seed"] for m in card.record["ensemble"]["members"]] == [0, 1]
+    assert card.crop_policy.to_dict() == json.loads(a.with_suffix(".json").read_text())["crop_policy"]
+    assert card.record["training"]["counts"] == json.loads(a.with_suffix(".json").read_text())["training"]["counts"]
+    assert set(card.record["metrics"]) == {"valid", "test"} and card.temperature > 0
     pd.testing.assert_frame_equal(_splits(out), _splits(a))
 
     network, _ = load_weights(out)
     assert isinstance(network, FlipMean) and isinstance(network.network, LogitMean)
     nets = [load_weights(p)[0].eval() for p in (a, b)]
     spec = get_model_spec("custom-cnn")
-    cache = CropCache(card_crop_policy(card), a.parent / "cache")
+    cache = CropCache(card.crop_policy, a.parent / "cache")
     crops = np.stack([cache.crop(str(p)) for p in sorted(dataset.rglob("*.jpg"))[:4]])
     x = crops_to_tensor(crops, spec)
     with torch.inference_mode():
         by_hand = torch.stack([(n(x) + n(x.flip(-1))) / 2 for n in nets]).mean(0)
         single = nets[0](x)
     scores = FaceScorer(weights=out).score(crops)
-    np.testing.assert_allclose(scores, torch.sigmoid(by_hand / card["temperature"]).numpy(), atol=1e-5)
+    np.testing.assert_allclose(scores, torch.sigmoid(by_hand / card.temperature).numpy(), atol=1e-5)
     assert not torch.allclose(by_hand, single)  # the second member and the mirror count
 
     # evaluate picks the ensemble's own test split and agrees with the card
@@ -94,7 +94,7 @@ def test_ensemble_scores_the_mean_logit_of_members_and_mirrors(tmp_path, members
     assert result.exit_code == 0, result.output
     report = json.loads(report_path.read_text())
     assert report["selection"]["by"] == "split file"
-    assert report["images"]["metrics"]["all"]["log_loss"] == pytest.approx(card["metrics"]["test"]["all"]["log_loss"], abs=1e-5)
+    assert report["images"]["metrics"]["all"]["log_loss"] == pytest.approx(card.record["metrics"]["test"]["all"]["log_loss"], abs=1e-5)
 
 
 def test_members_on_another_split_are_refused(tmp_path, members):
@@ -123,7 +123,12 @@ def test_a_card_asking_for_an_unknown_augmentation_is_refused(tmp_path):
     from forensics.models import build_model
 
     path = tmp_path / "w.safetensors"
-    save_weights(build_model("custom-cnn"), path, {"model": "custom-cnn", "tta": "rot90"})
+    with pytest.raises(WeightsError, match="rot90"):  # refused before anything is written
+        save_weights(build_model("custom-cnn"), path, {"model": "custom-cnn", "tta": "rot90"})
+    assert not path.exists()
+    save_weights(build_model("custom-cnn"), path, {"model": "custom-cnn"})
+    card = Card.read(path)  # a card from a version that knows rot90
+    path.with_suffix(".json").write_text(json.dumps(dict(card.to_dict(), tta="rot90")))
     with pytest.raises(WeightsError, match="rot90"):
         load_weights(path)
 

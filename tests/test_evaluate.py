@@ -21,7 +21,7 @@ from forensics.cli import app
 from forensics.manipulate import BlendParams, blend_face
 from forensics.models import get_model_spec
 from forensics.models.registry import crops_to_tensor
-from forensics.models.weights import card_crop_policy, load_weights
+from forensics.models.weights import Card, load_weights
 from forensics.train.data import CropCache
 
 runner = CliRunner()
@@ -99,8 +99,8 @@ def test_evaluate_held_out_split_per_source_with_plots(tmp_path, dataset, traine
     assert sum(m["n"] for m in metrics["per_source"].values()) == metrics["all"]["n"]
     assert np.array(metrics["all"]["confusion_matrix"]).sum() == len(test_paths)
     # the card's held-out figures are what `forensics evaluate` computes on the same split
-    card = json.loads(weights.with_suffix(".json").read_text())
-    _assert_same_metrics(card["metrics"]["test"], metrics)
+    card = Card.read(weights)
+    _assert_same_metrics(card.record["metrics"]["test"], metrics)
     # the rich table has a row per source and one for all
     for word in ("set-a", "set-b", "all", "ROC AUC"):
         assert word in result.stdout
@@ -118,10 +118,10 @@ def test_scores_are_the_models_with_the_cards_temperature(tmp_path, dataset, tra
     _evaluate([str(dataset / "manifest.csv"), "--weights", str(weights), "--json", str(out), "--cache", str(cache)])
     report = json.loads(out.read_text())
     model, card = load_weights(weights)
-    temperature = card["temperature"]
+    temperature = card.temperature
     assert report["temperature"] == pytest.approx(temperature) and temperature != pytest.approx(1.0)
     spec = get_model_spec("custom-cnn")
-    crops = CropCache(card_crop_policy(card), cache)
+    crops = CropCache(card.crop_policy, cache)
     row = report["images"]["rows"][0]
     with torch.inference_mode():
         logit = model.eval()(crops_to_tensor(crops.crop(row["path"])[None], spec)).item()
@@ -211,9 +211,9 @@ def test_train_pretrained_is_passed_through_and_recorded(tmp_path, dataset, trai
                                  "efficientnet-b0", "--pretrained", str(path), "--epochs", "1", "--max-steps", "1",
                                  "--batch-size", "4", "--no-augment", "--lr", "1e-4", "--cache", str(cache)])
     assert result.exit_code == 0, result.output
-    card = json.loads(out.with_suffix(".json").read_text())
-    assert card["training"]["config"]["pretrained"] == str(path)
-    assert card["training"]["pretrained_sha256"] == file_sha256(path)
+    card = Card.read(out)
+    assert card.record["training"]["config"]["pretrained"] == str(path)
+    assert card.record["training"]["pretrained_sha256"] == file_sha256(path)
     model, _ = load_weights(out)
     # one small step away from the checkpoint, far from a random initialisation
     drift = (model.net.features[0][0].weight - start.features[0][0].weight).abs().max().item()

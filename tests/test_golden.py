@@ -32,7 +32,7 @@ def _logit(p: np.ndarray) -> np.ndarray:
 
 
 def test_every_shipped_weights_file_has_golden_scores_for_its_exact_bytes():
-    shipped = {Path(card["file"]).stem: card["sha256"] for card in list_shipped_cards()}
+    shipped = {Path(card.file).stem: card.sha256 for card in list_shipped_cards()}
     assert shipped, "the repository ships weights"
     recorded = {name: entry["sha256"] for name, entry in GOLDEN["weights"].items()}
     assert recorded == shipped, f"shipped weights and golden scores disagree; {REGENERATE}"

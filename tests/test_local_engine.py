@@ -46,12 +46,12 @@ def test_photos_carry_the_faces_they_would_have_alone(mixed, scanner, monkeypatc
         together = list(_photos_searched_together(_decode_messages(mixed, config, worker), scanner.detector))
     assert [type(m).__name__ for m in together] == [type(m).__name__ for m in plain]
     opened = [m for m in together if isinstance(m, _Opened)]
-    assert [m.item.path for m in opened] == [item.path for item in mixed]
+    assert [m.opened.item.path for m in opened] == [item.path for item in mixed]
     searched = 0
     for i, message in enumerate(together):
         if not isinstance(message, _Opened):
             continue
-        if message.item.kind != "image" or message.error is not None:
+        if message.opened.item.kind != "image" or message.opened.error is not None:
             assert message.faces is None
             continue
         frames = [f for chunk in together[i + 1 :] if isinstance(chunk, list) for f in chunk][:1]

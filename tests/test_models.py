@@ -42,12 +42,42 @@ def test_weights_round_trip_with_their_card(tmp_path):
     model = build_model("custom-cnn").eval()
     path = tmp_path / "w.safetensors"
     card = save_weights(model, path, {"model": "custom-cnn", "crop_policy": {"size": 224, "margin": 0.2, "align": True}})
-    assert card["sha256"] == file_sha256(path)
-    assert json.loads(path.with_suffix(".json").read_text())["sha256"] == card["sha256"]
+    assert card.sha256 == file_sha256(path)
+    assert json.loads(path.with_suffix(".json").read_text())["sha256"] == card.sha256
     loaded, loaded_card = load_weights(path)
+    assert loaded_card == card and loaded_card.to_dict() == card.to_dict()
     x = torch.rand(2, 3, 224, 224)
     with torch.inference_mode():
         torch.testing.assert_close(loaded.eval()(x), model(x))
+
+
+def test_a_card_is_typed_checked_on_load_and_keeps_what_it_records(tmp_path):
+    from forensics.models.card import Card
+
+    good = {"name": "w", "model": "custom-cnn", "temperature": 2.0, "family": "blend",
+            "training": {"data": "manifest.csv", "best_epoch": 3}, "note": "kept as written"}
+    card = Card.from_dict(good)
+    assert (card.model, card.family, card.temperature, card.threshold, card.tta, card.members) == \
+        ("custom-cnn", "blend", 2.0, 0.5, "none", 0)
+    assert card.crop_policy.size == 224  # the architecture's own when the card names none
+    assert card.get("training") == {"data": "manifest.csv", "best_epoch": 3} and card.get("absent", 7) == 7
+    again = Card.from_dict(card.to_dict())
+    assert again == card and again.to_dict()["note"] == "kept as written"
+    assert list(card.updated(temperature=3.0).to_dict())[:3] == ["name", "model", "temperature"]  # order kept
+    for bad, reason in (({"temperature": 0}, "temperature must be a positive number"),
+                        ({"temperature": float("nan")}, "temperature"),
+                        ({"threshold": 1.5}, "threshold must be in"),
+                        ({"tta": "rot90"}, "test-time augmentation 'rot90'"),
+                        ({"family": "morphing"}, "family 'morphing'"),
+                        ({"model": "no-such-net"}, "names no registered model"),
+                        ({"crop_policy": {"size": 224}}, "crop_policy is not")):
+        with pytest.raises(WeightsError, match=reason):
+            Card.from_dict({**good, **bad})
+    with pytest.raises(WeightsError, match="not a JSON object"):
+        Card.from_dict(["model", "custom-cnn"])
+    (tmp_path / "w.json").write_text("{not json")
+    with pytest.raises(WeightsError, match="not valid JSON"):
+        Card.read(tmp_path / "w.safetensors")
 
 
 def test_tampered_weights_are_refused(tmp_path):
@@ -76,7 +106,7 @@ def test_scorer_gives_probabilities_for_crops(shipped_weights):
 
 def test_the_default_averages_two_members_over_each_crop_and_its_mirror(shipped_weights):
     scorer = FaceScorer(None, shipped_weights, "cpu")
-    assert scorer.card["tta"] == "hflip" and len(scorer.card["ensemble"]["members"]) == 2
+    assert scorer.card.tta == "hflip" and len(scorer.card.record["ensemble"]["members"]) == 2
     members = scorer.network.network.members
     crops = np.random.default_rng(1).integers(0, 255, (4, 224, 224, 3), dtype=np.uint8)
     np.testing.assert_allclose(scorer.score(crops), scorer.score(np.ascontiguousarray(crops[:, :, ::-1])), atol=1e-5)
@@ -93,5 +123,5 @@ def test_every_shipped_weights_file_loads_with_its_card():
         path = find_shipped(name)
         assert path is not None, name
         model, card = load_weights(path)
-        assert card["model"] == name and card["sha256"] == file_sha256(path)
-        assert card["metrics"]["test"] and card["temperature"] > 0
+        assert card.model == name and card.sha256 == file_sha256(path)
+        assert card.record["metrics"]["test"] and card.temperature > 0

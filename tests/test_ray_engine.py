@@ -199,7 +199,7 @@ def test_a_suite_gives_the_same_family_scores_and_verdicts_in_both_engines(ray_c
     import torch
 
     from forensics.models.registry import build_model
-    from forensics.models.weights import read_card, save_weights
+    from forensics.models.weights import Card, save_weights
     from forensics.train.suite import write_suite_card
 
     cluster, _ = ray_cluster
@@ -207,7 +207,7 @@ def test_a_suite_gives_the_same_family_scores_and_verdicts_in_both_engines(ray_c
     for seed, family in ((1, "synthesis"), (2, "animation")):
         torch.manual_seed(seed)
         others[family] = tmp_path / f"{family}.safetensors"
-        save_weights(build_model("custom-cnn"), others[family], {k: read_card(test_weights)[k] for k in ("model", "crop_policy")})
+        save_weights(build_model("custom-cnn"), others[family], {k: Card.read(test_weights).to_dict()[k] for k in ("model", "crop_policy")})
     card = tmp_path / "suite.json"
     write_suite_card(card, {"blend": test_weights, **others}, "three seeded members",
                      calibration={"blend": {"logit_shift": 6.0},
@@ -379,14 +379,14 @@ def test_an_actor_with_other_weights_refuses_to_score(ray_cluster, media_dir, te
 
     from forensics.engines.ray import RayEngine, RayScanError
     from forensics.models.registry import build_model
-    from forensics.models.weights import card_path, read_card, save_weights
+    from forensics.models.weights import Card, card_path, save_weights
 
     weights = tmp_path / "w.safetensors"
     shutil.copy(test_weights, weights)
     shutil.copy(card_path(test_weights), card_path(weights))
     runner = RayEngine(_config(weights, tmp_path / "thumbs", "ray"), Cluster(address=ray_cluster[0].address))
     torch.manual_seed(1)
-    save_weights(build_model("custom-cnn"), weights, {k: read_card(test_weights)[k] for k in ("model", "crop_policy")})
+    save_weights(build_model("custom-cnn"), weights, {k: Card.read(test_weights).to_dict()[k] for k in ("model", "crop_policy")})
     items = discover([str(media_dir / "astronaut.jpg")]).items
     with pytest.raises(RayScanError, match="install the same weights on every node"):
         list(runner.scan(items))

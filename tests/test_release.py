@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from forensics.media.storage import file_sha256
 from forensics.cli import app
-from forensics.models.weights import read_card
+from forensics.models.weights import Card
 from forensics.score import FaceScorer
 
 runner = CliRunner()
@@ -29,9 +29,9 @@ def _crops(scorer: FaceScorer, astronaut: np.ndarray) -> np.ndarray:
 def test_a_member_comes_out_and_halves_without_moving_its_scores(tmp_path, shipped_weights, astronaut):
     member, half = tmp_path / "m0.safetensors", tmp_path / "m0h.safetensors"
     assert runner.invoke(app, ["weights", "member", str(shipped_weights), "0", "--out", str(member)]).exit_code == 0
-    card = read_card(member)
-    assert card["tta"] == "none" and card["sha256"] == file_sha256(member) and "ensemble" not in card
-    assert card["member_of"] == {"file": shipped_weights.name, "sha256": read_card(shipped_weights)["sha256"],
+    card = Card.read(member)
+    assert card.tta == "none" and card.sha256 == file_sha256(member) and "ensemble" not in card.record
+    assert card.record["member_of"] == {"file": shipped_weights.name, "sha256": Card.read(shipped_weights).sha256,
                                  "index": 0}
     assert member.with_suffix(".splits.csv").exists()
     missing = runner.invoke(app, ["weights", "member", str(shipped_weights), "7", "--out", str(tmp_path / "x.st")])
@@ -39,8 +39,8 @@ def test_a_member_comes_out_and_halves_without_moving_its_scores(tmp_path, shipp
 
     assert runner.invoke(app, ["weights", "halve", str(member), str(half)]).exit_code == 0
     assert half.stat().st_size < 0.6 * member.stat().st_size
-    halved = read_card(half)
-    assert halved["float32_sha256"] == card["sha256"] and halved["sha256"] == file_sha256(half)
+    halved = Card.read(half)
+    assert halved.record["float32_sha256"] == card.sha256 and halved.sha256 == file_sha256(half)
     full, small = FaceScorer(weights=str(member), runtime="torch"), FaceScorer(weights=str(half), runtime="torch")
     crops = _crops(full, astronaut)
     # float16 storage rounds each weight to 11 bits: scores move, but by far less than a verdict's margin
@@ -52,7 +52,7 @@ def test_a_card_gains_its_evaluations_and_licences_and_refuses_other_weights(tmp
     assert runner.invoke(app, ["weights", "member", str(shipped_weights), "0", "--out", str(member)]).exit_code == 0
     rows = [{"path": f"v{i}.mp4", "status": "ok" if i else "error"} for i in range(4)]
     metrics = {"all": {"n": 3, "roc_auc": 0.75, "accuracy": 0.5}, "per_source": {"toolA": {"n": 3, "roc_auc": 0.75}}}
-    report = {"sha256": read_card(member)["sha256"], "data": "/somewhere/manifest.csv", "threshold": 0.5,
+    report = {"sha256": Card.read(member).sha256, "data": "/somewhere/manifest.csv", "threshold": 0.5,
               "created": "2026-12-03T12:00:00+00:00", "videos": {"metrics": metrics, "rows": rows}}
     (tmp_path / "r.json").write_text(json.dumps(report))
     manifest = tmp_path / "manifest.csv"
@@ -60,20 +60,20 @@ def test_a_card_gains_its_evaluations_and_licences_and_refuses_other_weights(tmp
     done = runner.invoke(app, ["weights", "card", str(member), f"held-out={tmp_path / 'r.json'}", "--note",
                                "held-out=never trained on", "--manifest", str(manifest)])
     assert done.exit_code == 0, done.output
-    card = read_card(member)
-    videos = card["evaluation"]["held-out"]["videos"]
+    card = Card.read(member)
+    videos = card.record["evaluation"]["held-out"]["videos"]
     assert (videos["scored"], videos["not_scored"], videos["all"]["roc_auc"]) == (3, 1, 0.75)
-    assert card["evaluation"]["held-out"]["data"] == "manifest.csv"  # no path of this machine
-    assert card["evaluation"]["held-out"]["note"] == "never trained on"
-    assert card["data_licences"]["toolA"] == ["MIT"]
+    assert card.record["evaluation"]["held-out"]["data"] == "manifest.csv"  # no path of this machine
+    assert card.record["evaluation"]["held-out"]["note"] == "never trained on"
+    assert card.record["data_licences"]["toolA"] == ["MIT"]
     (tmp_path / "other.json").write_text(json.dumps(dict(report, sha256="0" * 64)))
     refused = runner.invoke(app, ["weights", "card", str(member), f"x={tmp_path / 'other.json'}"])
     assert refused.exit_code == 2 and "scored other weights" in " ".join(refused.output.split())
     said = runner.invoke(app, ["weights", "card", str(member), "--purpose", "pasted faces", "--misses", "talking heads"])
     assert said.exit_code == 0, said.output
-    card = read_card(member)
-    assert (card["what_it_is_for"], card["what_it_misses"]) == ("pasted faces", "talking heads")
-    assert card["evaluation"]["held-out"]["note"] == "never trained on"  # kept
+    card = Card.read(member)
+    assert (card.record["what_it_is_for"], card.record["what_it_misses"]) == ("pasted faces", "talking heads")
+    assert card.record["evaluation"]["held-out"]["note"] == "never trained on"  # kept
 
 
 def test_the_wheel_lists_every_package_and_carries_the_shipped_weights(tmp_path, media_dir):

@@ -200,7 +200,7 @@ def test_weights_that_give_nan_stop_the_scan_before_any_verdict(tmp_path, media_
         for parameter in network.parameters():
             parameter.fill_(float("nan"))  # a diverged training run, with a card that matches
     weights = tmp_path / "diverged.safetensors"
-    save_weights(network, weights, {k: v for k, v in card.items() if k not in ("file", "sha256")})
+    save_weights(network, weights, {k: v for k, v in card.to_dict().items() if k not in ("file", "sha256")})
     out = tmp_path / "r.parquet"
     result = run_forensics("scan", str(media_dir), "--out", str(out), "--weights", str(weights), "--fail-on-fake")
     assert result.returncode == 4, result.stderr

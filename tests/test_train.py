@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from forensics.media.storage import file_sha256
 from forensics.cli import app
-from forensics.models.weights import load_weights
+from forensics.models.weights import Card, load_weights
 from forensics.train.data import assign_splits, load_samples
 from forensics.train.metrics import binary_metrics
 
@@ -56,12 +56,12 @@ def test_train_cli_loss_falls_and_weights_round_trip(tmp_path, tiny_dataset):
     history = pd.read_csv(out.with_suffix(".history.csv"))
     assert history.train_loss.iloc[-1] < history.train_loss.iloc[0]
     assert out.with_suffix(".history.png").exists() and out.with_suffix(".splits.csv").exists()
-    card = json.loads(out.with_suffix(".json").read_text())
-    assert card["model"] == "custom-cnn" and card["crop_policy"] == {"size": 224, "margin": 0.2, "align": True}
-    assert card["training"]["counts"]["train"] == {"real": 7, "fake": 7, "skipped_no_face": 0}
-    assert "test" in card["metrics"] and card["temperature"] > 0
+    card = Card.read(out)
+    assert card.model == "custom-cnn" and card.crop_policy.to_dict() == {"size": 224, "margin": 0.2, "align": True}
+    assert card.record["training"]["counts"]["train"] == {"real": 7, "fake": 7, "skipped_no_face": 0}
+    assert "test" in card.record["metrics"] and card.temperature > 0
     model, loaded = load_weights(out)
-    assert loaded["sha256"] == card["sha256"]
+    assert loaded.sha256 == card.sha256
     # the cache means a rerun detects nothing again
     crops = [p for p in (tmp_path / "cache").rglob("*.npy") if not p.name.endswith(".landmarks.npy")]
     assert len(crops) == 20 and len(list((tmp_path / "cache").rglob("*.landmarks.npy"))) == 20
@@ -101,8 +101,8 @@ def test_train_with_self_blend_only_needs_no_fakes(tmp_path, tiny_dataset):
                                       "--batch-size", "7", "--self-blend", "only", "--model", "residual-mlp",
                                       "--cache", str(tmp_path / "c")])
     assert result.exit_code == 0, result.output
-    card = json.loads(out.with_suffix(".json").read_text())
-    assert card["training"]["config"]["self_blend"] == "only"
+    card = Card.read(out)
+    assert card.record["training"]["config"]["self_blend"] == "only"
     assert CliRunner().invoke(app, ["train", str(tiny_dataset), "--out", str(out), "--model", "residual-mlp",
                                     "--self-blend", "x"]).exit_code == 2
 
@@ -110,15 +110,14 @@ def test_train_with_self_blend_only_needs_no_fakes(tmp_path, tiny_dataset):
 def test_a_model_trained_at_another_input_size_is_scanned_at_that_size(tmp_path, tiny_dataset):
     import pyarrow.parquet as pq
 
-    from forensics.models.weights import card_crop_policy
 
     out = tmp_path / "small.safetensors"
     args = ["train", str(tiny_dataset), "--out", str(out), "--max-steps", "1", "--batch-size", "7",
             "--cache", str(tmp_path / "c"), "--input-size", "96"]
     result = CliRunner().invoke(app, args + ["--model", "efficientnet-lite0"])
     assert result.exit_code == 0, result.output
-    card = json.loads(out.with_suffix(".json").read_text())
-    assert card["input_size"] == 96 and card_crop_policy(card).size == 96
+    card = Card.read(out)
+    assert card.record["input_size"] == 96 and card.crop_policy.size == 96
 
     photo = next((tiny_dataset / "real").iterdir())
     report = tmp_path / "r.parquet"
@@ -207,10 +206,10 @@ def test_train_records_per_source_validation_auc_and_the_selection(tmp_path, tin
     assert result.exit_code == 0, result.output
     history = pd.read_csv(out.with_suffix(".history.csv"))
     assert "valid_select" in history and len(history) == 2
-    card = json.loads(out.with_suffix(".json").read_text())
-    assert card["training"]["config"]["select"] == "macro"
+    card = Card.read(out)
+    assert card.record["training"]["config"]["select"] == "macro"
     best = int(history.valid_select.idxmax())
-    assert card["training"]["best_epoch"] == history.epoch[best]
+    assert card.record["training"]["best_epoch"] == history.epoch[best]
     assert CliRunner().invoke(app, args + ["--select", "worst"]).exit_code == 2
 
 
@@ -251,7 +250,7 @@ def test_distillation_targets_are_the_scans_scores_of_the_teacher(tmp_path, tiny
     targets = Teacher(shipped_weights, CropPolicy(size=224)).targets(train_x)
     scorer = FaceScorer(weights=shipped_weights, runtime="torch")
     scanned = scorer.score(train_x).astype(np.float64)
-    untempered = 1 / (1 + np.exp(-np.log(scanned / (1 - scanned)) * scorer.card["temperature"]))
+    untempered = 1 / (1 + np.exp(-np.log(scanned / (1 - scanned)) * scorer.card.temperature))
     np.testing.assert_allclose(targets, untempered, rtol=0, atol=1e-4)
     with pytest.raises(ValueError, match="crop policy"):
         Teacher(shipped_weights, CropPolicy(size=224, margin=0.3))
@@ -272,9 +271,9 @@ def test_train_with_a_teacher_learns_its_scores_and_records_it(tmp_path, tiny_da
         return {"card": card, "state": model.state_dict()}
 
     distilled, labelled = weights("distilled", "--teacher", str(teacher)), weights("labelled")
-    assert distilled["card"]["training"]["teacher"] == {"file": teacher.name, "sha256": file_sha256(teacher),
+    assert distilled["card"].record["training"]["teacher"] == {"file": teacher.name, "sha256": file_sha256(teacher),
                                                         "view": "crop", "temperature": 1.0}
-    assert labelled["card"]["training"]["teacher"] is None
+    assert labelled["card"].record["training"]["teacher"] is None
     # same seed, same batches: only the targets differ, so the weights do
     assert any(not torch.equal(distilled["state"][k], labelled["state"][k]) for k in labelled["state"])
 
@@ -308,8 +307,8 @@ def test_a_teacher_scoring_the_augmented_view_teaches_what_the_student_sees(tmp_
         out = tmp_path / f"{name}.safetensors"
         result = CliRunner().invoke(app, base + ["--out", str(out), *extra])
         assert result.exit_code == 0, result.output
-        card = load_weights(out)[1]["training"]["teacher"]
-        assert card["view"] == ("augmented" if "augmented" in extra else "crop") and card["temperature"] == 2.0
+        teacher = load_weights(out)[1].record["training"]["teacher"]
+        assert teacher["view"] == ("augmented" if "augmented" in extra else "crop") and teacher["temperature"] == 2.0
         return float(pd.read_csv(out.with_suffix(".history.csv"))["train_loss"].iloc[0])
 
     assert train_loss("plain-view", "--no-augment", "--teacher-view", "augmented") == \

@@ -22,7 +22,7 @@ from forensics.faces.align import crop_transform, transform_points
 from forensics.manipulate import BlendParams, blend_face
 from forensics.models import get_model_spec
 from forensics.models.registry import crops_to_tensor
-from forensics.models.weights import card_crop_policy, load_weights
+from forensics.models.weights import Card, load_weights
 from forensics.report.schema import faces_path
 from forensics.train.data import CropCache, Sample
 
@@ -70,9 +70,9 @@ def test_each_video_is_one_sample_in_one_split(video_data, trained):
     manifest = pd.read_csv(video_data / "manifest.csv")
     assert table.path.is_unique and sorted(table.path) == sorted(manifest.path)
     assert set(table.split) == {"train", "valid", "test"}
-    card = json.loads(weights.with_suffix(".json").read_text())
-    assert card["training"]["config"]["video_frames"] == FRAMES
-    counts = card["training"]["counts"]
+    card = Card.read(weights)
+    assert card.record["training"]["config"]["video_frames"] == FRAMES
+    counts = card.record["training"]["counts"]
     for split in ("train", "valid", "test"):
         mine = table[table.split == split]
         videos = {"videos_real": int((mine.label == 0).sum()), "videos_fake": int((mine.label == 1).sum())}
@@ -90,7 +90,7 @@ def test_training_crops_are_the_crops_a_scan_scores(tmp_path, video_data, traine
     assert result.exit_code == 0, result.output
     scanned = pq.read_table(faces_path(out)).to_pandas().sort_values("frame_index")
     model, card = load_weights(weights)
-    cache = CropCache(card_crop_policy(card), cache_root, video_frames=FRAMES)
+    cache = CropCache(card.crop_policy, cache_root, video_frames=FRAMES)
     crops = cache.video_crops(str(test_video))
     assert crops is not None and len(crops) == len(scanned) == FRAMES
     # each crop's landmarks (for self-blending) are the scan's landmarks, in crop pixels
@@ -103,7 +103,7 @@ def test_training_crops_are_the_crops_a_scan_scores(tmp_path, video_data, traine
     assert ((points > 0) & (points < cache.policy.size)).all()
     with torch.inference_mode():
         logits = model.eval()(crops_to_tensor(crops, get_model_spec("custom-cnn"))).squeeze(-1).numpy()
-    expected = [1 / (1 + math.exp(-z / card["temperature"])) for z in logits]
+    expected = [1 / (1 + math.exp(-z / card.temperature)) for z in logits]
     np.testing.assert_allclose(scanned.score, expected, rtol=0, atol=1e-5)
 
 

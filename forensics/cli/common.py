@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Callable, List
+from typing import TYPE_CHECKING, Callable, List
 
 import typer
 from rich.console import Console
@@ -18,6 +18,9 @@ from forensics.config import (
     RUNTIMES,
     ScanConfig,
 )
+
+if TYPE_CHECKING:
+    from forensics.models.card import Card
 
 app = typer.Typer(
     name="forensics",
@@ -74,9 +77,9 @@ def _named_paths(items: List[str], usage: str, existing: Callable[[Path], bool] 
     return named
 
 
-def _print_written(card: dict, out: Path) -> None:
+def _print_written(card: "Card", out: Path) -> None:
     """The test ROC AUC per source of freshly written weights, and where they went."""
-    for src, m in card["metrics"].get("test", {}).get("per_source", {}).items():
+    for src, m in card.get("metrics", {}).get("test", {}).get("per_source", {}).items():
         auc = m["roc_auc"]
         err.print(f"test {src}: n={m['n']} accuracy {m['accuracy']:.3f} ROC AUC {auc if auc is None else round(auc, 4)}")
-    err.print(f"wrote {out} (sha256 {card['sha256'][:16]}…) and its card {out.with_suffix('.json')}")
+    err.print(f"wrote {out} (sha256 {str(card.sha256)[:16]}…) and its card {out.with_suffix('.json')}")

@@ -233,7 +233,7 @@ def weights_halve(
     except WeightsError as exc:
         raise _usage_error(str(exc))
     err.print(f"{dst}: {dst.stat().st_size / 2**20:.1f} MiB (from {src.stat().st_size / 2**20:.1f} MiB), "
-              f"sha256 {card['sha256']}")
+              f"sha256 {card.sha256}")
 
 
 @weights_app.command("member")
@@ -280,8 +280,8 @@ def weights_card(
         card = add_card_evaluations(weights, named, notes, why, purpose=purpose, misses=misses, manifests=manifests or [])
     except WeightsError as exc:
         raise _usage_error(str(exc))
-    err.print(f"updated {weights.with_suffix('.json')}: evaluation {', '.join(card['evaluation'])}; "
-              f"licences of {len(card['data_licences'])} sources")
+    err.print(f"updated {weights.with_suffix('.json')}: evaluation {', '.join(card.get('evaluation'))}; "
+              f"licences of {len(card.get('data_licences'))} sources")
 
 
 suite_app = typer.Typer(help="Put detectors of several families together into one suite, calibrated on real videos.",

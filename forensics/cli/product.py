@@ -211,7 +211,7 @@ def models() -> None:
     in_suite = {m.get("model") for m in suite_members}
     for name in list_models():
         spec = get_model_spec(name)
-        shipped = ", ".join(c.get("file", "?") for c in cards if c.get("model") == name) or "-"
+        shipped = ", ".join(c.file or "?" for c in cards if c.model == name) or "-"
         tag = " (in the default suite)" if name in in_suite else " (default)" if name == DEFAULT_MODEL and not suite_members else ""
         table.add_row(name + tag,
                       f"{spec.input_size}x{spec.input_size}{' gray' if spec.grayscale else ''}", shipped,
@@ -225,10 +225,9 @@ def models() -> None:
         for card in cards:
             aucs = card.get("metrics", {}).get("test", {}).get("per_source", {})
             auc = ", ".join(f"{src} {m.get('roc_auc', float('nan')):.3f}" for src, m in aucs.items()) or "-"
-            members = len(card.get("ensemble", {}).get("members", []))
-            model = card.get("model", "?") + (f" ×{members}" if members > 1 else "") \
-                + (" + mirror" if card.get("tta", "none") == "hflip" else "")
-            weights.add_row(card.get("file", "?"), model, card.get("sha256", "?")[:16] + "…", auc)
+            model = card.model + (f" ×{card.members}" if card.members > 1 else "") \
+                + (" + mirror" if card.tta == "hflip" else "")
+            weights.add_row(card.file or "?", model, (card.sha256 or "?")[:16] + "…", auc)
         console.print(weights)
     if suite_members:
         console.print(f"Default of `forensics scan`: the suite {suite.name}, "

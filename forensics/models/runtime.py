@@ -15,11 +15,14 @@ import json
 import os
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from forensics.models.card import Card
 
 AGREEMENT = 1e-4
 """Largest difference in P(fake) allowed between the runtimes on the load-time probes."""
@@ -35,8 +38,8 @@ def cache_folder() -> Path:
     return (Path(base) if base else Path.home() / ".cache" / "forensics") / "onnx"
 
 
-def _cache_key(card: dict[str, Any]) -> str:
-    network = {k: card.get(k) for k in ("sha256", "model", "tta", "ensemble")}
+def _cache_key(card: "Card") -> str:
+    network = {"sha256": card.sha256, "model": card.model, "tta": card.tta, "ensemble": card.get("ensemble")}
     network["torch"] = torch.__version__.split("+")[0]
     return hashlib.sha256(json.dumps(network, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
@@ -51,13 +54,13 @@ class OnnxNetwork:
         threads: intra-op threads of the session (default: torch's).
     """
 
-    def __init__(self, network: nn.Module, card: dict[str, Any], input_shape: tuple[int, int, int],
+    def __init__(self, network: nn.Module, card: "Card", input_shape: tuple[int, int, int],
                  threads: int | None = None):
         try:
             import onnxruntime as ort
         except ImportError as exc:
             raise RuntimeUnavailable("onnxruntime is not installed (pip install onnxruntime)") from exc
-        path = cache_folder() / f"{card.get('model', 'model')}-{_cache_key(card)}.onnx"
+        path = cache_folder() / f"{card.model}-{_cache_key(card)}.onnx"
         failed = path.with_suffix(".failed")
         if failed.exists():  # this network cannot be exported with this torch: do not retry at every load
             raise RuntimeUnavailable(failed.read_text().strip())

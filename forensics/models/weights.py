@@ -14,25 +14,25 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
 from forensics.media.storage import file_sha256
-from forensics.faces.align import CropPolicy
-from forensics.models.ensemble import TTA_MODES, LogitMean, with_tta
-from forensics.models.registry import build_model, get_model_spec
+from forensics.models.card import Card, WeightsError, card_path
+from forensics.models.ensemble import LogitMean, with_tta
+from forensics.models.registry import build_model
 
+
+__all__ = ["Card", "WeightsError", "card_path", "load_weights", "save_weights", "read_suite", "shipped_suite",
+           "shipped_weights", "suite_sha256", "weights_dir", "list_shipped_cards", "is_suite_card", "recorded_command",
+           "to_device"]
 
 SUITE_KIND = "suite"
 SHIPPED_SUITE = "suite.json"
 """The file name of the shipped default suite in the weights folder."""
-
-
-class WeightsError(Exception):
-    """Weights are missing, do not match their card, or do not fit the model."""
 
 
 def recorded_command() -> str | None:
@@ -57,67 +57,57 @@ def weights_dir() -> Path:
     return checkout if (package.parent / "pyproject.toml").exists() and checkout.is_dir() else package / "weights"
 
 
-def card_path(weights_path: str | os.PathLike[str]) -> Path:
-    return Path(weights_path).with_suffix(".json")
-
-
 def shipped_weights(model: str) -> Path | None:
     """The default weights file shipped for ``model`` (``weights/<model>.safetensors``), if any."""
     path = weights_dir() / f"{model}.safetensors"
     return path if path.exists() else None
 
 
-def list_shipped_cards() -> list[dict[str, Any]]:
-    """Every model card in the weights folder, sorted by file name (suite cards are not model cards)."""
+def list_shipped_cards() -> list[Card]:
+    """Every model card in the weights folder, sorted by file name (suite cards are not model
+    cards; a card that does not load is left out)."""
     folder = weights_dir()
     if not folder.is_dir():
         return []
     cards = []
     for path in sorted(folder.glob("*.json")):
         try:
-            card = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
+            data = json.loads(path.read_text())
+            if isinstance(data, dict) and data.get("kind") != SUITE_KIND:
+                cards.append(Card.from_dict(data, str(path)))
+        except (OSError, json.JSONDecodeError, WeightsError):
             continue
-        if isinstance(card, dict) and card.get("kind") != SUITE_KIND:
-            cards.append(card)
     return cards
 
 
-def save_weights(model: nn.Module, path: str | os.PathLike[str], card: dict[str, Any],
-                 half: bool = False) -> dict[str, Any]:
-    """Write ``model``'s state as safetensors and its card (with the sha256 filled in) beside it.
+def save_weights(model: nn.Module, path: str | os.PathLike[str], card: Card | Mapping[str, Any],
+                 half: bool = False) -> Card:
+    """Write ``model``'s state as safetensors and its card (with the file name and sha256 filled
+    in) beside it; returns the card written.
 
     With ``half``, floating-point tensors are stored as float16 (half the file; they load back
     into float32 parameters) and the card records ``"storage": "float16"``. Both files are
     written to temporary names first and renamed into place.
+
+    Raises:
+        WeightsError: ``card`` is not a valid card (:meth:`Card.from_dict`), checked before writing.
     """
+    card = card if isinstance(card, Card) else Card.from_dict(card)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     if half:
         state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
-        card = dict(card, storage="float16")
+        card = card.updated(storage="float16")
     tmp = path.with_name(path.name + ".tmp")
-    save_file(state, str(tmp), metadata={"model": str(card.get("model", ""))})
+    save_file(state, str(tmp), metadata={"model": card.model})
     os.replace(tmp, path)
-    card = dict(card, file=path.name, sha256=file_sha256(path))
-    tmp_card = card_path(path).with_name(card_path(path).name + ".tmp")
-    tmp_card.write_text(json.dumps(card, indent=2, sort_keys=False) + "\n")
-    os.replace(tmp_card, card_path(path))
+    card = card.updated(file=path.name, sha256=file_sha256(path))
+    card.write(path)
     return card
 
 
-def read_card(weights_path: str | os.PathLike[str]) -> dict[str, Any]:
-    path = card_path(weights_path)
-    if not path.exists():
-        raise WeightsError(f"no model card beside the weights: expected {path}")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise WeightsError(f"model card {path} is not valid JSON: {exc}") from None
-
-
-def load_weights(weights_path: str | os.PathLike[str], model_name: str | None = None) -> tuple[nn.Module, dict[str, Any]]:
+def load_weights(weights_path: str | os.PathLike[str], model_name: str | None = None) -> tuple[nn.Module, Card]:
     """Build the card's model and load the weights into it, after checking their sha256.
 
     A card with ``"ensemble": {"members": [...]}`` gets a :class:`LogitMean` of that many
@@ -131,35 +121,24 @@ def load_weights(weights_path: str | os.PathLike[str], model_name: str | None = 
     path = Path(weights_path)
     if not path.exists():
         raise WeightsError(f"weights file not found: {path}")
-    card = read_card(path)
-    expected = card.get("sha256")
+    card = Card.read(path)
+    expected = card.sha256
     actual = file_sha256(path)
     if expected != actual:
         raise WeightsError(
             f"sha256 of {path} is {actual}, but its model card says {expected}: "
             "the file is corrupt or was replaced; refusing to score with it"
         )
-    name = card.get("model")
+    name = card.model
     if model_name is not None and name != model_name:
         raise WeightsError(f"{path} holds weights for model {name!r}, not {model_name!r}")
-    tta = card.get("tta", "none")
-    if tta not in TTA_MODES:
-        raise WeightsError(f"the model card of {path} asks for test-time augmentation {tta!r}; "
-                           f"this version knows {', '.join(TTA_MODES)}")
-    members = len(card.get("ensemble", {}).get("members", []))
+    members = card.members
     model = LogitMean([build_model(name) for _ in range(members)]) if members else build_model(name)
     try:
         model.load_state_dict(load_file(str(path)))
     except RuntimeError as exc:
         raise WeightsError(f"{path} does not fit model {name!r}: {str(exc).splitlines()[0]}") from None
-    return with_tta(model, tta), card
-
-
-def card_crop_policy(card: dict[str, Any]) -> CropPolicy:
-    """The crop policy a card records, or the architecture's default one."""
-    if "crop_policy" in card:
-        return CropPolicy.from_dict(card["crop_policy"])
-    return CropPolicy(size=get_model_spec(card["model"]).input_size)
+    return with_tta(model, card.tta), card
 
 
 def to_device(model: nn.Module, device: torch.device) -> nn.Module:

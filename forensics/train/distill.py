@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from forensics.faces.align import CropPolicy
-from forensics.models.weights import WeightsError, card_crop_policy, read_card
+from forensics.models.weights import Card, WeightsError
 from forensics.score import FaceScorer, check_finite
 from forensics.train.calibrate import sigmoid
 
@@ -19,11 +19,11 @@ def check_teacher(teacher: str | os.PathLike[str], policy: CropPolicy) -> None:
     """Raise ValueError unless ``teacher`` has a model card and cuts ``policy``'s crops
     (cheap: reads the card only, so a wrong teacher fails before any face is detected)."""
     try:
-        card = read_card(teacher)
+        card = Card.read(teacher)
     except WeightsError as exc:
         raise ValueError(f"teacher: {exc}") from None
-    if card_crop_policy(card) != policy:
-        raise ValueError(f"teacher {Path(teacher).name} scores {card_crop_policy(card)} crops, "
+    if card.crop_policy != policy:
+        raise ValueError(f"teacher {Path(teacher).name} scores {card.crop_policy} crops, "
                          f"the student trains on {policy}: distil into a model of the same crop policy")
 
 

@@ -23,9 +23,8 @@ from forensics.faces.detect import resolve_device
 from forensics.models.ensemble import LogitMean, with_tta
 from forensics.models.registry import get_model_spec
 from forensics.models.weights import (
-    card_crop_policy,
+    Card,
     load_weights,
-    read_card,
     recorded_command,
     save_weights,
     to_device,
@@ -45,7 +44,7 @@ _SHARED = ("model", "input_size", "normalization", "crop_policy", "crop_detector
 """Card fields the members must agree on."""
 
 
-def _member_split(weights: Path, card: dict[str, Any], data: str | os.PathLike[str] | None) -> tuple[list[Sample], str]:
+def _member_split(weights: Path, card: Card, data: str | os.PathLike[str] | None) -> tuple[list[Sample], str]:
     """The member's samples with their splits, and the training data its split file is
     relative to: the one its card records, else ``data``, whichever holds the images."""
     path = splits_file(weights)
@@ -97,12 +96,12 @@ def ensemble(
         raise ValueError("name at least one member")
     torch.set_num_threads(threads or available_cores())
     paths = [Path(m) for m in members]
-    cards = [read_card(p) for p in paths]
+    cards = [Card.read(p) for p in paths]
     for path, card in zip(paths, cards):
-        if card.get("ensemble") or card.get("tta", "none") != "none":
+        if card.members or card.tta != "none":
             raise ValueError(f"{path} is already an ensemble or scores with test-time augmentation; combine its members")
         for key in _SHARED:
-            if card.get(key) != cards[0].get(key):
+            if card.to_dict().get(key) != cards[0].to_dict().get(key):
                 raise ValueError(f"{path} differs from {paths[0]} in {key}: members must share "
                                  f"{', '.join(_SHARED)}")
     networks = [load_weights(p)[0] for p in paths]  # checks every sha256
@@ -114,17 +113,17 @@ def ensemble(
             raise ValueError(f"{path} was trained on another split than {paths[0]}: its held-out images "
                              "would not be held out from both; train the members on one split file")
 
-    spec = get_model_spec(cards[0]["model"])
+    spec = get_model_spec(cards[0].model)
     torch_device = resolve_device(device)
     combined = LogitMean(networks)
     scorer = to_device(with_tta(combined, tta), torch_device)
     # the members' cards already count the shared train split: only the held-out crops are read
-    by_split, skipped = load_split_crops(samples, CropCache(card_crop_policy(cards[0]), cache_root), log,
+    by_split, skipped = load_split_crops(samples, CropCache(cards[0].crop_policy, cache_root), log,
                                          splits=("valid", "test"))
     temperature, metrics = calibrate(scorer, by_split, spec, torch_device)
 
     out = Path(out)
-    first = cards[0]
+    first = cards[0].to_dict()
     trainings = [c.get("training", {}) for c in cards]
     card = {key: first[key] for key in _SHARED if key in first}
     card = {
@@ -135,7 +134,7 @@ def ensemble(
         "tta": tta,
         "ensemble": {
             "combine": "mean of the members' logits" + (", each the mean over the crop and its mirror" if tta == "hflip" else ""),
-            "members": [{"file": p.name, "sha256": c["sha256"], "seed": t.get("config", {}).get("seed"),
+            "members": [{"file": p.name, "sha256": c.sha256, "seed": t.get("config", {}).get("seed"),
                          "best_epoch": t.get("best_epoch"),
                          "test_roc_auc": {src: m.get("roc_auc") for src, m in
                                           c.get("metrics", {}).get("test", {}).get("per_source", {}).items()},

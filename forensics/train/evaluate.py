@@ -34,7 +34,7 @@ import pandas as pd
 
 from forensics import __version__
 from forensics.media.discover import discover
-from forensics.models.weights import WeightsError, card_crop_policy, read_card
+from forensics.models.weights import Card
 from forensics.train.data import (
     SPLITS,
     CropCache,
@@ -54,7 +54,7 @@ def select_split(
     data: str | os.PathLike[str],
     weights: str | os.PathLike[str],
     split: str = "test",
-    card: dict[str, Any] | None = None,
+    card: Card | None = None,
 ) -> tuple[list[Sample], dict[str, Any]]:
     """The images to evaluate and how they were chosen (see the module doc).
 
@@ -71,7 +71,7 @@ def select_split(
     if path.exists():
         table = pd.read_csv(path, dtype=str, keep_default_na=False)
         bases = [data_base(data)]
-        trained_on = (card or {}).get("training", {}).get("data")
+        trained_on = card.get("training", {}).get("data") if card is not None else None
         if trained_on and Path(trained_on).exists():
             bases.append(data_base(trained_on))
         best: dict[str, str] = {}
@@ -102,7 +102,7 @@ def select_split(
 
 
 def select_split_all(samples: Sequence[Sample], data: str | os.PathLike[str],
-                     members: Sequence[tuple[str | os.PathLike[str], dict[str, Any]]],
+                     members: Sequence[tuple[str | os.PathLike[str], Card]],
                      split: str = "test") -> tuple[list[Sample], dict[str, Any]]:
     """:func:`select_split` for several models scoring together (a suite): a sample is kept
     only when every member keeps it, so that none is evaluated on what it trained on."""
@@ -157,19 +157,18 @@ def evaluate_images(samples: Sequence[Sample], scorer, cache: CropCache, thresho
             "metrics": _metrics(rows, threshold), "rows": rows}
 
 
-def evaluate_videos(videos: Sequence[Sample], weights: str | os.PathLike[str], card: dict[str, Any],
+def evaluate_videos(videos: Sequence[Sample], weights: str | os.PathLike[str], threshold: float = 0.5,
                     frames: int = 32, device: str = "auto", threads: int | None = None, batch_size: int = 64,
                     progress: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Scan the videos with the scan pipeline (local engine) and score the media verdicts.
 
-    ``weights`` are a model's (``card`` its card) or a suite card (``card`` the suite's). Rows
-    with status ``error`` or ``no_face`` are counted, not scored.
+    ``weights`` are a model's (with its card) or a suite card; ``threshold`` is theirs (default
+    0.5). Rows with status ``error`` or ``no_face`` are counted, not scored.
     """
     from forensics.config import ScanConfig
     from forensics.engines.local import LocalEngine
 
-    config = ScanConfig(frames=frames, model=card.get("model"), weights=str(weights),
-                        threshold=float(card.get("threshold", 0.5)), device=device, threads=threads,
+    config = ScanConfig(frames=frames, weights=str(weights), threshold=threshold, device=device, threads=threads,
                         batch_size=batch_size)
     engine = LocalEngine(config)
     by_path = {s.path: s for s in videos}
@@ -339,13 +338,14 @@ def evaluate(
         raise ValueError(f"{data}: no such file or folder")
     torch.set_num_threads(threads or available_cores())
     scorer = open_scorer(None, weights, resolve_device(device), batch_size)
-    card = scorer.card
     # a suite's crops are its members' (they share one policy and detector settings)
-    crop_card = read_card(scorer.members[0].weights_path) if isinstance(scorer, SuiteScorer) else card
-    if "model" not in crop_card:
-        raise WeightsError(f"the model card of {weights} names no model")
-    model = card.get("model") or f"suite: {card.get('name', Path(weights).stem)}"
-    threshold = float(card.get("threshold", 0.5))
+    if isinstance(scorer, SuiteScorer):
+        crop_card = scorer.members[0].card
+        model = f"suite: {scorer.card.get('name', Path(weights).stem)}"
+        threshold = float(scorer.card.get("threshold", 0.5))
+    else:
+        crop_card = card = scorer.card
+        model, threshold = card.model, card.threshold
 
     media = load_samples(data, sources, kinds=("image", "video"))
     # a split file of a run trained on videos holds them out as it holds out images
@@ -367,7 +367,7 @@ def evaluate(
         selection=selection, video_selection=video_selection,
         created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
     detector = crop_card.get("crop_detector", {})  # the settings the weights' crops were made with (else the scan's)
-    cache = CropCache(card_crop_policy(crop_card), cache_root,
+    cache = CropCache(crop_card.crop_policy, cache_root,
                       **{k: detector[k] for k in ("detect_size", "min_prob", "min_face_px") if k in detector})
     with Progress(transient=True) as progress:
         if chosen:
@@ -375,7 +375,7 @@ def evaluate(
             result.images = evaluate_images(chosen, scorer, cache, threshold, lambda n: progress.advance(task, n))
         if videos:
             task = progress.add_task("videos", total=len(videos))
-            result.videos = evaluate_videos(videos, weights, card, frames, device, threads, batch_size,
+            result.videos = evaluate_videos(videos, weights, threshold, frames, device, threads, batch_size,
                                                lambda n: progress.advance(task, n))
     if plots is not None:
         for prefix, part in (("", result.images), ("video-", result.videos)):

@@ -39,7 +39,7 @@ from forensics.models.registry import (
     get_model_spec,
 )
 from forensics.models.pretrained import freeze_stages
-from forensics.models.weights import recorded_command, save_weights
+from forensics.models.weights import Card, recorded_command, save_weights
 from forensics.train.augment import augmenter, self_blend_batch
 from forensics.train.calibrate import (
     CropsBySplit,
@@ -200,12 +200,12 @@ class TrainResult:
     training curves per epoch (``train_loss``, ``valid_auc``...)."""
 
     weights: Path
-    card: dict[str, Any]
+    card: Card
     history: list[dict[str, float]]
 
     @property
     def best_epoch(self) -> int:
-        return int(self.card["training"]["best_epoch"])
+        return int(self.card.get("training")["best_epoch"])
 
 
 def train_one_epoch(model: nn.Module, optimiser: torch.optim.Optimizer, scheduler, data: TrainingSet,

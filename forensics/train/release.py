@@ -7,11 +7,10 @@ path of the machine it ran on into a card.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import pandas as pd
 
@@ -20,8 +19,8 @@ from forensics.models.ensemble import FlipMean
 from forensics.models.weights import (
     WeightsError,
     is_suite_card,
+    Card,
     load_weights,
-    read_card,
     save_weights,
     suite_sha256,
 )
@@ -30,7 +29,7 @@ EVALUATION_KEYS = ("n", "n_real", "n_fake", "roc_auc", "accuracy", "balanced_acc
 """The metrics a card keeps of each evaluation (per kind and per source)."""
 
 
-def halve_weights(src: Path, dst: Path) -> dict:
+def halve_weights(src: Path, dst: Path) -> Card:
     """Write ``src``'s floating-point tensors as float16 to ``dst`` (half the bytes in git), with
     its card (``"storage": "float16"``, the source's sha256 as ``float32_sha256``) and the
     source's ``.splits.csv`` and ``.history.*`` beside it. The network still computes in
@@ -38,7 +37,7 @@ def halve_weights(src: Path, dst: Path) -> dict:
     model, card = load_weights(src)
     if isinstance(model, FlipMean):  # the card, not the file, asks for the mirror
         model = model.network
-    card = save_weights(model, dst, dict(card, float32_sha256=file_sha256(src)), half=True)
+    card = save_weights(model, dst, card.updated(float32_sha256=file_sha256(src)), half=True)
     for suffix in (".splits.csv", ".history.csv", ".history.png"):
         extra = src.with_name(src.stem + suffix)
         if extra.exists():
@@ -46,7 +45,7 @@ def halve_weights(src: Path, dst: Path) -> dict:
     return card
 
 
-def ensemble_member(ensemble: Path, index: int, out: Path) -> dict:
+def ensemble_member(ensemble: Path, index: int, out: Path) -> Card:
     """Write member ``index`` (from 0) of an ensemble as weights of its own at ``out``: its
     card is the ensemble's without the ensemble fields (``tta`` none, the member's sha256, a
     ``member_of`` record), its split file the ensemble's. Returns the card.
@@ -56,7 +55,7 @@ def ensemble_member(ensemble: Path, index: int, out: Path) -> dict:
     """
     from safetensors.torch import load_file, save_file
 
-    card = json.loads(ensemble.with_suffix(".json").read_text())
+    card = Card.read(ensemble).to_dict()
     members = (card.get("ensemble") or {}).get("members") or []
     if not 0 <= index < len(members):
         raise WeightsError(f"{ensemble} has {len(members)} member(s); no member {index}")
@@ -67,11 +66,12 @@ def ensemble_member(ensemble: Path, index: int, out: Path) -> dict:
     for key in ("ensemble", "why_default", "evaluation"):
         card.pop(key, None)
     card.update(name=f"{card.get('name', card['model'])}, member {index} (seed {members[index].get('seed')})",
-                tta="none", file=out.name, sha256=hashlib.sha256(out.read_bytes()).hexdigest(),
+                tta="none", file=out.name, sha256=file_sha256(out),
                 member_of={"file": ensemble.name, "sha256": card["sha256"], "index": index})
-    out.with_suffix(".json").write_text(json.dumps(card, indent=1) + "\n")
+    written = Card.from_dict(card, f"the card of member {index}")
+    written.write(out)
     shutil.copy(ensemble.with_suffix(".splits.csv"), out.with_suffix(".splits.csv"))
-    return card
+    return written
 
 
 def _summary_header(report: dict, note: str | None) -> dict:
@@ -130,7 +130,7 @@ def source_licences(sources: set[str], manifests: Sequence[Path]) -> dict[str, l
 
 def add_card_evaluations(weights: Path, reports: dict[str, Path], notes: dict[str, str] | None = None,
                          why_default: str | None = None, manifests: Sequence[Path] = (),
-                         purpose: str | None = None, misses: str | None = None) -> dict:
+                         purpose: str | None = None, misses: str | None = None) -> Card | dict:
     """Add each ``forensics evaluate --json`` report (by name) to the card of ``weights`` as
     ``evaluation.NAME`` (summarised, never copied), list the licences of every source trained or
     evaluated on (``data_licences``, from ``manifests``), and record ``why_default``, what the
@@ -142,26 +142,28 @@ def add_card_evaluations(weights: Path, reports: dict[str, Path], notes: dict[st
     """
     if is_suite_card(weights):
         return add_suite_evaluations(weights, reports, notes, why_default, manifests)
-    card = read_card(weights)
+    card = Card.read(weights)
+    fields: dict[str, Any] = {}
     if purpose:
-        card["what_it_is_for"] = purpose
+        fields["what_it_is_for"] = purpose
     if misses:
-        card["what_it_misses"] = misses
-    evaluation = card.get("evaluation", {})
+        fields["what_it_misses"] = misses
+    evaluation = dict(card.get("evaluation", {}))
     sources = set(card.get("training", {}).get("sources") or [])
     for name, path in reports.items():
         report = json.loads(Path(path).read_text())
-        if report["sha256"] != card["sha256"]:
+        if report["sha256"] != card.sha256:
             raise WeightsError(f"{path} scored other weights (sha256 {report['sha256'][:12]}…, "
-                               f"card {card['sha256'][:12]}…)")
+                               f"card {str(card.sha256)[:12]}…)")
         evaluation[name] = summarise_evaluation(report, (notes or {}).get(name))
         for kind in ("images", "videos"):
             sources.update((evaluation[name].get(kind) or {}).get("per_source", {}))
-    card["evaluation"] = evaluation
+    fields["evaluation"] = evaluation
     if why_default:
-        card["why_default"] = why_default
-    card["data_licences"] = source_licences(sources, manifests)
-    weights.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
+        fields["why_default"] = why_default
+    fields["data_licences"] = source_licences(sources, manifests)
+    card = card.updated(**fields)
+    card.write(weights)
     return card
 
 

@@ -28,7 +28,7 @@ from forensics.media.storage import file_sha256
 from forensics.families import FAMILIES
 from forensics.aggregate import media_score, shift_logits
 from forensics.config import Aggregation
-from forensics.models.weights import SUITE_KIND, read_card
+from forensics.models.weights import SUITE_KIND, Card
 
 
 def _auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
@@ -143,10 +143,10 @@ def write_suite_card(out: str | os.PathLike[str], members: Mapping[str, str | os
     for family, weights in members.items():
         if family not in FAMILIES:
             raise ValueError(f"unknown family {family!r}; choose from {', '.join(FAMILIES)}")
-        card = read_card(weights)
+        card = Card.read(weights)
         entries.append({"family": family, "what_it_is_for": FAMILIES[family],
                         "weights": os.path.relpath(Path(weights).resolve(), out.parent.resolve()),
-                        "model": card.get("model"), "sha256": file_sha256(weights),
+                        "model": card.model, "sha256": file_sha256(weights),
                         "calibration": dict((calibration or {}).get(family, {"logit_shift": 0.0})),
                         **({"kinds": list(kinds[family])} if kinds and family in kinds else {})})
     card = {"kind": SUITE_KIND, "name": name, "threshold": 0.5,
@@ -217,7 +217,7 @@ def build_suite(out: str | os.PathLike[str], members: Mapping[str, str | os.Path
     videos = list({path_key(s.path): s for s in [*shared, *(s for more in own.values() for s in more)]}.values())
     write_suite_card(out, members, name)  # uncalibrated: the members' own scores
     log(f"calibrating {', '.join(members)} on {len(videos)} real videos (at most {rate:.0%} flagged each)")
-    scanned = evaluate_videos(videos, out, json.loads(Path(out).read_text()), frames, device, threads, batch_size)
+    scanned = evaluate_videos(videos, out, 0.5, frames, device, threads, batch_size)  # write_suite_card's threshold
     # keyed by the normalised path: two manifests may name one file differently (a/../b), and the
     # scan reads it once
     rows = {path_key(r["path"]): r for r in scanned["rows"] if r["status"] == "ok"}
@@ -226,7 +226,7 @@ def build_suite(out: str | os.PathLike[str], members: Mapping[str, str | os.Path
     for family in members:
         candidates = list({path_key(s.path): s for s in [*shared, *own.get(family, [])]}.values())
         # never on a video this member trained on or chose its epoch by (its split file says which)
-        unseen, record = select_split(candidates, reals, members[family], "test", read_card(members[family]))
+        unseen, record = select_split(candidates, reals, members[family], "test", Card.read(members[family]))
         paths = dict.fromkeys(path_key(s.path) for s in unseen)
         mine = [rows[p] for p in paths if p in rows]
         per_video = [(np.asarray(r["family_face_scores"][family]), np.asarray(r["face_tracks"])) for r in mine]
@@ -259,7 +259,6 @@ def calibrate_images(out: str | os.PathLike[str], members: Mapping[str, str | os
                      log: Callable[[str], None] = print) -> dict[str, Any]:
     """Each family's shift on the real ``images`` (at most ``rate`` of them flagged), and the
     families that judge stills (:func:`choose_image_families` on the images, real and fake)."""
-    from forensics.models.weights import card_crop_policy
     from forensics.score import SuiteScorer
     from forensics.train.data import CropCache, load_samples
     from forensics.train.evaluate import evaluate_images
@@ -267,7 +266,7 @@ def calibrate_images(out: str | os.PathLike[str], members: Mapping[str, str | os
     samples = load_samples(images, None, kinds=("image",))
     write_suite_card(out, members, "uncalibrated")  # the members' own scores, for images alike
     scorer = SuiteScorer(out)
-    scanned = [r for r in evaluate_images(samples, scorer, CropCache(card_crop_policy(read_card(next(iter(members.values())))),
+    scanned = [r for r in evaluate_images(samples, scorer, CropCache(Card.read(next(iter(members.values()))).crop_policy,
                                                                       video_frames=8), 0.5)["rows"] if r["status"] == "ok"]
     reals = [r for r in scanned if int(r["label"]) == 0]
     if not reals:
