@@ -181,7 +181,7 @@ def marginal_clip_s(scanner: LocalEngine, clip: Path, config: ScanConfig, copies
 def provenance_cost(config: ScanConfig, repeat: int) -> dict:
     """The sample media scanned with and without the provenance stage (``repeat`` alternating
     rounds, medians), and the reader alone on each file (milliseconds, in this process)."""
-    import forensics.engines.local as local
+    import forensics.pipeline as local  # the stage reads provenance through pipeline.provenance_of
     from forensics.media.provenance import Provenance, read_provenance
 
     samples = REPO / "examples" / "media"
