@@ -77,13 +77,17 @@ class TrackScore:
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> "TrackScore":
-        return cls(row["track_id"], row["faces"], row["counted"], row["score"],
-                   {name: row[f"score_{name}"] for name in FAMILIES if row.get(f"score_{name}") is not None})
+        return cls(row["track_id"], row["faces"], row["counted"], row["score"], family_scores_of(row))
 
 
 def family_columns(family_scores: dict[str, float]) -> dict[str, float | None]:
     """``score_<family>`` for every family this version knows, None where the scorer has none."""
     return {f"score_{name}": family_scores.get(name) for name in FAMILIES}
+
+
+def family_scores_of(row: dict[str, Any]) -> dict[str, float]:
+    """Inverse of :func:`family_columns`: the families a row (media, face or track) has a score for."""
+    return {name: row[f"score_{name}"] for name in FAMILIES if row.get(f"score_{name}") is not None}
 
 
 @dataclass
@@ -177,7 +181,7 @@ class MediaResult:
     def from_media_row(cls, row: dict[str, Any]) -> "MediaResult":
         """Inverse of :meth:`media_row` (without the faces)."""
         row = dict(row)
-        family_scores = {name: row.pop(f"score_{name}") for name in FAMILIES if row.get(f"score_{name}") is not None}
+        family_scores = family_scores_of(row)
         for name in FAMILIES:
             row.pop(f"score_{name}", None)
         provenance = Provenance.pop_columns(row)

@@ -22,9 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from forensics.families import FAMILIES, VERDICT_FAMILIES
+from forensics.families import VERDICT_FAMILIES
 from forensics.report.evidence import EVIDENCE_FACES, evidence_name, top_faces
 from forensics.report.schema import faces_path, read_metadata
+from forensics.result import family_scores_of
 
 PAGE_SIZE = 50
 """Media rows per page of the table."""
@@ -103,7 +104,7 @@ def review_data(report: str | os.PathLike[str], page_folder: Path, page_size: in
         rows.append([row["path"], row["kind"], row["verdict"], _number(row["score"]), row["faces_detected"],
                      row["tracks"], row["status"], len(warnings), row["error"], " ".join(warnings), row["width"],
                      row["height"], _number(row["duration_s"]), row.get("family"),
-                     {f: _number(row[f"score_{f}"]) for f in FAMILIES if row.get(f"score_{f}") is not None},
+                     {f: _number(s) for f, s in family_scores_of(row).items()},
                      row.get("provenance_status", "none"), row.get("provenance_ai"), row.get("provenance")])
         for key in (f"verdict {row['verdict']}" if row["verdict"] else None, f"status {row['status']}",
                     f"credentials {row['provenance_status']}" if row.get("provenance_status", "none") != "none" else None,
@@ -134,8 +135,7 @@ def review_data(report: str | os.PathLike[str], page_folder: Path, page_size: in
                 track = decided.get(int(track_id), {})
                 tracks.append({"id": int(track_id), "points": points, "score": _number(track.get("score")),
                                "counted": track.get("counted"),
-                               "families": {f: _number(track[f"score_{f}"]) for f in FAMILIES
-                                            if track.get(f"score_{f}") is not None}})
+                               "families": {f: _number(s) for f, s in family_scores_of(track).items()}})
             detail["tracks"] = tracks
             top = []
             for rank, i in enumerate(top_faces(scores, keep)):
