@@ -1,6 +1,6 @@
 """The scan of one media item as engine-independent stages.
 
-``fetched`` (hash; download an object from a bucket) -> ``provenance_of`` (what the file declares:
+``fetched`` (:mod:`forensics.media.fetch`: hash; download an object from a bucket) -> ``provenance_of`` (what the file declares:
 C2PA, AI labels, generator traces) -> ``open_frames`` (decode) -> ``extract`` (detect, align/crop,
 track) -> ``FaceScorer.score`` -> ``finish`` (aggregate, verdict, report row). Engines only
 compose these: the local engine in one process with decoding on a helper thread, the Ray engine
@@ -30,8 +30,8 @@ from forensics.faces.align import CropPolicy, crop_face
 from forensics.faces.detect import Detection, FaceDetector, FaceFollower
 from forensics.faces.track import link_tracks
 from forensics.media.decode import DecodeError, Frame, MediaInfo
-from forensics.media import storage
-from forensics.media.discover import MediaItem, inspect_file
+from forensics.media.discover import MediaItem
+from forensics.media.fetch import FetchedMedia, fetched
 from forensics.media.provenance import Provenance
 from forensics.media.worker import DecodeWorker, OpenedMedia
 from forensics.result import Extraction, FaceRecord, MediaResult, Preview, TrackScore
@@ -51,59 +51,6 @@ def stage_error(stage: str, exc: BaseException) -> StageError:
     """``exc``, raised while ``stage`` ran on one media, as that media's error."""
     text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
     return StageError(f"{stage} failed: {type(exc).__name__}{': ' + text if text else ''}")
-
-
-@dataclass(frozen=True)
-class FetchedMedia:
-    """A media item ready to decode.
-
-    Attributes:
-        item: the item as reported: its path as given (a URI stays one), its kind and problem
-            sniffed from the content.
-        file: the same media as a local file, what the decoders open (``item`` itself for a
-            local file; a temporary download for an object).
-        sha256: hex digest of the content; None when it could not be read.
-        size_bytes: bytes of content; None when it could not be read.
-    """
-
-    item: MediaItem
-    file: MediaItem
-    sha256: str | None = None
-    size_bytes: int | None = None
-
-
-@contextlib.contextmanager
-def fetched(item: MediaItem) -> Iterator[FetchedMedia]:
-    """The item hashed and, for an object in a bucket, downloaded to a temporary file (deleted on
-    exit) and sniffed. A file or object that cannot be read is a ``problem`` of the item, never
-    an exception."""
-    if item.problem is not None:
-        yield FetchedMedia(item, item)
-        return
-    if not storage.is_remote(item.path):
-        try:
-            with open(item.path, "rb") as f:
-                sha, size = storage.hashed_copy(f)
-        except OSError as exc:
-            item = dataclasses.replace(item, problem=f"cannot read the file: {exc.strerror or exc}")
-            yield FetchedMedia(item, item)
-            return
-        yield FetchedMedia(item, item, sha, size)
-        return
-    download = contextlib.ExitStack()
-    try:
-        local, sha, size = download.enter_context(storage.downloaded(item.path))
-    except OSError as exc:
-        item = dataclasses.replace(item, problem=f"cannot read the object: {exc}")
-        yield FetchedMedia(item, item)
-        return
-    with download:
-        sniffed = inspect_file(local)
-        item = dataclasses.replace(item, kind=sniffed.kind, problem=sniffed.problem)
-        if sniffed.problem is not None:  # as for a local file found not to be media: no hash
-            yield FetchedMedia(item, item)
-            return
-        yield FetchedMedia(item, MediaItem(local, sniffed.kind), sha, size)
 
 
 def provenance_of(media: FetchedMedia, trust_anchors: str | None, worker: DecodeWorker) -> Provenance:

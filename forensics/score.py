@@ -11,7 +11,6 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from forensics.families import KINDS
 from forensics.aggregate import shift_logits
 from forensics.config import DEFAULT_MODEL, RUNTIMES, Scoring
 from forensics.faces.align import CropPolicy
@@ -19,13 +18,12 @@ from forensics.models.registry import crops_to_tensor, get_model_spec
 from forensics.models.runtime import AGREEMENT, OnnxNetwork, RuntimeUnavailable
 from forensics.models.weights import (
     Card,
+    SuiteCard,
     WeightsError,
     is_suite_card,
     load_weights,
-    read_suite,
     shipped_suite,
     shipped_weights,
-    suite_sha256,
     to_device,
 )
 
@@ -196,7 +194,7 @@ class SuiteScorer:
     the highest of its family scores.
 
     Args:
-        path: the suite card (``.json``, see :func:`forensics.models.weights.read_suite`).
+        path: the suite card (``.json``, see :class:`forensics.models.card.SuiteCard`).
         device, batch_size, runtime: as for :class:`FaceScorer`, for every member.
 
     Raises:
@@ -206,16 +204,16 @@ class SuiteScorer:
 
     def __init__(self, path: str | os.PathLike[str], device: torch.device | str = "cpu", batch_size: int = 64,
                  runtime: str = "auto"):
-        self.card = read_suite(path)
+        self.card = SuiteCard.read(path)
         self.weights_path = str(path)
-        self.weights_sha256 = suite_sha256(self.card)  # what decides the scores, every member's sha256 among it
-        self.members = [FaceScorer(None, m["weights"], device, batch_size, runtime) for m in self.card["members"]]
-        self.families = tuple(str(m["family"]) for m in self.card["members"])
-        self.shifts = np.array([float(m.get("calibration", {}).get("logit_shift", 0.0)) for m in self.card["members"]])
+        self.weights_sha256 = self.card.sha256  # what decides the scores, every member's sha256 among it
+        self.members = [FaceScorer(None, self.card.weights_of(m), device, batch_size, runtime) for m in self.card.members]
+        self.families = self.card.families
+        self.shifts = np.array([m.logit_shift for m in self.card.members])
         # stills may be calibrated apart (on real photos), and a family may judge one kind only
-        self.image_shifts = np.array([float(m.get("calibration", {}).get("image", {}).get("logit_shift", shift))
-                                      for m, shift in zip(self.card["members"], self.shifts)])
-        self.kinds = [tuple(m.get("kinds", KINDS)) for m in self.card["members"]]
+        self.image_shifts = np.array([m.logit_shift if m.image_logit_shift is None else m.image_logit_shift
+                                      for m in self.card.members])
+        self.kinds = [m.kinds for m in self.card.members]
         policies = {m.crop_policy for m in self.members}
         if len(policies) > 1:
             raise WeightsError(f"suite {path}: its members crop faces differently ({policies}); "
@@ -228,7 +226,7 @@ class SuiteScorer:
 
     @property
     def name(self) -> str:
-        return str(self.card.get("name", "suite"))
+        return self.card.name
 
     @property
     def runtime(self) -> str:

@@ -29,7 +29,7 @@ import torch
 from forensics.faces.align import CropPolicy
 from forensics.models.registry import build_model, get_model_spec
 from forensics.models.weights import load_weights
-from forensics.pipeline import file_facts
+from forensics.media.storage import file_sha256
 from forensics.train.augment import augmenter
 from forensics.train.data import CropCache, load_samples
 from sklearn.metrics import roc_auc_score as roc_auc
@@ -132,7 +132,7 @@ def main() -> None:
 
 
 def _boxes(cache: CropCache, path: str) -> np.ndarray | None:
-    found = cache.folder / f"{file_facts(path)[0]}-v{cache.video_frames}.boxes.npy"
+    found = cache.folder / f"{file_sha256(path)}-v{cache.video_frames}.boxes.npy"
     return np.load(found) if found.exists() else None
 
 

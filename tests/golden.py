@@ -88,19 +88,19 @@ def sample_rows(out_dir: Path) -> dict[str, dict[str, Any]]:
 def compute(out_dir: Path) -> dict[str, Any]:
     """The golden file's content: per shipped weights, its sha256 and crop scores; the samples' scores."""
     from forensics.config import DEFAULT_MODEL
-    from forensics.models.weights import list_shipped_cards, read_suite, shipped_suite, shipped_weights, suite_sha256
+    from forensics.models.weights import list_shipped_cards, SuiteCard, shipped_suite, shipped_weights
 
     weights = {}
     for card in list_shipped_cards():
         name = Path(card.file).stem
         weights[name] = {"sha256": card.sha256, "crops": compute_crop_scores(shipped_weights(name))}
     suite = shipped_suite()
-    default = ({"model": "suite", "sha256": suite_sha256(read_suite(suite))} if suite is not None
+    default = ({"model": "suite", "sha256": SuiteCard.read(suite).sha256} if suite is not None
                else {"model": DEFAULT_MODEL, "sha256": weights[DEFAULT_MODEL]["sha256"]})
     golden = {"weights": weights,
               "samples": {**default, "frames": SAMPLE_SCAN_FRAMES, "rows": sample_rows(out_dir)}}
     if suite is not None:
-        golden["suite"] = {"sha256": suite_sha256(read_suite(suite)), "crops": compute_suite_crop_scores(suite)}
+        golden["suite"] = {"sha256": SuiteCard.read(suite).sha256, "crops": compute_suite_crop_scores(suite)}
     return golden
 
 

@@ -54,7 +54,7 @@ def test_api_scan_equals_the_cli_report(scanner, bad_dir: Path, tmp_path: Path):
 
 
 def test_scan_frames_scores_in_memory_pictures_and_clips(scanner, media_dir: Path):
-    from forensics.media.decode import read_image
+    from forensics.media.image import read_image
 
     image = read_image(str(media_dir / "astronaut.jpg")).image
     from_file = scanner.scan(media_dir / "astronaut.jpg").results[0]

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from forensics.media.storage import file_sha256
 from forensics.cli import app
 from forensics.config import DEFAULT_MODEL
-from forensics.models.weights import read_suite, shipped_suite, suite_sha256
+from forensics.models.weights import SuiteCard, shipped_suite
 from forensics.models.weights import shipped_weights as shipped_weights_for
 from forensics.report.schema import read_metadata
 
@@ -79,7 +79,7 @@ def test_report_metadata_makes_it_auditable(scanned, shipped_weights):
 
     assert meta["version"] == __version__
     # the default is the shipped suite: its card's sha256, and each member's
-    assert meta["model"] == "suite: default" and meta["weights_sha256"] == suite_sha256(read_suite(shipped_suite()))
+    assert meta["model"] == "suite: default" and meta["weights_sha256"] == SuiteCard.read(shipped_suite()).sha256
     assert [(m["family"], m["weights_sha256"]) for m in meta["members"]] == [
         ("blend", file_sha256(shipped_weights_for("blend"))), ("synthesis", file_sha256(shipped_weights)),
         ("animation", file_sha256(shipped_weights_for("animation")))]

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from forensics.media.decode import DecodeError, Video, read_image, sample_indices
+from forensics.media.decode import DecodeError, Video, sample_indices
+from forensics.media.image import read_image
 
 
 def test_sample_indices_evenly_spaced_over_the_whole_video():

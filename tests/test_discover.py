@@ -33,7 +33,8 @@ def test_videos_are_sniffed_by_content(tmp_path, fourcc, suffix):
 def test_an_avif_still_is_an_image_and_decodes(tmp_path):
     from PIL import features
 
-    from forensics.media.decode import DecodeError, read_image
+    from forensics.media.decode import DecodeError
+    from forensics.media.image import read_image
 
     if not features.check("avif"):
         pytest.skip("Pillow was built without AVIF")

@@ -16,7 +16,7 @@ import pytest
 from tolerances import SCORE_ATOL
 
 from forensics.config import ScanConfig
-from forensics.media.decode import read_image
+from forensics.media.image import read_image
 from forensics.media.discover import discover
 from forensics.result import MediaResult
 

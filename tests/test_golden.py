@@ -18,7 +18,7 @@ import pytest
 from golden import GOLDEN_FILE, REPO, compute_crop_scores, compute_suite_crop_scores, sample_rows
 
 from forensics.config import DEFAULT_MODEL
-from forensics.models.weights import list_shipped_cards, read_suite, shipped_suite, shipped_weights, suite_sha256
+from forensics.models.weights import list_shipped_cards, SuiteCard, shipped_suite, shipped_weights
 
 CROP_TOLERANCE = 1e-4  # P(fake) of a fixed crop: the classifier alone, deterministic on a CPU
 SAMPLE_TOLERANCE = 1e-3  # a whole scan: MTCNN's boxes may move by a fraction of a pixel across torch builds
@@ -60,7 +60,7 @@ def test_the_shipped_suite_gives_its_golden_family_scores_on_fixed_crops():
         assert "suite" not in GOLDEN, "the golden file pins a suite that is not shipped"
         pytest.skip("no suite ships: the default is a single model")
     want = GOLDEN["suite"]
-    assert want["sha256"] == suite_sha256(read_suite(suite)), f"the shipped suite card changed; {REGENERATE}"
+    assert want["sha256"] == SuiteCard.read(suite).sha256, f"the shipped suite card changed; {REGENERATE}"
     got = compute_suite_crop_scores(suite)
     assert list(got) == list(want["crops"])
     for crop, families in want["crops"].items():
@@ -74,7 +74,7 @@ def test_scanning_the_sample_media_gives_the_readme_scores(tmp_path):
     want = GOLDEN["samples"]
     suite = shipped_suite()
     if suite is not None:
-        assert (want["model"], want["sha256"]) == ("suite", suite_sha256(read_suite(suite)))
+        assert (want["model"], want["sha256"]) == ("suite", SuiteCard.read(suite).sha256)
     else:
         assert want["sha256"] == GOLDEN["weights"][DEFAULT_MODEL]["sha256"]
     got = sample_rows(tmp_path)

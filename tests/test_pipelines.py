@@ -65,7 +65,7 @@ def test_the_scan_options_offer_the_configs_choices_and_defaults():
     ({"CPU": 4}, 1, (1, 8), (1, 1, 1.0, 1)),  # --workers 1-8: start at one each
 ])
 def test_pools_fit_the_cluster(resources, threads, workers, want):
-    from forensics.engines.ray import plan_pools
+    from forensics.engines.ray_plan import plan_pools
 
     plan = plan_pools(resources, ScanConfig(threads=threads, device="cpu"), workers)
     got = (plan.extract.initial, plan.score.initial, plan.extract.cpus, plan.threads)
@@ -85,7 +85,7 @@ def test_pools_fit_the_cluster(resources, threads, workers, want):
 def test_pools_autoscale_within_their_bounds(resources, workers, want):
     from ray.data import ActorPoolStrategy
 
-    from forensics.engines.ray import plan_pools
+    from forensics.engines.ray_plan import plan_pools
 
     plan = plan_pools(resources, ScanConfig(device="cpu"), workers)
     assert (plan.extract.min_size, plan.extract.max_size, plan.score.min_size, plan.score.max_size) == want
@@ -107,7 +107,7 @@ def test_workers_take_a_count_or_bounds():
 
 
 def test_pools_on_gpus_and_gpu_settings_that_do_not_fit():
-    from forensics.engines.ray import plan_pools
+    from forensics.engines.ray_plan import plan_pools
 
     # with GPUs the classifier scores on GPU actors, two per GPU, and decoding and detection
     # run on CPU actors over the rest of the cluster's CPUs

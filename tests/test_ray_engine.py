@@ -56,7 +56,7 @@ def ray_cluster():
     import ray
     from ray.cluster_utils import Cluster
 
-    from forensics.engines.ray import loopback_only
+    from forensics.engines.ray_connect import loopback_only
 
     port = _free_port()
     with loopback_only():  # this process, the nodes and the job drivers they start: 127.0.0.1
@@ -371,6 +371,82 @@ def test_a_media_that_keeps_killing_its_worker_is_an_error_row(ray_cluster, medi
     assert all(r.status in ("ok", "no_face") for k, r in enumerate(results) if k != 2)
 
 
+def _journal_media(journal: Path) -> int:
+    """Media finished in a scan's journal (its lines after the header; a half-written last line not counted)."""
+    if not journal.exists():
+        return 0
+    return max(0, sum(1 for line in journal.read_bytes().split(b"\n") if line.endswith(b"}")) - 1)
+
+
+def _ray_pids(name: str) -> list[int]:
+    """Processes of Ray workers whose command line names ``name`` (an actor class)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if proc.name.isdigit() and cmdline.startswith("ray::") and name in cmdline:
+            found.append(int(proc.name))
+    return found
+
+
+def test_a_scan_that_cannot_go_on_exits_5_keeps_its_journal_and_resumes(ray_cluster, local_reference, media_dir,
+                                                                        bad_dir, test_weights, tmp_path):
+    """The score worker dies mid-scan and cannot come back (the node's weights changed meanwhile,
+    so the restarted worker refuses to score): the scan fails with exit 5 and says what it kept,
+    the media finished so far stay in the journal, no report is written, and the same command
+    with --resume, once the node has the scan's weights again, writes the report an
+    uninterrupted scan writes."""
+    import torch
+
+    from forensics.models.registry import build_model
+    from forensics.models.weights import Card, card_path, save_weights
+    from forensics.report.journal import journal_path
+
+    cluster, _ = ray_cluster
+    out, _ = local_reference
+    weights, kept = tmp_path / "w.safetensors", tmp_path / "kept"
+    kept.mkdir()
+    for source in (test_weights, card_path(test_weights)):
+        shutil.copy(source, weights.with_suffix(source.suffix))
+        shutil.copy(source, kept / source.name)
+    report = tmp_path / "report.parquet"
+    command = [FORENSICS_CLI, "scan", str(media_dir), str(bad_dir), "--engine", "ray", "--ray-address", cluster.address,
+               "--out", str(report), "--thumbnails", str(tmp_path / "thumbs"), "--weights", str(weights),
+               "--media-per-batch", "1", "--set", "frames=6", "--set", "threads=1"]
+    wide = {**os.environ, "COLUMNS": "200"}  # rich wraps its messages at the terminal's width
+    scan = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path, env=wide)
+    journal, deadline = journal_path(report), time.monotonic() + JOB_TIMEOUT_S
+    while _journal_media(journal) < 1 and scan.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)  # polling the condition itself: the first media in the journal
+    assert scan.poll() is None and _journal_media(journal) >= 1, "the scan ended before a media was journalled"
+    torch.manual_seed(1)  # other weights at the scan's path, as on a node that was given another file
+    save_weights(build_model("custom-cnn"), weights, {k: Card.read(test_weights).to_dict()[k] for k in ("model", "crop_policy")})
+    killed = _ray_pids("ScoreStage")
+    assert killed, "no score worker to kill"
+    for pid in killed:
+        os.kill(pid, signal.SIGKILL)
+    try:
+        output, _ = scan.communicate(timeout=JOB_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        scan.kill()
+        pytest.fail(f"the failing scan did not stop within {JOB_TIMEOUT_S} s")
+    assert scan.returncode == 5, output[-3000:]
+    assert "install the same weights on every node" in output and "--resume" in output, output[-3000:]
+    assert not report.exists(), "a scan that failed writes no report"
+    finished = _journal_media(journal)
+    assert 1 <= finished < len(discover([str(media_dir), str(bad_dir)]).items)
+    for source in kept.iterdir():  # the node has the scan's weights again
+        shutil.copy(source, weights.with_suffix(source.suffix))
+    resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=JOB_TIMEOUT_S, cwd=tmp_path,
+                             env=wide)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    assert f"{finished} media taken from the interrupted scan's journal" in resumed.stdout + resumed.stderr
+    _assert_same_report(report, out / "local.parquet")
+    assert not journal.exists()
+
+
 def test_an_actor_with_other_weights_refuses_to_score(ray_cluster, media_dir, test_weights, tmp_path):
     """The weights at the scan's path change after the driver checked them (as on a node that
     holds other weights): the score actor refuses, the scan fails with that reason, and no
@@ -457,7 +533,8 @@ def test_a_lost_node_costs_only_its_batches(local_reference, media_dir, bad_dir,
     import ray
     from ray.cluster_utils import Cluster as LocalCluster
 
-    from forensics.engines.ray import RayEngine, loopback_only
+    from forensics.engines.ray import RayEngine
+    from forensics.engines.ray_connect import loopback_only
 
     _, local = local_reference
     items = discover([str(media_dir), str(bad_dir)]).items * 2  # work remains when the node goes
@@ -500,7 +577,8 @@ def test_the_pools_grow_onto_a_node_that_joins_after_the_plan(local_reference, m
     import ray
     from ray.cluster_utils import Cluster as LocalCluster
 
-    from forensics.engines.ray import RayEngine, loopback_only
+    from forensics.engines.ray import RayEngine
+    from forensics.engines.ray_connect import loopback_only
 
     _, local = local_reference
     items = discover([str(media_dir), str(bad_dir)]).items * 4

@@ -168,7 +168,7 @@ def test_a_decoder_that_crashes_costs_only_its_media(media_dir):
 def test_large_frames_are_decoded_at_reduced_size_and_boxes_stay_in_original_pixels(tmp_path, astronaut):
     from PIL import Image
 
-    from forensics.media.decode import IMAGE_MAX_SIDE, read_image
+    from forensics.media.image import IMAGE_MAX_SIDE, read_image
 
     big = np.full((IMAGE_MAX_SIDE * 2, IMAGE_MAX_SIDE + 100, 3), 90, np.uint8)
     big[1000:1000 + 2048, 500:500 + 2048] = np.asarray(Image.fromarray(astronaut).resize((2048, 2048)))

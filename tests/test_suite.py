@@ -85,7 +85,7 @@ def test_each_face_has_each_familys_calibrated_score_and_the_highest_is_its_scor
 def test_a_family_score_is_the_members_own_score_moved_by_its_calibration(members, scanned, media_dir):
     from forensics.faces.align import crop_face
     from forensics.faces.detect import FaceDetector
-    from forensics.media.decode import read_image
+    from forensics.media.image import read_image
 
     card, _, _ = scanned
     image = read_image(str(media_dir / "astronaut.jpg")).image
@@ -364,29 +364,30 @@ def test_family_metrics_rank_each_detector_and_fakes_only_sources_against_every_
 
 
 def test_a_suite_card_gains_evaluations_of_itself_only(members, tmp_path):
-    from forensics.models.weights import read_suite, suite_sha256
+    from forensics.models.weights import SuiteCard
     from forensics.train.release import add_card_evaluations
 
     card = suite(members, tmp_path, {"blend": 1.0})
     rows = [{"label": 0, "source": "x", "status": "ok", "score": 0.2, "family_scores": {"blend": 0.2, "synthesis": 0.1}},
             {"label": 1, "source": "x", "status": "ok", "score": 0.7, "family_scores": {"blend": 0.7, "synthesis": 0.05}}]
-    report = {"sha256": suite_sha256(read_suite(card)), "data": "some/videos", "threshold": 0.5,
+    report = {"sha256": SuiteCard.read(card).sha256, "data": "some/videos", "threshold": 0.5,
               "created": "2026-12-03T00:00:00+00:00", "videos": {"rows": rows}}
     (tmp_path / "eval.json").write_text(json.dumps(report))
-    before = suite_sha256(read_suite(card))
+    before = SuiteCard.read(card).sha256
     written = add_card_evaluations(card, {"heldout": tmp_path / "eval.json"}, {"heldout": "a note"})
-    assert written["evaluation"]["heldout"]["note"] == "a note"
-    assert [x["auc"] for x in written["evaluation"]["heldout"]["videos"] if x["source"] == "all"] == [1.0, 0.0, 1.0]
-    assert suite_sha256(read_suite(card)) == before, "evaluations do not change what the suite scores"
+    assert written.get("evaluation")["heldout"]["note"] == "a note"
+    assert [x["auc"] for x in written.get("evaluation")["heldout"]["videos"] if x["source"] == "all"] == [1.0, 0.0, 1.0]
+    assert SuiteCard.read(card).sha256 == before, "evaluations do not change what the suite scores"
     (tmp_path / "other.json").write_text(json.dumps(dict(report, sha256="0" * 64)))
     with pytest.raises(WeightsError, match="another suite"):
         add_card_evaluations(card, {"other": tmp_path / "other.json"})
 
 
 def test_a_suites_identity_changes_with_what_decides_its_scores(members, tmp_path):
-    from forensics.models.weights import read_suite, suite_sha256
+    from forensics.models.weights import SuiteCard
 
     card = json.loads(suite(members, tmp_path, {"blend": 1.0}).read_text())
+    suite_sha256 = lambda data: SuiteCard.from_dict(data).sha256  # noqa: E731
     base = suite_sha256(card)
     changed = []
     for edit in (lambda c: c["members"][0]["calibration"].update(logit_shift=1.5),
@@ -399,3 +400,29 @@ def test_a_suites_identity_changes_with_what_decides_its_scores(members, tmp_pat
     assert changed == [True, True, True, True]
     card["evaluation"] = {"x": {"note": "a figure"}}
     assert suite_sha256(card) == base
+
+
+def test_a_suite_card_reads_back_what_it_wrote_and_refuses_what_is_not_one(members, tmp_path):
+    from forensics.models.weights import SuiteCard
+
+    path = suite(members, tmp_path, {"blend": 1.0}, kinds={"animation": ["video"]})
+    card = SuiteCard.read(path)
+    assert card.families == ("blend", "synthesis", "animation") and card.threshold == 0.5
+    assert [m.logit_shift for m in card.members] == [1.0, QUIET, QUIET]
+    assert card.members[2].kinds == ("video",) and card.members[0].kinds == ("image", "video")
+    assert [card.weights_of(m) for m in card.members] == [members[f].resolve() for f in card.families]
+    noted = card.updated(note="a note")
+    noted.write(tmp_path / "noted.json")
+    again = SuiteCard.read(tmp_path / "noted.json")
+    assert again.get("note") == "a note" and again.sha256 == card.sha256
+    assert again.to_dict() == {**json.loads(path.read_text()), "note": "a note"}
+    data = json.loads(path.read_text())
+    for edit, match in ((lambda d: d.update(kind="model"), "not a suite card"),
+                        (lambda d: d.update(members=[]), "no members"),
+                        (lambda d: d.update(threshold=2), "threshold"),
+                        (lambda d: d["members"][0]["calibration"].update(logit_shift="high"), "not a number"),
+                        (lambda d: [m.update(kinds=["video"]) for m in d["members"]], "no detector judges images")):
+        bad = json.loads(json.dumps(data))
+        edit(bad)
+        with pytest.raises(WeightsError, match=match):
+            SuiteCard.from_dict(bad, tmp_path)

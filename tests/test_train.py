@@ -242,7 +242,7 @@ def test_distillation_targets_are_the_scans_scores_of_the_teacher(tmp_path, tiny
     from forensics.score import FaceScorer
     from forensics.train.data import CropCache
     from forensics.train.distill import Teacher
-    from forensics.train.loop import load_split_crops
+    from forensics.train.data import load_split_crops
 
     crops, _ = load_split_crops(assign_splits(load_samples(tiny_dataset), seed=0),
                                 CropCache(CropPolicy(size=224), tmp_path / "c"), log=lambda _: None)

@@ -92,40 +92,21 @@ def train(
              "before them (N=3: a Lite0 step about 1.8x faster on a 2-core CPU). 0 (default): train every layer."),
 ) -> None:
     """Train a model on face crops made by the scan's own detect-and-crop code."""
-    from forensics.models import get_model_spec
-    from forensics.train.config import AUGMENTATIONS, TrainConfig
+    from forensics.train.config import TrainConfig, parse_augmentations
     from forensics.train.loop import train as run_training
 
-    try:
-        spec = get_model_spec(model)
-    except ValueError as exc:
-        raise _usage_error(str(exc))
-    if pretrained is not None and not spec.accepts_pretrained:
-        raise _usage_error(f"--pretrained: model {model!r} trains from scratch; "
-                           "pretrained weights exist for the torchvision/timm models only")
-    if self_blend not in (None, "mix", "only"):
-        raise _usage_error("--self-blend takes mix or only")
     if not data.exists():
         raise _usage_error(f"{data}: no such file or folder")
-    if splits is not None and not splits.is_file():
-        raise _usage_error(f"--splits {splits}: no such file")
-    if teacher is not None and not teacher.is_file():
-        raise _usage_error(f"--teacher {teacher}: no such file")
-    if no_augment or augment.strip() == "none":
-        kinds: tuple[str, ...] = ()
-    elif augment.strip() == "all":
-        kinds = AUGMENTATIONS
-    else:
-        kinds = tuple(k.strip() for k in augment.split(",") if k.strip())
     try:
-        config = TrainConfig(model=model, epochs=epochs, batch_size=batch_size, lr=lr, warmup=warmup, patience=patience, select=select,
-                             augment=kinds, margin=margin, input_size=input_size, seed=seed, threads=threads, device=device.value, max_steps=max_steps,
-                             sources=list(source or []), pretrained=pretrained, self_blend=self_blend,
-                             blend_regions=tuple(r.strip() for r in blend_regions.split(",") if r.strip()),
-                             blend_degrade=blend_degrade,
-                             splits=str(splits) if splits else None, video_frames=video_frames,
-                             teacher=str(teacher) if teacher else None, teacher_view=teacher_view,
-                             teacher_temperature=teacher_temperature, views=views, balance=balance, freeze=freeze)
+        config = TrainConfig(
+            model=model, epochs=epochs, batch_size=batch_size, lr=lr, warmup=warmup, patience=patience, select=select,
+            augment=parse_augmentations("none" if no_augment else augment), margin=margin, input_size=input_size,
+            seed=seed, threads=threads, device=device.value, max_steps=max_steps, sources=list(source or []),
+            pretrained=pretrained, self_blend=self_blend, blend_regions=tuple(r.strip() for r in blend_regions.split(",")
+                                                                             if r.strip()),
+            blend_degrade=blend_degrade, splits=splits and str(splits), video_frames=video_frames,
+            teacher=teacher and str(teacher), teacher_view=teacher_view, teacher_temperature=teacher_temperature,
+            views=views, balance=balance, freeze=freeze)
         card = run_training(data, out, config, log=lambda line: err.print(line), cache_root=cache).card
     except ValueError as exc:
         raise _usage_error(str(exc))
@@ -188,7 +169,7 @@ def evaluate(
 
     from forensics.models.weights import WeightsError
     from forensics.train.evaluate import evaluate as run_evaluation
-    from forensics.train.evaluate import print_tables
+    from forensics.train.evaluate_report import print_tables
 
     if not data.exists():
         raise _usage_error(f"{data}: no such file or folder")
@@ -319,4 +300,4 @@ def suite_build(
                            images=images, image_rate=image_rate)
     except (ValueError, WeightsError) as exc:
         raise _usage_error(str(exc))
-    err.print(f"wrote {out}: {', '.join(m['family'] for m in card['members'])}")
+    err.print(f"wrote {out}: {', '.join(card.families)}")

@@ -194,45 +194,22 @@ def models() -> None:
     """List registered models and the weights shipped for them."""
     from rich.table import Table
 
-    from forensics.models import get_model_spec, list_models
-    from forensics.families import FAMILIES
-    from forensics.models.weights import WeightsError, list_shipped_cards, read_suite, shipped_suite, weights_dir
+    from forensics.models.catalogue import catalogue
 
-    table = Table(title="Models", title_justify="left")
-    for name in ("model", "input", "shipped weights", "description"):
-        table.add_column(name, overflow="fold")
-    cards = list_shipped_cards()
-    suite = shipped_suite()
-    try:
-        suite_members = read_suite(suite)["members"] if suite is not None else []
-    except WeightsError as exc:
-        suite_members = []
-        Console().print(f"[red]the shipped suite {suite} cannot be used: {exc}[/]")
-    in_suite = {m.get("model") for m in suite_members}
-    for name in list_models():
-        spec = get_model_spec(name)
-        shipped = ", ".join(c.file or "?" for c in cards if c.model == name) or "-"
-        tag = " (in the default suite)" if name in in_suite else " (default)" if name == DEFAULT_MODEL and not suite_members else ""
-        table.add_row(name + tag,
-                      f"{spec.input_size}x{spec.input_size}{' gray' if spec.grayscale else ''}", shipped,
-                      spec.description)
-    console = Console()
-    console.print(table)
-    if cards:
-        weights = Table(title=f"Shipped weights in {weights_dir()}", title_justify="left")
-        for name in ("file", "model", "sha256", "held-out ROC AUC"):
-            weights.add_column(name, overflow="fold")
-        for card in cards:
-            aucs = card.get("metrics", {}).get("test", {}).get("per_source", {})
-            auc = ", ".join(f"{src} {m.get('roc_auc', float('nan')):.3f}" for src, m in aucs.items()) or "-"
-            model = card.model + (f" ×{card.members}" if card.members > 1 else "") \
-                + (" + mirror" if card.tta == "hflip" else "")
-            weights.add_row(card.file or "?", model, (card.sha256 or "?")[:16] + "…", auc)
-        console.print(weights)
-    if suite_members:
-        console.print(f"Default of `forensics scan`: the suite {suite.name}, "
-                      + "; ".join(f"{m['family']} ({FAMILIES[m['family']]}): {Path(m['weights']).name}, "
-                                  f"logit shift {m.get('calibration', {}).get('logit_shift', 0):+.2f}" for m in suite_members))
+    found, console = catalogue(), Console()
+    for title, (columns, rows) in (("Models", found.models), (f"Shipped weights in {found.weights_dir}", found.weights)):
+        if not rows:
+            continue
+        table = Table(title=title, title_justify="left")
+        for name in columns:
+            table.add_column(name, overflow="fold")
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+    if found.problem:
+        console.print(f"[red]{found.problem}[/]")
+    if found.suite:
+        console.print(found.suite)
 
 
 @app.command(rich_help_panel=SCAN)

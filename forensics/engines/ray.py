@@ -24,18 +24,16 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import itertools
-import logging
 import math
 import os
 import re
-import socket
-import sys
-from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
-from forensics.config import Cluster, ScanConfig, available_cores
+from forensics.config import Cluster, ScanConfig
 from forensics.engines.base import ProgressCallback
 from forensics.engines.columns import media_item_row, row_to_result
+from forensics.engines.ray_connect import LOOPBACK_SWITCH, connect, quiet_ray_data, ray_connected, loopback_only
+from forensics.engines.ray_plan import plan_pools
 from forensics.media.discover import MediaItem
 from forensics.media.provenance import load_trust_anchors, trust_anchors_sha256
 from forensics.media.storage import is_remote
@@ -51,129 +49,6 @@ WINDOW_MEDIA = 4096
 """Media handed to Ray Data per dataset: the driver holds one window of items (and the results
 that wait for a slower media of it), never the whole listing, whatever the number of media."""
 
-GPU_SHARE = 0.5  # GPU per scoring actor when the cluster has GPUs: two overlap their CPU and GPU work
-
-
-@dataclass(frozen=True)
-class Pool:
-    """One stage's actor pool: Ray Data starts ``initial`` actors and grows the pool up to
-    ``max_size`` (None: as far as the cluster grows) while media wait, down to ``min_size``.
-
-    Attributes:
-        min_size, initial, max_size: actors (``max_size`` None: no bound but the cluster's).
-        cpus: CPUs each actor reserves, possibly a fraction (see :func:`plan_pools`).
-        gpus: GPUs each actor reserves (0: a CPU actor).
-    """
-
-    min_size: int
-    initial: int
-    max_size: int | None
-    cpus: float
-    gpus: float = 0.0
-
-    @property
-    def device(self) -> str:
-        return "cuda" if self.gpus > 0 else "cpu"
-
-    @property
-    def fixed(self) -> bool:
-        return self.max_size == self.min_size
-
-    def strategy(self):
-        """Ray Data's ``compute`` argument for this pool."""
-        from ray.data import ActorPoolStrategy
-
-        if self.fixed:
-            return ActorPoolStrategy(size=self.min_size)
-        return ActorPoolStrategy(min_size=self.min_size, max_size=self.max_size, initial_size=self.initial)
-
-    def remote_args(self) -> dict[str, Any]:
-        return {"num_cpus": self.cpus, "num_gpus": self.gpus or None}
-
-
-@dataclass(frozen=True)
-class PoolPlan:
-    """Actor pools of a scan.
-
-    Attributes:
-        extract: actors decoding and detecting (each holds an MTCNN and a decode process).
-        score: actors scoring and finishing (each holds the classifier).
-        threads: torch and OpenCV threads of each actor (``--threads``, default 1).
-    """
-
-    extract: Pool
-    score: Pool
-    threads: int = 1
-
-    @property
-    def device(self) -> str:
-        """Where the classifier runs (the report's ``device``)."""
-        return self.score.device
-
-
-def plan_pools(resources: dict[str, float], config: ScanConfig, workers: int | tuple[int, int] | None = None,
-               gpus_per_worker: float | None = None, extract_gpus: float = 0.0) -> PoolPlan:
-    """Size the actor pools for a cluster's resources now (``ray.cluster_resources()``).
-
-    Each actor runs ``config.threads`` torch threads (default 1) and reserves as many CPUs.
-    By default the pools *autoscale*: they start at what fits the cluster now (on CPUs a
-    quarter of the actors, at least one, score and the rest extract, since detection costs far
-    more than scoring) and grow with the work as far as the cluster grows (an autoscaling
-    cluster adds nodes for them), shrinking to one actor each when idle. ``workers`` fixes
-    both pools' size (an int) or their bounds (``(min, max)``).
-
-    With GPUs, the classifier runs on GPU actors (``gpus_per_worker`` each, default 0.5: two
-    per GPU) and decoding and detection on CPU actors over every node's CPUs
-    (``extract_gpus`` > 0 puts detection on GPUs too, that share each).
-
-    Where the cluster now has fewer CPUs than one actor of each pool needs, both reserve a
-    fraction (a one-CPU machine runs its two actors on half a CPU each) and stay at that size.
-
-    Raises:
-        ValueError: ``--device cuda`` or a GPU share on a cluster without GPUs, or ``--device
-            cpu`` with a GPU share.
-    """
-    cpus = max(1, int(resources.get("CPU", 1)))
-    gpus = float(resources.get("GPU", 0))
-    threads = config.threads or 1
-    if config.device == "cpu":
-        if gpus_per_worker or extract_gpus:
-            raise ValueError("a GPU share (--gpus-per-worker, --extract-gpus) contradicts --device cpu")
-        gpus_per_worker = 0.0
-    elif gpus_per_worker is None:
-        gpus_per_worker = GPU_SHARE if gpus >= 1 else 0.0
-    if (gpus_per_worker > 0 or extract_gpus > 0) and gpus <= 0:
-        raise ValueError("a GPU share (--gpus-per-worker, --extract-gpus) was asked for, but the Ray cluster has no GPU")
-    if config.device == "cuda" and gpus_per_worker <= 0:
-        raise ValueError("--device cuda was asked for, but the Ray cluster has no GPU" if gpus <= 0
-                         else "--device cuda needs --gpus-per-worker > 0")
-    if gpus_per_worker > 0:
-        score = max(1, math.floor(gpus / (gpus_per_worker + extract_gpus)))
-        extract = score if extract_gpus > 0 else max(1, cpus // threads - score)
-    else:
-        actors = max(2, cpus // threads)
-        score = max(1, actors // 4)
-        extract = actors - score
-    cpus_each = float(threads)
-    if isinstance(workers, int):
-        extract = score = workers
-    elif workers is not None:
-        extract = score = workers[0]
-    if (extract + score) * threads > cpus:  # fit both pools on the cluster as it is now
-        cpus_each = min(float(threads), cpus / (extract + score))
-    if isinstance(workers, int):
-        bounds: tuple[int | None, ...] = (workers, workers, workers, workers)
-    elif workers is not None:
-        bounds = (workers[0], workers[1], workers[0], workers[1])
-    elif cpus_each < threads:  # fractional actors: no room to grow
-        bounds = (extract, extract, score, score)
-    else:
-        bounds = (1, None, 1, None)
-    return PoolPlan(
-        Pool(bounds[0], extract, bounds[1], cpus_each, extract_gpus),
-        Pool(bounds[2], score, bounds[3], cpus_each, gpus_per_worker),
-        threads,
-    )
 
 
 class RayEngine:
@@ -214,14 +89,14 @@ class RayEngine:
         self._loopback = contextlib.ExitStack()  # undone by close()
         self._notes: set[str] = set()
         try:
-            if cluster.address is None and not _ray_connected():
+            if cluster.address is None and not ray_connected():
                 # before Ray is imported: it reads the switch once, at import
                 if not self._loopback.enter_context(loopback_only()):
                     self._notes.add("Ray was imported before this scan could keep its local instance on "
                                     f"127.0.0.1 only; set {LOOPBACK_SWITCH}=0 before importing ray to keep it there")
             import ray
 
-            self._owns_connection = _connect(cluster.address, cluster.num_cpus)
+            self._owns_connection = connect(cluster.address, cluster.num_cpus)
             self.plan = plan_pools(ray.cluster_resources(), config, cluster.workers, cluster.gpus_per_worker,
                                    cluster.extract_gpus)
         except BaseException:
@@ -307,7 +182,7 @@ class RayEngine:
         try:
             import ray.exceptions
 
-            with _quiet_ray_data():
+            with quiet_ray_data():
                 for window in _windows(items, WINDOW_MEDIA):
                     try:
                         rows = _rows_or_raise(self.dataset(window).iter_rows(), ray.exceptions.RayError)
@@ -403,95 +278,3 @@ def _reason(exc: BaseException) -> str:
     if ours:
         return ours[-1][1]
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-LOOPBACK_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
-
-
-@contextlib.contextmanager
-def loopback_only() -> Iterator[bool]:
-    """Ray in single-machine mode while inside: nodes use 127.0.0.1, and so listen on loopback only.
-
-    Ray replaces 127.0.0.1 by the machine's network address (so that other machines can
-    join), except in its single-machine mode, the one it uses on macOS and Windows. This
-    switches that mode on through its environment variable, for this process and the Ray
-    processes started from it (which inherit the environment). Ray reads the variable once,
-    when it is imported: yields False when Ray was imported before without it (the switch then
-    works only for the processes Ray starts, not for the address this process gives them).
-    """
-    saved = os.environ.get(LOOPBACK_SWITCH)
-    effective = saved == "0" or "ray" not in sys.modules
-    os.environ[LOOPBACK_SWITCH] = "0"
-    try:
-        yield effective
-    finally:
-        if saved is None:
-            os.environ.pop(LOOPBACK_SWITCH, None)
-        else:
-            os.environ[LOOPBACK_SWITCH] = saved
-
-
-def _ray_connected() -> bool:
-    """True when this process is already connected to Ray (without importing it)."""
-    return "ray" in sys.modules and sys.modules["ray"].is_initialized()
-
-
-def _connect(address: str | None, num_cpus: int | None) -> bool:
-    """Connect to Ray, or start a local instance; True when this call made the connection."""
-    import ray
-
-    if ray.is_initialized():
-        return False
-    options: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
-    if address is not None:
-        _check_reachable(address)
-    try:
-        if address is None:
-            ray.init(num_cpus=num_cpus or available_cores(), include_dashboard=False, **options)
-        else:
-            ray.init(address=address, **options)
-    except (ConnectionError, RuntimeError, TimeoutError) as exc:
-        where = address or "a local instance"
-        raise ValueError(f"cannot start or reach Ray ({where}): {str(exc).strip().splitlines()[0]}") from None
-    return True
-
-
-def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
-    """Fail fast on a ``host:port`` nobody listens on (Ray itself retries for minutes)."""
-    if address == "auto" or address.startswith("ray://") or ":" not in address:
-        return
-    host, _, port = address.rpartition(":")
-    try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
-            pass
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"cannot reach the Ray cluster at {address}: {exc}") from None
-
-
-class _quiet_ray_data:
-    """Silence Ray Data's progress bars and start-of-execution log for the scan's duration."""
-
-    _settings = {"enable_progress_bars": False, "enable_operator_progress_bars": False,
-                 "print_on_execution_start": False}
-    _loggers = {"ray.data": logging.WARNING, "ray.data._internal.progress": logging.ERROR}
-
-    def __enter__(self) -> None:
-        from ray.data import DataContext
-
-        context = DataContext.get_current()
-        self._saved = {name: getattr(context, name) for name in self._settings}
-        for name, value in self._settings.items():
-            setattr(context, name, value)
-        # "ray.data" INFO lines, and the one warning that says progress bars are off
-        self._levels = {name: logging.getLogger(name).level for name in self._loggers}
-        for name, level in self._loggers.items():
-            logging.getLogger(name).setLevel(level)
-
-    def __exit__(self, *exc: object) -> None:
-        from ray.data import DataContext
-
-        context = DataContext.get_current()
-        for name, value in self._saved.items():
-            setattr(context, name, value)
-        for name, level in self._levels.items():
-            logging.getLogger(name).setLevel(level)

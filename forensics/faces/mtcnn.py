@@ -103,6 +103,41 @@ def _landmarks(boxes: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
     return torch.stack((points_x, points_y)).permute(2, 1, 0)
 
 
+def _pnet_candidates(imgs: torch.Tensor, scales: list[float], pnet: nn.Module, threshold: float
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """First stage: P-net over the image pyramid of ``imgs`` (n, 3, H, W) float; the candidate
+    boxes (k, 5: x1, y1, x2, y2, probability; squared) and the frame each is in."""
+    h, w = imgs.shape[2:4]
+    boxes, image_inds, scale_picks = [], [], []
+    offset = 0
+    for scale in scales:
+        im_data = imresample(imgs, (int(h * scale + 1), int(w * scale + 1)))
+        im_data = (im_data - 127.5) * 0.0078125
+        reg, probs = pnet(im_data)
+        boxes_scale, image_inds_scale = generateBoundingBox(reg, probs[:, 1], scale, threshold)
+        boxes.append(boxes_scale)
+        image_inds.append(image_inds_scale)
+        pick = batched_nms(boxes_scale[:, :4], boxes_scale[:, 4], image_inds_scale, 0.5)
+        scale_picks.append(pick + offset)
+        offset += boxes_scale.shape[0]
+
+    boxes = torch.cat(boxes, dim=0)
+    image_inds = torch.cat(image_inds, dim=0)
+    scale_picks = torch.cat(scale_picks, dim=0)
+    boxes, image_inds = boxes[scale_picks], image_inds[scale_picks]
+    pick = batched_nms(boxes[:, :4], boxes[:, 4], image_inds, 0.7)
+    boxes, image_inds = boxes[pick], image_inds[pick]
+
+    regw = boxes[:, 2] - boxes[:, 0]
+    regh = boxes[:, 3] - boxes[:, 1]
+    qq1 = boxes[:, 0] + boxes[:, 5] * regw
+    qq2 = boxes[:, 1] + boxes[:, 6] * regh
+    qq3 = boxes[:, 2] + boxes[:, 7] * regw
+    qq4 = boxes[:, 3] + boxes[:, 8] * regh
+    boxes = torch.stack([qq1, qq2, qq3, qq4, boxes[:, 4]]).permute(1, 0)
+    return rerec(boxes), image_inds
+
+
 def detect_face(images: np.ndarray, minsize: int, pnet: nn.Module, rnet: nn.Module, onet: nn.Module,
                 threshold: list[float], factor: float, device: torch.device) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """facenet-pytorch's ``detect_face`` for a batch of same-size RGB frames (n, H, W, 3) ``uint8``.
@@ -127,36 +162,7 @@ def detect_face(images: np.ndarray, minsize: int, pnet: nn.Module, rnet: nn.Modu
     if not scales:  # the smallest face asked for is larger than the frame
         return [np.zeros((0, 9), np.float32)] * batch_size, [np.zeros((0, 5, 2), np.float32)] * batch_size
 
-    # First stage: P-net over the image pyramid
-    boxes, image_inds, scale_picks = [], [], []
-    offset = 0
-    for scale in scales:
-        im_data = imresample(imgs, (int(h * scale + 1), int(w * scale + 1)))
-        im_data = (im_data - 127.5) * 0.0078125
-        reg, probs = pnet(im_data)
-        boxes_scale, image_inds_scale = generateBoundingBox(reg, probs[:, 1], scale, threshold[0])
-        boxes.append(boxes_scale)
-        image_inds.append(image_inds_scale)
-        pick = batched_nms(boxes_scale[:, :4], boxes_scale[:, 4], image_inds_scale, 0.5)
-        scale_picks.append(pick + offset)
-        offset += boxes_scale.shape[0]
-
-    boxes = torch.cat(boxes, dim=0)
-    image_inds = torch.cat(image_inds, dim=0)
-    scale_picks = torch.cat(scale_picks, dim=0)
-    boxes, image_inds = boxes[scale_picks], image_inds[scale_picks]
-    pick = batched_nms(boxes[:, :4], boxes[:, 4], image_inds, 0.7)
-    boxes, image_inds = boxes[pick], image_inds[pick]
-
-    regw = boxes[:, 2] - boxes[:, 0]
-    regh = boxes[:, 3] - boxes[:, 1]
-    qq1 = boxes[:, 0] + boxes[:, 5] * regw
-    qq2 = boxes[:, 1] + boxes[:, 6] * regh
-    qq3 = boxes[:, 2] + boxes[:, 7] * regw
-    qq4 = boxes[:, 3] + boxes[:, 8] * regh
-    boxes = torch.stack([qq1, qq2, qq3, qq4, boxes[:, 4]]).permute(1, 0)
-    boxes = rerec(boxes)
-
+    boxes, image_inds = _pnet_candidates(imgs, scales, pnet, threshold[0])
     table = summed_area(images, imgs.device) if len(boxes) > 0 else None
 
     # Second stage: R-net on 24x24 crops of the candidates

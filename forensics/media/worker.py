@@ -40,9 +40,9 @@ from forensics.media.decode import (
     Frame,
     MediaInfo,
     open_video,
-    read_image,
     sample_indices,
 )
+from forensics.media.image import read_image
 from forensics.media.discover import MediaItem
 from forensics.media.provenance import Provenance
 

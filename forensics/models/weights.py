@@ -10,7 +10,6 @@ A card may also ask for an ensemble of members and a test-time augmentation
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -21,16 +20,15 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from forensics.media.storage import file_sha256
-from forensics.models.card import Card, WeightsError, card_path
+from forensics.models.card import SUITE_KIND, Card, SuiteCard, SuiteMember, WeightsError, card_path
 from forensics.models.ensemble import LogitMean, with_tta
 from forensics.models.registry import build_model
 
 
-__all__ = ["Card", "WeightsError", "card_path", "load_weights", "save_weights", "read_suite", "shipped_suite",
-           "shipped_weights", "suite_sha256", "weights_dir", "list_shipped_cards", "is_suite_card", "recorded_command",
+__all__ = ["Card", "SuiteCard", "SuiteMember", "WeightsError", "card_path", "load_weights", "save_weights",
+           "shipped_suite", "shipped_weights", "weights_dir", "list_shipped_cards", "is_suite_card", "recorded_command",
            "to_device"]
 
-SUITE_KIND = "suite"
 SHIPPED_SUITE = "suite.json"
 """The file name of the shipped default suite in the weights folder."""
 
@@ -161,78 +159,3 @@ def shipped_suite() -> Path | None:
     """The default suite shipped in the weights folder (``weights/suite.json``), if any."""
     path = weights_dir() / SHIPPED_SUITE
     return path if path.exists() else None
-
-
-def suite_sha256(card: dict[str, Any]) -> str:
-    """The identity of a suite: the sha256 of what decides its scores (each member's family,
-    weights sha256, calibration shifts for videos and for stills, and the kinds of media it
-    judges; the threshold), so that notes and evaluations added to the card do not change it."""
-    def member(m: dict[str, Any]) -> dict[str, Any]:
-        calibration = m.get("calibration") or {}
-        identity = {"family": m.get("family"), "sha256": m.get("sha256"),
-                    "logit_shift": calibration.get("logit_shift", 0.0)}
-        if "image" in calibration or m.get("kinds"):  # cards without them keep their identity
-            identity.update(image_logit_shift=(calibration.get("image") or {}).get("logit_shift"),
-                            kinds=sorted(m.get("kinds") or []))
-        return identity
-
-    scoring = {"threshold": card.get("threshold", 0.5), "members": [member(m) for m in card.get("members", [])]}
-    return hashlib.sha256(json.dumps(scoring, sort_keys=True).encode()).hexdigest()
-
-
-def read_suite(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """A suite card, with each member's ``weights`` resolved against the card's folder and
-    checked against the sha256 the card records for it.
-
-    A suite card lists detectors, one per family of manipulation::
-
-        {"kind": "suite", "name": "...", "threshold": 0.5,
-         "members": [{"family": "blend", "weights": "blend.safetensors", "sha256": "...",
-                      "calibration": {"logit_shift": 1.3, ..., "image": {"logit_shift": 2.0, ...}},
-                      "kinds": ["image", "video"]}, ...]}
-
-    ``calibration.image`` (optional) calibrates the member on stills apart from videos;
-    ``kinds`` (optional, default both) are the kinds of media the member judges.
-
-    Raises:
-        WeightsError: not a suite card, no members, a family named twice, a member file
-            missing or not the one the card names.
-    """
-    from forensics.families import FAMILIES, KINDS
-
-    path = Path(path)
-    try:
-        card = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise WeightsError(f"suite card not found: {path}") from None
-    except json.JSONDecodeError as exc:
-        raise WeightsError(f"suite card {path} is not valid JSON: {exc}") from None
-    if not isinstance(card, dict) or card.get("kind") != SUITE_KIND:
-        raise WeightsError(f"{path} is not a suite card (its \"kind\" is not \"suite\")")
-    members = card.get("members") or []
-    if not members:
-        raise WeightsError(f"suite card {path} lists no members")
-    families = [m.get("family") for m in members]
-    for family in families:
-        if family not in FAMILIES:
-            raise WeightsError(f"suite card {path}: unknown family {family!r}; this version knows {', '.join(FAMILIES)}")
-    if len(set(families)) != len(families):
-        raise WeightsError(f"suite card {path} names a family twice: {', '.join(families)}")
-    for member in members:
-        kinds = member.get("kinds", list(KINDS))
-        if not kinds or set(kinds) - set(KINDS):
-            raise WeightsError(f"suite card {path}: the {member['family']} detector's kinds {kinds} are not "
-                               f"some of {', '.join(KINDS)}")
-    for kind in KINDS:
-        if not any(kind in m.get("kinds", KINDS) for m in members):
-            raise WeightsError(f"suite card {path}: no detector judges {kind}s")
-    resolved = []
-    for member in members:
-        weights = (path.parent / member["weights"]).resolve()
-        if not weights.exists():
-            raise WeightsError(f"suite card {path}: the {member['family']} detector's weights {weights} are missing")
-        if member.get("sha256") and file_sha256(weights) != member["sha256"]:
-            raise WeightsError(f"suite card {path}: {weights} is not the file the card names (sha256 differs); "
-                               "refusing to score with it")
-        resolved.append(dict(member, weights=str(weights)))
-    return dict(card, members=resolved)

@@ -45,7 +45,7 @@ MEDIA_SCHEMA = pa.schema(
         pa.field("family", pa.string()),
         # each family's calibrated media score, null where the scorer has no detector for it
         *(pa.field(f"score_{name}", pa.float64()) for name in FAMILIES),
-        # what the file declares about its origin (forensics/media/provenance.py)
+        # what the file declares about its origin (forensics/media/provenance/)
         pa.field("provenance_status", pa.string(), nullable=False),  # none | valid | untrusted | invalid
         pa.field("provenance_ai", pa.bool_()),  # declares generative AI: true; another origin: false; silent: null
         pa.field("provenance", pa.string()),  # one human-readable line; null when the file says nothing

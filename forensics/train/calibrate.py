@@ -10,11 +10,8 @@ import torch
 from torch import nn
 
 from forensics.models.registry import crops_to_tensor
-from forensics.train.data import Sample
+from forensics.train.data import CropsBySplit
 from forensics.train.metrics import metrics_by_source
-
-CropsBySplit = dict[str, tuple[np.ndarray, list[Sample]]]
-"""Face crops of each split, ``uint8`` (n, S, S, 3), with the samples they came from."""
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Sequence
 
 from forensics.faces.align import CropPolicy
@@ -136,6 +137,17 @@ class TrainConfig:
     freeze: int = 0
 
     def __post_init__(self) -> None:
+        from forensics.models import get_model_spec
+
+        spec = get_model_spec(self.model)  # raises ValueError on an unknown model
+        if self.pretrained is not None and not spec.accepts_pretrained:
+            raise ValueError(f"--pretrained: model {self.model!r} trains from scratch; "
+                             "pretrained weights exist for the torchvision/timm models only")
+        if self.self_blend not in (None, "mix", "only"):
+            raise ValueError(f"--self-blend takes mix or only, not {self.self_blend!r}")
+        for option, path in (("--splits", self.splits), ("--teacher", self.teacher)):
+            if path is not None and not Path(path).is_file():
+                raise ValueError(f"{option} {path}: no such file")
         self.augment = tuple(self.augment)
         check_augmentations(self.augment)
         self.blend_regions = tuple(self.blend_regions)
@@ -170,6 +182,17 @@ class TrainConfig:
 
 RUN_ONLY = ("epochs", "threads", "device", "max_steps")
 """TrainConfig fields that a resumed run may change: they do not change what is learnt."""
+
+
+def parse_augmentations(text: str) -> tuple[str, ...]:
+    """The augmentations a comma-separated list names (``all``: :data:`AUGMENTATIONS`; ``none``
+    or empty: none), checked (:func:`check_augmentations`)."""
+    text = text.strip()
+    if text in ("", "none"):
+        return ()
+    kinds = AUGMENTATIONS if text == "all" else tuple(k.strip() for k in text.split(",") if k.strip())
+    check_augmentations(kinds)
+    return kinds
 
 
 def check_augmentations(kinds: Sequence[str]) -> None:

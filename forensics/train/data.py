@@ -40,7 +40,8 @@ from forensics.faces.align import (
     crop_transform,
     transform_points,
 )
-from forensics.media.decode import DecodeError, read_image
+from forensics.media.decode import DecodeError
+from forensics.media.image import read_image
 from forensics.media.discover import VIDEO_EXTENSIONS, MediaItem, discover
 from forensics.media.storage import file_sha256
 
@@ -359,3 +360,41 @@ class CropCache:
         size = self.policy.size
         array = np.stack(crops) if crops else np.zeros((0, size, size, 3), np.uint8)
         return array, kept, skipped
+
+
+CropsBySplit = dict[str, tuple[np.ndarray, list[Sample]]]
+"""Each split's face crops (``uint8`` (n, S, S, 3)) and the sample of each crop."""
+
+
+def load_split_crops(samples: Sequence[Sample], cache: CropCache, log: Callable[[str], None] = print,
+                     splits: Sequence[str] = SPLITS) -> tuple[CropsBySplit, dict[str, int]]:
+    """The face crops of the samples of ``splits`` (default train, valid and test; detected
+    once, then cached), and the number of images of each split without a detectable face."""
+    from rich.progress import Progress as Bar
+
+    by_split: CropsBySplit = {}
+    skipped_total: dict[str, int] = {}
+    wanted = [s for s in samples if s.split in splits]
+    with Bar(transient=True) as bar:
+        task = bar.add_task("face crops", total=len(wanted))
+        for split in splits:
+            chosen = [s for s in samples if s.split == split]
+            crops, kept, skipped = cache.load(chosen, lambda n: bar.advance(task, n))
+            by_split[split] = (crops, kept)
+            skipped_total[split] = len(skipped)
+    for split, (crops, kept) in by_split.items():
+        log(f"{split}: {len(kept)} crops ({skipped_total[split]} images or videos without a detectable face skipped)")
+    return by_split, skipped_total
+
+
+def split_counts(by_split: CropsBySplit, skipped_total: dict[str, int]) -> dict[str, dict[str, int]]:
+    """Real and fake crops, and images without a face, of each split (as a model card records them)."""
+    counts = {split: {"real": int(sum(1 for s in kept if s.label == 0)), "fake": int(sum(1 for s in kept if s.label == 1)),
+                      "skipped_no_face": skipped_total[split]}
+              for split, (_, kept) in by_split.items()}
+    for split, (_, kept) in by_split.items():
+        videos = {s for s in kept if s.is_video}
+        if videos:  # crops above count a video's frames; these count videos
+            counts[split]["videos_real"] = sum(1 for s in videos if s.label == 0)
+            counts[split]["videos_fake"] = sum(1 for s in videos if s.label == 1)
+    return counts

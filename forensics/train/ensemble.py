@@ -34,14 +34,76 @@ from forensics.train.data import (
     CropCache,
     Sample,
     data_base,
+    load_split_crops,
     read_splits,
     save_splits,
+    split_counts,
     splits_file,
 )
-from forensics.train.loop import load_split_crops, split_counts
 
 _SHARED = ("model", "input_size", "normalization", "crop_policy", "crop_detector")
 """Card fields the members must agree on."""
+
+
+def _common_split(paths: Sequence[Path], cards: Sequence[Card], data: str | os.PathLike[str] | None
+                  ) -> tuple[list[Sample], str]:
+    """The split the members share (its samples, and the data it is relative to).
+
+    Raises:
+        ValueError: a member is an ensemble or scores with test-time augmentation, differs from the
+            first in one of :data:`_SHARED`, or was trained on another split.
+    """
+    for path, card in zip(paths, cards):
+        if card.members or card.tta != "none":
+            raise ValueError(f"{path} is already an ensemble or scores with test-time augmentation; combine its members")
+        for key in _SHARED:
+            if card.to_dict().get(key) != cards[0].to_dict().get(key):
+                raise ValueError(f"{path} differs from {paths[0]} in {key}: members must share "
+                                 f"{', '.join(_SHARED)}")
+    splits = [_member_split(p, c, data) for p, c in zip(paths, cards)]
+    samples, trained_on = splits[0]
+    assignment = {(s.path, s.split) for s in samples}
+    for path, (other, _) in zip(paths[1:], splits[1:]):
+        if {(s.path, s.split) for s in other} != assignment:
+            raise ValueError(f"{path} was trained on another split than {paths[0]}: its held-out images "
+                             "would not be held out from both; train the members on one split file")
+    return samples, trained_on
+
+
+def _card(out: Path, paths: Sequence[Path], cards: Sequence[Card], tta: str, temperature: float,
+          metrics: dict[str, Any], trained_on: str, held_out_counts: dict[str, Any]) -> dict[str, Any]:
+    """The ensemble's model card: the members' shared fields, each member, their training."""
+    first = cards[0].to_dict()
+    trainings = [c.get("training", {}) for c in cards]
+    return {
+        "name": out.stem,
+        **{key: first[key] for key in _SHARED if key in first},
+        "temperature": temperature,
+        "threshold": first.get("threshold", 0.5),
+        "tta": tta,
+        "ensemble": {
+            "combine": "mean of the members' logits" + (", each the mean over the crop and its mirror" if tta == "hflip" else ""),
+            "members": [{"file": p.name, "sha256": c.sha256, "seed": t.get("config", {}).get("seed"),
+                         "best_epoch": t.get("best_epoch"),
+                         "test_roc_auc": {src: m.get("roc_auc") for src, m in
+                                          c.get("metrics", {}).get("test", {}).get("per_source", {}).items()},
+                         "command": t.get("command")}
+                        for p, c, t in zip(paths, cards, trainings)],
+        },
+        "training": {
+            "data": trained_on,
+            "sources": trainings[0].get("sources"),
+            "counts": {"train": trainings[0].get("counts", {}).get("train"), **held_out_counts},
+            "config": trainings[0].get("config"),
+            "train_seconds": round(sum(t.get("train_seconds") or 0.0 for t in trainings), 1),
+            "train_images_per_s": trainings[0].get("train_images_per_s"),
+            "command": recorded_command(),
+        },
+        "metrics": metrics,
+        "licence": first.get("licence"),
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "forensics_version": __version__,
+    }
 
 
 def _member_split(weights: Path, card: Card, data: str | os.PathLike[str] | None) -> tuple[list[Sample], str]:
@@ -97,21 +159,8 @@ def ensemble(
     torch.set_num_threads(threads or available_cores())
     paths = [Path(m) for m in members]
     cards = [Card.read(p) for p in paths]
-    for path, card in zip(paths, cards):
-        if card.members or card.tta != "none":
-            raise ValueError(f"{path} is already an ensemble or scores with test-time augmentation; combine its members")
-        for key in _SHARED:
-            if card.to_dict().get(key) != cards[0].to_dict().get(key):
-                raise ValueError(f"{path} differs from {paths[0]} in {key}: members must share "
-                                 f"{', '.join(_SHARED)}")
+    samples, trained_on = _common_split(paths, cards, data)
     networks = [load_weights(p)[0] for p in paths]  # checks every sha256
-    splits = [_member_split(p, c, data) for p, c in zip(paths, cards)]
-    samples, trained_on = splits[0]
-    assignment = {(s.path, s.split) for s in samples}
-    for path, (other, _) in zip(paths[1:], splits[1:]):
-        if {(s.path, s.split) for s in other} != assignment:
-            raise ValueError(f"{path} was trained on another split than {paths[0]}: its held-out images "
-                             "would not be held out from both; train the members on one split file")
 
     spec = get_model_spec(cards[0].model)
     torch_device = resolve_device(device)
@@ -123,38 +172,7 @@ def ensemble(
     temperature, metrics = calibrate(scorer, by_split, spec, torch_device)
 
     out = Path(out)
-    first = cards[0].to_dict()
-    trainings = [c.get("training", {}) for c in cards]
-    card = {key: first[key] for key in _SHARED if key in first}
-    card = {
-        "name": out.stem,
-        **card,
-        "temperature": temperature,
-        "threshold": first.get("threshold", 0.5),
-        "tta": tta,
-        "ensemble": {
-            "combine": "mean of the members' logits" + (", each the mean over the crop and its mirror" if tta == "hflip" else ""),
-            "members": [{"file": p.name, "sha256": c.sha256, "seed": t.get("config", {}).get("seed"),
-                         "best_epoch": t.get("best_epoch"),
-                         "test_roc_auc": {src: m.get("roc_auc") for src, m in
-                                          c.get("metrics", {}).get("test", {}).get("per_source", {}).items()},
-                         "command": t.get("command")}
-                        for p, c, t in zip(paths, cards, trainings)],
-        },
-        "training": {
-            "data": trained_on,
-            "sources": trainings[0].get("sources"),
-            "counts": {"train": trainings[0].get("counts", {}).get("train"), **split_counts(by_split, skipped)},
-            "config": trainings[0].get("config"),
-            "train_seconds": round(sum(t.get("train_seconds") or 0.0 for t in trainings), 1),
-            "train_images_per_s": trainings[0].get("train_images_per_s"),
-            "command": recorded_command(),
-        },
-        "metrics": metrics,
-        "licence": first.get("licence"),
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "forensics_version": __version__,
-    }
+    card = _card(out, paths, cards, tta, temperature, metrics, trained_on, split_counts(by_split, skipped))
     card = save_weights(combined, out, card)
     save_splits(samples, out.with_suffix(".splits.csv"), relative_to=data_base(trained_on))
     return card

@@ -199,65 +199,6 @@ def evaluate_videos(videos: Sequence[Sample], weights: str | os.PathLike[str], t
             "metrics": _metrics(rows, config.threshold), "rows": rows}
 
 
-def write_plots(rows: Sequence[dict[str, Any]], folder: str | os.PathLike[str], prefix: str = "",
-                threshold: float = 0.5) -> list[str]:
-    """ROC and precision-recall curves (one line per source, and ``all`` when there are
-    several) and confusion matrices, as ``<prefix>roc.png``, ``<prefix>pr.png`` and
-    ``<prefix>confusion.png`` in ``folder``. Sources with one class only have no curve."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from sklearn.metrics import (
-        ConfusionMatrixDisplay,
-        PrecisionRecallDisplay,
-        RocCurveDisplay,
-        confusion_matrix,
-    )
-
-    scored = [r for r in rows if r.get("score") is not None]
-    if not scored:
-        return []
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    labels = np.array([r["label"] for r in scored])
-    scores = np.array([r["score"] for r in scored], np.float64)
-    sources = np.array([r["source"] for r in scored])
-    groups = [(str(s), sources == s) for s in sorted(set(sources.tolist()))]
-    if len(groups) > 1:
-        groups.append(("all", np.ones(len(scored), bool)))
-    written = []
-    for kind, display, title in (("roc", RocCurveDisplay, "ROC curve"), ("pr", PrecisionRecallDisplay, "Precision-recall")):
-        fig, ax = plt.subplots(figsize=(5.5, 5))
-        drawn = 0
-        for name, mask in groups:
-            if len(np.unique(labels[mask])) < 2:
-                continue
-            display.from_predictions(labels[mask], scores[mask], name=f"{name} (n={int(mask.sum())})", ax=ax,
-                                     plot_chance_level=drawn == 0)
-            drawn += 1
-        ax.set_title(f"{prefix}{title} (P(fake), fake = positive)")
-        if not drawn:
-            ax.text(0.5, 0.5, "no source has both classes", ha="center", va="center", transform=ax.transAxes)
-        fig.tight_layout()
-        path = folder / f"{prefix}{kind}.png"
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        written.append(str(path))
-    fig, axes = plt.subplots(1, len(groups), figsize=(3.6 * len(groups), 3.4), squeeze=False)
-    for ax, (name, mask) in zip(axes[0], groups):
-        matrix = confusion_matrix(labels[mask], (scores[mask] >= threshold).astype(int), labels=[0, 1])
-        ConfusionMatrixDisplay(matrix, display_labels=list(LABEL_NAMES)).plot(ax=ax, colorbar=False, cmap="Blues")
-        ax.set_title(f"{name} (n={int(mask.sum())})")
-    fig.suptitle(f"{prefix}confusion at threshold {threshold:g}")
-    fig.tight_layout()
-    path = folder / f"{prefix}confusion.png"
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    written.append(str(path))
-    return written
-
-
 @dataclass
 class Evaluation:
     """What :func:`evaluate` measured: the weights (path, model, sha256, temperature,
@@ -316,10 +257,7 @@ def evaluate(
         batch_size: crops per forward pass (default 64).
 
     Returns:
-        A JSON-ready dict: ``weights``, ``model``, ``sha256``, ``temperature``, ``threshold``,
-        ``selection``, ``images`` and ``videos`` (each None when DATA has none, else with
-        ``counts``, ``status_by_source``, ``metrics`` = ``{"all", "per_source"}`` and
-        ``rows``), and ``plots`` (the PNG paths written).
+        The :class:`Evaluation` (its ``to_dict()`` is what ``--json`` writes).
 
     Raises:
         ValueError: bad arguments or no labelled media in DATA.
@@ -338,24 +276,9 @@ def evaluate(
         raise ValueError(f"{data}: no such file or folder")
     torch.set_num_threads(threads or available_cores())
     scorer = open_scorer(None, weights, resolve_device(device), batch_size)
-    # a suite's crops are its members' (they share one policy and detector settings)
-    if isinstance(scorer, SuiteScorer):
-        crop_card = scorer.members[0].card
-        model = f"suite: {scorer.card.get('name', Path(weights).stem)}"
-        threshold = float(scorer.card.get("threshold", 0.5))
-    else:
-        crop_card = card = scorer.card
-        model, threshold = card.model, card.threshold
-
-    media = load_samples(data, sources, kinds=("image", "video"))
-    # a split file of a run trained on videos holds them out as it holds out images
-    if isinstance(scorer, SuiteScorer):
-        members = [(m.weights_path, m.card) for m in scorer.members]
-        chosen, selection = select_split_all([s for s in media if not s.is_video], data, members, split)
-        videos, video_selection = select_split_all([s for s in media if s.is_video], data, members, split)
-    else:
-        chosen, selection = select_split([s for s in media if not s.is_video], data, weights, split, card)
-        videos, video_selection = select_split([s for s in media if s.is_video], data, weights, split, card)
+    suite = isinstance(scorer, SuiteScorer)
+    model, threshold = (f"suite: {scorer.card.name}" if suite else scorer.card.model), scorer.card.threshold
+    chosen, videos, selection, video_selection = _select_media(scorer, data, weights, split, sources)
     if not chosen and not videos:
         raise ValueError(f"{data}: no labelled images or videos to evaluate (split {split!r})")
     log(f"evaluating {model} ({Path(weights).name}): {len(chosen)} images "
@@ -366,9 +289,7 @@ def evaluate(
         threshold=threshold, crop_policy=scorer.crop_policy.to_dict(), data=str(data), sources=list(sources or []),
         selection=selection, video_selection=video_selection,
         created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
-    detector = crop_card.get("crop_detector", {})  # the settings the weights' crops were made with (else the scan's)
-    cache = CropCache(crop_card.crop_policy, cache_root,
-                      **{k: detector[k] for k in ("detect_size", "min_prob", "min_face_px") if k in detector})
+    cache = _crop_cache(scorer, cache_root)
     with Progress(transient=True) as progress:
         if chosen:
             task = progress.add_task("images", total=len(chosen))
@@ -378,57 +299,38 @@ def evaluate(
             result.videos = evaluate_videos(videos, weights, threshold, frames, device, threads, batch_size,
                                                lambda n: progress.advance(task, n))
     if plots is not None:
+        from forensics.train.evaluate_report import write_plots
+
         for prefix, part in (("", result.images), ("video-", result.videos)):
             if part is not None:
                 result.plots += write_plots(part["rows"], plots, prefix, threshold)
     return result
 
 
-def _fmt(value: Any, digits: int = 3) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
+def _select_media(scorer: Any, data: str | os.PathLike[str], weights: str | os.PathLike[str], split: str,
+                  sources: Sequence[str] | None) -> tuple[list[Sample], list[Sample], dict[str, Any], dict[str, Any]]:
+    """DATA's images and videos to evaluate, and how each was chosen (:func:`select_split`; for a
+    suite, :func:`select_split_all` of its members). A split file of a run trained on videos
+    holds them out as it holds out images."""
+    from forensics.score import SuiteScorer
+
+    media = load_samples(data, sources, kinds=("image", "video"))
+    if isinstance(scorer, SuiteScorer):
+        members = [(m.weights_path, m.card) for m in scorer.members]
+        select = lambda group: select_split_all(group, data, members, split)  # noqa: E731
+    else:
+        select = lambda group: select_split(group, data, weights, split, scorer.card)  # noqa: E731
+    (images, selection), (videos, video_selection) = (select([s for s in media if s.is_video == v])
+                                                      for v in (False, True))
+    return images, videos, selection, video_selection
 
 
-def print_tables(result: Evaluation, console) -> None:
-    """One rich table per level (images, videos): a row per source and one for all.
+def _crop_cache(scorer: Any, cache_root: str | os.PathLike[str] | None) -> CropCache:
+    """The crops ``scorer``'s weights were trained on: their card's crop policy and detector
+    settings (else the scan's); a suite's members share them."""
+    from forensics.score import SuiteScorer
 
-    Piped output (not a terminal) is laid out at least 150 columns wide, not rich's 80.
-    """
-    from rich.console import Console
-    from rich.table import Table
-
-    if not console.is_terminal and console.width < 150:
-        console = Console(file=console.file, width=150)
-
-    for level in ("images", "videos"):
-        part = getattr(result, level)
-        if not part:
-            continue
-        title = f"{level.capitalize()}: {result.model} ({Path(result.weights).name})"
-        if level == "images" and result.selection["by"] != "all":
-            title += f", {result.selection['split']} split ({result.selection['by']})"
-        table = Table(title=title, title_justify="left")
-        columns = ["source", "n", "real", "fake", "not scored", "accuracy", "bal. acc", "ROC AUC", "AP", "EER",
-                   "log loss", "ECE", "[[TN FP] [FN TP]]"]
-        for name in columns:
-            table.add_column(name, justify="left" if name in ("source", columns[-1]) else "right")
-        metrics = part["metrics"] or {"all": None, "per_source": {}}
-        statuses = part["status_by_source"]
-        names = sorted(set(statuses) | set(metrics["per_source"]))
-        for name in names + (["all"] if len(names) > 1 or not names else []):
-            m = metrics["all"] if name == "all" else metrics["per_source"].get(name)
-            if name == "all":
-                not_scored = sum(n for c in statuses.values() for s, n in c.items() if s != "ok")
-            else:
-                not_scored = sum(n for s, n in statuses.get(name, {}).items() if s != "ok")
-            if m is None:
-                table.add_row(name, "0", "-", "-", str(not_scored), *["-"] * 8)
-                continue
-            table.add_row(name, str(m["n"]), str(m["n_real"]), str(m["n_fake"]), str(not_scored),
-                          _fmt(m["accuracy"]), _fmt(m["balanced_accuracy"]), _fmt(m["roc_auc"], 4),
-                          _fmt(m["average_precision"], 4), _fmt(m["eer"]), _fmt(m["log_loss"]), _fmt(m["ece"]),
-                          str(m["confusion_matrix"]), style="bold" if name == "all" else None)
-        console.print(table)
-        if level == "videos":
-            c = part["counts"]
-            console.print(f"videos: {c['ok']} scored, {c['no_face']} without a face, {c['error']} unreadable "
-                          "(not scored)")
+    card = scorer.members[0].card if isinstance(scorer, SuiteScorer) else scorer.card
+    detector = card.get("crop_detector", {})
+    return CropCache(card.crop_policy, cache_root,
+                     **{k: detector[k] for k in ("detect_size", "min_prob", "min_face_px") if k in detector})

@@ -5,7 +5,8 @@ training crops once, :func:`validate` scores the validation crops, and :func:`tr
 them together (data, schedule, checkpoints, calibration, the model card). The settings are
 :class:`forensics.train.config.TrainConfig`; augmentation and self-blending are in
 :mod:`forensics.train.augment`, distillation in :mod:`forensics.train.distill`, temperature
-scaling in :mod:`forensics.train.calibrate`.
+scaling in :mod:`forensics.train.calibrate`, checkpoints and curves in
+:mod:`forensics.train.checkpoint`.
 
 Writes ``<out>.safetensors`` with its model card (``<out>.json``), the splits
 (``<out>.splits.csv``), the training curves (``<out>.history.csv`` and ``.png``) and a
@@ -42,23 +43,25 @@ from forensics.models.pretrained import freeze_stages
 from forensics.models.weights import Card, recorded_command, save_weights
 from forensics.train.augment import augmenter, self_blend_batch
 from forensics.train.calibrate import (
-    CropsBySplit,
     batches,
     calibrate,
     predict_logits,
     sigmoid,
 )
-from forensics.train.config import MIN_SOURCE_CROPS, RUN_ONLY, TrainConfig
+from forensics.train.checkpoint import Progress, resume, save_checkpoint, save_history
+from forensics.train.config import MIN_SOURCE_CROPS, TrainConfig
 from forensics.train.data import (
-    SPLITS,
     CropCache,
+    CropsBySplit,
     Sample,
     assign_splits,
     data_base,
     load_samples,
+    load_split_crops,
     reuse_splits,
     save_splits,
     source_weights,
+    split_counts,
 )
 from forensics.train.distill import Teacher, check_teacher
 from forensics.train.views import Views, make_views, recipe_of, view_of_epoch
@@ -77,93 +80,10 @@ def lr_schedule(optimiser: torch.optim.Optimizer, total_steps: int, warmup: floa
     return torch.optim.lr_scheduler.SequentialLR(optimiser, [rise, cosine], milestones=[warmup_steps])
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-def load_split_crops(samples: Sequence[Sample], cache: CropCache, log: Callable[[str], None] = print,
-                     splits: Sequence[str] = SPLITS) -> tuple[CropsBySplit, dict[str, int]]:
-    """The face crops of the samples of ``splits`` (default train, valid and test; detected
-    once, then cached), and the number of images of each split without a detectable face."""
-    from rich.progress import Progress
-
-    by_split: CropsBySplit = {}
-    skipped_total: dict[str, int] = {}
-    wanted = [s for s in samples if s.split in splits]
-    with Progress(transient=True) as progress:
-        task = progress.add_task("face crops", total=len(wanted))
-        for split in splits:
-            chosen = [s for s in samples if s.split == split]
-            crops, kept, skipped = cache.load(chosen, lambda n: progress.advance(task, n))
-            by_split[split] = (crops, kept)
-            skipped_total[split] = len(skipped)
-    for split, (crops, kept) in by_split.items():
-        log(f"{split}: {len(kept)} crops ({skipped_total[split]} images or videos without a detectable face skipped)")
-    return by_split, skipped_total
-
-
-def split_counts(by_split: CropsBySplit, skipped_total: dict[str, int]) -> dict[str, dict[str, int]]:
-    """Real and fake crops, and images without a face, of each split (as a model card records them)."""
-    counts = {split: {"real": int(sum(1 for s in kept if s.label == 0)), "fake": int(sum(1 for s in kept if s.label == 1)),
-                      "skipped_no_face": skipped_total[split]}
-              for split, (_, kept) in by_split.items()}
-    for split, (_, kept) in by_split.items():
-        videos = {s for s in kept if s.is_video}
-        if videos:  # crops above count a video's frames; these count videos
-            counts[split]["videos_real"] = sum(1 for s in videos if s.label == 0)
-            counts[split]["videos_fake"] = sum(1 for s in videos if s.label == 1)
-    return counts
-
-
-
-
 def _source_aucs(per_source: dict[str, dict[str, Any]]) -> dict[str, float]:
     """Validation ROC AUC of each source with at least MIN_SOURCE_CROPS crops of each class."""
     return {src: float(m["roc_auc"]) for src, m in per_source.items()
             if m["roc_auc"] is not None and min(m["n_real"], m["n_fake"]) >= MIN_SOURCE_CROPS}
-
-
-
-
-def _save_history(history: list[dict[str, float]], out: Path) -> None:
-    import pandas as pd
-
-    frame = pd.DataFrame(history)
-    frame.to_csv(out.with_suffix(".history.csv"), index=False)
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
-    for ax, (key, label) in zip(axes, [("loss", "loss"), ("acc", "accuracy"), ("auc", "ROC AUC")]):
-        for split in ("train", "valid"):
-            column = f"{split}_{key}"
-            if column in frame:
-                ax.plot(frame["epoch"], frame[column], marker="o", label=split)
-        if key == "auc":
-            for column in (c for c in frame if c.startswith("valid_auc_")):
-                ax.plot(frame["epoch"], frame[column], linestyle="--", label=column.removeprefix("valid_auc_"))
-        ax.set_xlabel("epoch")
-        ax.set_title(label)
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(out.with_suffix(".history.png"), dpi=90)
-    plt.close(fig)
 
 
 @dataclass
@@ -292,22 +212,6 @@ def validate(model: nn.Module, crops: np.ndarray, samples: Sequence[Sample], spe
     return row
 
 
-def _save_checkpoint(path: Path, model: nn.Module, optimiser, scheduler, config: TrainConfig, epoch: int,
-                     steps: int, best: dict[str, Any], history: list[dict[str, float]]) -> None:
-    keys = list(history[0])
-    torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(),
-                "scheduler": scheduler.state_dict(), "epoch": epoch, "steps": steps,
-                "best_auc": best["auc"], "best_epoch": best["epoch"], "best_state": best["state"],
-                "history_keys": keys, "settings": _settings(config),
-                "history": torch.tensor([[r[k] for k in keys] for r in history], dtype=torch.float64)},
-               path)
-
-
-def _settings(config: TrainConfig) -> str:
-    """What a checkpoint must share with the run that resumes it (all but :data:`RUN_ONLY`)."""
-    return repr({k: v for k, v in asdict(config).items() if k not in RUN_ONLY})
-
-
 def _training_set(by_split: CropsBySplit, config: TrainConfig, cache: CropCache, teacher: Teacher | None,
                   log: Callable[[str], None]) -> TrainingSet:
     crops, samples = by_split["train"]
@@ -367,7 +271,32 @@ def train(
         freeze_stages(model, config.freeze)
     if config.teacher:
         check_teacher(config.teacher, policy)
+    samples, cache, by_split, skipped_total = _split_crops(data, out, config, policy, cache_root, log)
+    teacher = Teacher(config.teacher, policy, device) if config.teacher else None
+    training_set = _training_set(by_split, config, cache, teacher, log)
+    if config.views:
+        training_set.views = make_views(training_set.crops, training_set.labels, training_set.landmarks,
+                                        recipe_of(config, policy), config.views, workers=config.threads, log=log,
+                                        root=Path(cache_root) / "views" if cache_root else None)
+    started = time.perf_counter()
+    progress, seen = _epochs(model, training_set, by_split["valid"], config, policy, spec, device, teacher,
+                             out.with_suffix(".ckpt.pt"), log)
+    train_seconds = time.perf_counter() - started
+    model.load_state_dict(progress.best["state"])
+    save_history(progress.history, out)
+    temperature, metrics = calibrate(model, by_split, spec, device)
+    run = {"sources": sorted({s.source for s in samples}), "counts": split_counts(by_split, skipped_total),
+           "best_epoch": progress.best["epoch"], "epochs_run": len(progress.history),
+           "train_seconds": round(train_seconds, 1), "train_images_per_s": round(seen / max(train_seconds, 1e-9), 1)}
+    card = save_weights(model, out, _card(out, data, config, spec, policy, cache, temperature, metrics, run))
+    out.with_suffix(".ckpt.pt").unlink(missing_ok=True)
+    return TrainResult(out, card, progress.history)
 
+
+def _split_crops(data: str | os.PathLike[str], out: Path, config: TrainConfig, policy: CropPolicy,
+                 cache_root: str | os.PathLike[str] | None, log: Callable[[str], None],
+                 ) -> tuple[list[Sample], CropCache, CropsBySplit, dict[str, int]]:
+    """DATA's samples assigned to splits (written beside ``out``), and each split's face crops."""
     samples = load_samples(data, config.sources or None,
                            kinds=("image", "video") if config.video_frames > 0 else ("image",))
     if config.splits:
@@ -377,71 +306,61 @@ def train(
     save_splits(samples, out.with_suffix(".splits.csv"), relative_to=data_base(data))
     cache = CropCache(policy, cache_root, video_frames=config.video_frames or 8)
     by_split, skipped_total = load_split_crops(samples, cache, log)
-    valid_x, valid_s = by_split["valid"]
-    if len(by_split["train"][0]) == 0 or len(valid_x) == 0:
+    if len(by_split["train"][0]) == 0 or len(by_split["valid"][0]) == 0:
         raise ValueError("no face crops to train or validate on")
-    teacher = Teacher(config.teacher, policy, device) if config.teacher else None
-    training_set = _training_set(by_split, config, cache, teacher, log)
-    if config.views:
-        training_set.views = make_views(training_set.crops, training_set.labels, training_set.landmarks,
-                                        recipe_of(config, policy), config.views, workers=config.threads, log=log,
-                                        root=Path(cache_root) / "views" if cache_root else None)
+    return samples, cache, by_split, skipped_total
 
+
+def _epochs(model: nn.Module, training_set: TrainingSet, valid: tuple[np.ndarray, list[Sample]], config: TrainConfig,
+            policy: CropPolicy, spec: ModelSpec, device: torch.device, teacher: Teacher | None, ckpt_path: Path,
+            log: Callable[[str], None]) -> tuple[Progress, int]:
+    """Train epoch after epoch (resuming from ``ckpt_path`` where it exists, checkpointing after
+    each) until ``config.epochs``, ``max_steps`` or ``patience`` stops it; the progress, with the
+    best epoch's weights, and the crops seen by this call."""
     optimiser = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr,
                                   weight_decay=config.weight_decay)
     steps_per_epoch = math.ceil(len(training_set.crops) / config.batch_size)
     scheduler = lr_schedule(optimiser, config.epochs * steps_per_epoch, config.effective_warmup)
     augment = augmenter(config.seed, config.augment)
-    rng = np.random.default_rng(config.seed)
-    ckpt_path = out.with_suffix(".ckpt.pt")
-    history: list[dict[str, float]] = []
-    best: dict[str, Any] = {"auc": -1.0, "epoch": -1, "state": None}
-    start_epoch, steps = 0, 0
-    if ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, weights_only=True, map_location=device)
-        if ckpt.get("settings") != _settings(config):
-            raise ValueError(f"{ckpt_path} was made by a run with other settings; delete it to start afresh")
-        model.load_state_dict(ckpt["model"])
-        optimiser.load_state_dict(ckpt["optimiser"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        start_epoch, steps = int(ckpt["epoch"]) + 1, int(ckpt["steps"])
-        best = {"auc": float(ckpt["best_auc"]), "epoch": int(ckpt["best_epoch"]), "state": ckpt["best_state"]}
-        history = [dict(zip(ckpt["history_keys"], row)) for row in ckpt["history"].tolist()]
-        rng = np.random.default_rng(config.seed + start_epoch)
-        log(f"resuming from {ckpt_path} at epoch {start_epoch}")
+    progress = resume(ckpt_path, model, optimiser, scheduler, config, device)
+    if progress is None:
+        progress, rng = Progress(), np.random.default_rng(config.seed)
+    else:
+        rng = np.random.default_rng(config.seed + progress.start_epoch)
+        log(f"resuming from {ckpt_path} at epoch {progress.start_epoch}")
     # building the face detector (only when crops are not cached yet) draws from torch's
     # generator: seed dropout here, so a run trains the same weights either way
-    torch.manual_seed(config.seed + start_epoch)
-    started = time.perf_counter()
+    torch.manual_seed(config.seed + progress.start_epoch)
     seen = 0
-    for epoch in range(start_epoch, config.epochs):
+    for epoch in range(progress.start_epoch, config.epochs):
         done = train_one_epoch(model, optimiser, scheduler, training_set, config, policy, spec, device, rng,
-                               augment, teacher, steps, f"epoch {epoch + 1}/{config.epochs}", epoch)
-        steps, seen = done.steps, seen + done.crops
+                               augment, teacher, progress.steps, f"epoch {epoch + 1}/{config.epochs}", epoch)
+        progress.steps, seen = done.steps, seen + done.crops
         row = {"epoch": epoch + 1, "train_loss": done.loss, "train_acc": done.accuracy}
-        checked = validate(model, valid_x, valid_s, spec, device, config.select)
+        checked = validate(model, *valid, spec, device, config.select)
         row.update({k: checked[k] for k in ("valid_loss", "valid_acc", "valid_auc")}, lr=scheduler.get_last_lr()[0])
         row.update({k: v for k, v in checked.items() if k not in row})
-        history.append(row)
+        progress.history.append(row)
         per_source = {k.removeprefix("valid_auc_"): v for k, v in row.items() if k.startswith("valid_auc_")}
         by_source = "".join(f" {src} {auc:.3f}" for src, auc in per_source.items())
         log(f"epoch {epoch + 1}: train loss {row['train_loss']:.4f} acc {row['train_acc']:.3f} | "
             f"valid loss {row['valid_loss']:.4f} acc {row['valid_acc']:.3f} AUC {row['valid_auc']:.4f}"
             + (f" |{by_source}" if len(per_source) > 1 else ""))
-        if row["valid_select"] > best["auc"]:
-            best = {"auc": row["valid_select"], "epoch": epoch + 1, "state": copy.deepcopy(model.state_dict())}
-        _save_checkpoint(ckpt_path, model, optimiser, scheduler, config, epoch, steps, best, history)
+        if row["valid_select"] > progress.best["auc"]:
+            progress.best = {"auc": row["valid_select"], "epoch": epoch + 1, "state": copy.deepcopy(model.state_dict())}
+        save_checkpoint(ckpt_path, model, optimiser, scheduler, config, epoch, progress)
         if done.stopped:
             break
-        if epoch + 1 - best["epoch"] >= config.patience:
+        if epoch + 1 - progress.best["epoch"] >= config.patience:
             log(f"early stop: no better validation AUC for {config.patience} epochs")
             break
-    train_seconds = time.perf_counter() - started
-    model.load_state_dict(best["state"])
-    _save_history(history, out)
+    return progress, seen
 
-    temperature, metrics = calibrate(model, by_split, spec, device)
-    card = {
+
+def _card(out: Path, data: str | os.PathLike[str], config: TrainConfig, spec: ModelSpec, policy: CropPolicy,
+          cache: CropCache, temperature: float, metrics: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
+    """The model card of a trained network (``run``: what the run did, recorded under ``training``)."""
+    return {
         "name": out.stem,
         "model": config.model,
         "input_size": policy.size,
@@ -454,18 +373,15 @@ def train(
         "threshold": 0.5,
         "training": {
             "data": str(data),
-            "sources": sorted({s.source for s in samples}),
-            "counts": split_counts(by_split, skipped_total),
+            "sources": run["sources"],
+            "counts": run["counts"],
             "config": dict(asdict(config), warmup=config.effective_warmup),
             "pretrained_sha256": file_sha256(config.pretrained)
             if config.pretrained and Path(config.pretrained).expanduser().is_file() else None,
             "teacher": {"file": Path(config.teacher).name, "sha256": file_sha256(config.teacher),
                         "view": config.teacher_view, "temperature": config.teacher_temperature}
             if config.teacher else None,
-            "best_epoch": best["epoch"],
-            "epochs_run": len(history),
-            "train_seconds": round(train_seconds, 1),
-            "train_images_per_s": round(seen / max(train_seconds, 1e-9), 1),
+            **{k: run[k] for k in ("best_epoch", "epochs_run", "train_seconds", "train_images_per_s")},
             "command": recorded_command(),
         },
         "metrics": metrics,
@@ -474,6 +390,3 @@ def train(
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "forensics_version": __version__,
     }
-    card = save_weights(model, out, card)
-    ckpt_path.unlink(missing_ok=True)
-    return TrainResult(out, card, history)

@@ -17,12 +17,12 @@ import pandas as pd
 from forensics.media.storage import file_sha256
 from forensics.models.ensemble import FlipMean
 from forensics.models.weights import (
+    Card,
+    SuiteCard,
     WeightsError,
     is_suite_card,
-    Card,
     load_weights,
     save_weights,
-    suite_sha256,
 )
 
 EVALUATION_KEYS = ("n", "n_real", "n_fake", "roc_auc", "accuracy", "balanced_accuracy", "ece", "confusion_matrix")
@@ -130,7 +130,7 @@ def source_licences(sources: set[str], manifests: Sequence[Path]) -> dict[str, l
 
 def add_card_evaluations(weights: Path, reports: dict[str, Path], notes: dict[str, str] | None = None,
                          why_default: str | None = None, manifests: Sequence[Path] = (),
-                         purpose: str | None = None, misses: str | None = None) -> Card | dict:
+                         purpose: str | None = None, misses: str | None = None) -> Card | SuiteCard:
     """Add each ``forensics evaluate --json`` report (by name) to the card of ``weights`` as
     ``evaluation.NAME`` (summarised, never copied), list the licences of every source trained or
     evaluated on (``data_licences``, from ``manifests``), and record ``why_default``, what the
@@ -168,18 +168,18 @@ def add_card_evaluations(weights: Path, reports: dict[str, Path], notes: dict[st
 
 
 def add_suite_evaluations(suite: Path, reports: dict[str, Path], notes: dict[str, str] | None = None,
-                          why_default: str | None = None, manifests: Sequence[Path] = ()) -> dict:
+                          why_default: str | None = None, manifests: Sequence[Path] = ()) -> SuiteCard:
     """:func:`add_card_evaluations` for a suite card: each report is summarised per family's
     detector and for the suite, per source (:func:`forensics.train.suite.family_metrics`).
 
     Raises:
-        WeightsError: a report scored another suite (another :func:`suite_sha256`).
+        WeightsError: a report scored another suite (another :attr:`SuiteCard.sha256`).
     """
     from forensics.train.suite import family_metrics
 
-    card = json.loads(Path(suite).read_text())
-    identity = suite_sha256(card)
-    evaluation = card.get("evaluation", {})
+    card = SuiteCard.read(suite)
+    identity = card.sha256
+    evaluation = dict(card.record.get("evaluation", {}))
     sources = {x["source"] for summary in evaluation.values() for kind in ("images", "videos")
                for x in summary.get(kind, []) if x["source"] != "all"}
     for name, path in reports.items():
@@ -195,9 +195,8 @@ def add_suite_evaluations(suite: Path, reports: dict[str, Path], notes: dict[str
                 summary[kind] = lines
                 sources.update(x["source"] for x in lines if x["source"] != "all")
         evaluation[name] = summary
-    card["evaluation"] = evaluation
-    if why_default:
-        card["why_default"] = why_default
-    card["data_licences"] = source_licences(sources, manifests)
-    Path(suite).write_text(json.dumps(card, indent=2) + "\n")
+    fields = {"evaluation": evaluation, **({"why_default": why_default} if why_default else {}),
+              "data_licences": source_licences(sources, manifests)}
+    card = card.updated(**fields)
+    card.write(suite)
     return card

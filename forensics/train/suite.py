@@ -1,6 +1,6 @@
 """Build a suite of detectors, one per family of manipulation, and calibrate it on real videos.
 
-A suite card (``weights/suite.json``; format in :func:`forensics.models.weights.read_suite`)
+A suite card (``weights/suite.json``; format in :class:`forensics.models.card.SuiteCard`)
 names each member's weights and family. Members come from their own recipes; this module only
 puts them together and *calibrates* them: each family's scores are moved in logit space
 (:func:`forensics.aggregate.shift_logits`) so that, at the scan's threshold, at most ``rate``
@@ -13,22 +13,16 @@ not promised, on others (docs/evaluation.md).
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import os
 from collections import Counter
-from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from forensics import __version__
-from forensics.media.storage import file_sha256
-from forensics.families import FAMILIES
 from forensics.aggregate import media_score, shift_logits
 from forensics.config import Aggregation
-from forensics.models.weights import SUITE_KIND, Card
+from forensics.models.weights import Card, SuiteCard
 
 
 def _auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
@@ -133,31 +127,11 @@ def choose_image_families(rows: Sequence[dict[str, Any]], families: Sequence[str
 def write_suite_card(out: str | os.PathLike[str], members: Mapping[str, str | os.PathLike[str]], name: str,
                      extra: dict[str, Any] | None = None,
                      calibration: Mapping[str, dict[str, Any]] | None = None,
-                     kinds: Mapping[str, Sequence[str]] | None = None) -> dict[str, Any]:
-    """Write a suite card at ``out`` naming ``members`` (family -> weights file), paths relative
-    to the card's folder, each with its sha256, calibration (none: no shift) and the kinds of
-    media it judges (none named: both)."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    entries = []
-    for family, weights in members.items():
-        if family not in FAMILIES:
-            raise ValueError(f"unknown family {family!r}; choose from {', '.join(FAMILIES)}")
-        card = Card.read(weights)
-        entries.append({"family": family, "what_it_is_for": FAMILIES[family],
-                        "weights": os.path.relpath(Path(weights).resolve(), out.parent.resolve()),
-                        "model": card.model, "sha256": file_sha256(weights),
-                        "calibration": dict((calibration or {}).get(family, {"logit_shift": 0.0})),
-                        **({"kinds": list(kinds[family])} if kinds and family in kinds else {})})
-    card = {"kind": SUITE_KIND, "name": name, "threshold": 0.5,
-            "combine": "the media's score is the highest of its families' calibrated media scores, over the "
-                       "families that judge its kind (a member's kinds; both when unnamed)",
-            "members": entries, **(extra or {}),
-            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "forensics_version": __version__}
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(card, indent=2) + "\n")
-    os.replace(tmp, out)
+                     kinds: Mapping[str, Sequence[str]] | None = None) -> SuiteCard:
+    """Write a suite card at ``out`` naming ``members`` (family -> weights file; see
+    :meth:`SuiteCard.of_members`), with ``extra`` fields at its top level; returns it."""
+    card = SuiteCard.of_members(out, members, name, calibration, kinds, **(extra or {}))
+    card.write(out)
     return card
 
 
@@ -166,7 +140,7 @@ def build_suite(out: str | os.PathLike[str], members: Mapping[str, str | os.Path
                 device: str = "auto", threads: int | None = None, batch_size: int = 64,
                 log: Callable[[str], None] = print,
                 reals_for: Mapping[str, str | os.PathLike[str]] | None = None,
-                images: str | os.PathLike[str] | None = None, image_rate: float = 0.05) -> dict[str, Any]:
+                images: str | os.PathLike[str] | None = None, image_rate: float = 0.05) -> SuiteCard:
     """Write a calibrated suite card at ``out``.
 
     Args:
@@ -195,7 +169,7 @@ def build_suite(out: str | os.PathLike[str], members: Mapping[str, str | os.Path
         The card written.
     """
     from forensics.train.data import load_samples, path_key
-    from forensics.train.evaluate import evaluate_videos, select_split
+    from forensics.train.evaluate import evaluate_videos
 
     if not 0.0 <= rate < 1.0:
         raise ValueError(f"rate is a share in [0, 1), not {rate}")
@@ -222,22 +196,8 @@ def build_suite(out: str | os.PathLike[str], members: Mapping[str, str | os.Path
     # scan reads it once
     rows = {path_key(r["path"]): r for r in scanned["rows"] if r["status"] == "ok"}
     aggregation = Aggregation(**{k: v for k, v in scanned["scan_config"].items() if k in Aggregation.__dataclass_fields__})
-    calibration = {}
-    for family in members:
-        candidates = list({path_key(s.path): s for s in [*shared, *own.get(family, [])]}.values())
-        # never on a video this member trained on or chose its epoch by (its split file says which)
-        unseen, record = select_split(candidates, reals, members[family], "test", Card.read(members[family]))
-        paths = dict.fromkeys(path_key(s.path) for s in unseen)
-        mine = [rows[p] for p in paths if p in rows]
-        per_video = [(np.asarray(r["family_face_scores"][family]), np.asarray(r["face_tracks"])) for r in mine]
-        calibration[family] = fit_shift(per_video, rate, aggregation)
-        calibration[family]["sources"] = _count_sources(mine)
-        if len(unseen) < len(candidates):
-            calibration[family]["left_out_trained_on"] = len(candidates) - len(unseen)
-        if family in own:
-            calibration[family]["more_data"] = str(reals_for[family])
-        log(f"{family}: logit shift {calibration[family]['logit_shift']:+.3f}; real videos flagged "
-            f"{calibration[family]['flagged_before']} -> {calibration[family]['flagged']} of {len(per_video)}")
+    calibration = {family: _fit_family(family, members[family], [*shared, *own.get(family, [])], reals, rows,
+                                       aggregation, rate, reals_for.get(family), log) for family in members}
     kinds: dict[str, list[str]] = {}
     if images is not None:
         image_calibration = calibrate_images(out, members, images, image_rate, calibration, log)
@@ -252,6 +212,29 @@ def build_suite(out: str | os.PathLike[str], members: Mapping[str, str | os.Path
     if images is not None:
         extra["calibration"]["images"] = image_calibration
     return write_suite_card(out, members, name, extra, calibration, kinds)
+
+
+def _fit_family(family: str, weights: str | os.PathLike[str], candidates: Sequence[Any],
+                reals: str | os.PathLike[str], rows: Mapping[str, dict[str, Any]], aggregation: Aggregation,
+                rate: float, more_data: str | os.PathLike[str] | None, log: Callable[[str], None]) -> dict[str, Any]:
+    """One family's calibration (:func:`fit_shift`) on the scanned ``rows`` of the ``candidates``
+    it never trained on or chose its epoch by (its member's split file says which)."""
+    from forensics.train.data import path_key
+    from forensics.train.evaluate import select_split
+
+    candidates = list({path_key(s.path): s for s in candidates}.values())
+    unseen, _ = select_split(candidates, reals, weights, "test", Card.read(weights))
+    mine = [rows[p] for p in dict.fromkeys(path_key(s.path) for s in unseen) if p in rows]
+    per_video = [(np.asarray(r["family_face_scores"][family]), np.asarray(r["face_tracks"])) for r in mine]
+    found = fit_shift(per_video, rate, aggregation)
+    found["sources"] = _count_sources(mine)
+    if len(unseen) < len(candidates):
+        found["left_out_trained_on"] = len(candidates) - len(unseen)
+    if more_data is not None:
+        found["more_data"] = str(more_data)
+    log(f"{family}: logit shift {found['logit_shift']:+.3f}; real videos flagged "
+        f"{found['flagged_before']} -> {found['flagged']} of {len(per_video)}")
+    return found
 
 
 def calibrate_images(out: str | os.PathLike[str], members: Mapping[str, str | os.PathLike[str]],
