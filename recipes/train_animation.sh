@@ -26,5 +26,6 @@ train=(--model efficientnet-lite0 --pretrained imagenet --video-frames 16 --epoc
 for k in $(seq 0 $((folds - 1))); do
     [ -f "$runs/fold$k/animation.safetensors" ] || forensics train "$runs/fold$k.csv" --out "$runs/fold$k/animation.safetensors" "${train[@]}"
 done
+[ -n "${FOLDS_ONLY:-}" ] && exit 0  # the held-out figures only (e.g. FREEZE=0 FOLDS_ONLY=1 RUNS=runs/animation-f0)
 [ -f "$runs/all/animation.safetensors" ] || forensics train "$runs/all.csv" --out "$runs/all/animation.safetensors" "${train[@]}"
 forensics weights halve "$runs/all/animation.safetensors" weights/animation.safetensors

@@ -300,11 +300,13 @@ class SuiteCard:
     @classmethod
     def of_members(cls, out: str | os.PathLike[str], members: Mapping[str, str | os.PathLike[str]], name: str,
                    calibration: Mapping[str, Mapping[str, Any]] | None = None,
-                   kinds: Mapping[str, Sequence[str]] | None = None, **fields: Any) -> "SuiteCard":
+                   kinds: Mapping[str, Sequence[str]] | None = None,
+                   fields: Mapping[str, Any] | None = None) -> "SuiteCard":
         """The card of a suite to be written at ``out``: ``members`` (family -> weights file, each
         with its model card), paths relative to ``out``'s folder, each with its sha256,
-        calibration (none: no shift) and the kinds of media it judges (none named: both);
-        ``fields`` are recorded at the card's top level."""
+        calibration (family -> its entry's ``calibration``; none: no shift) and the kinds of
+        media it judges (none named: both); ``fields`` are recorded at the card's top level
+        (e.g. the data it was calibrated on, as ``calibration``)."""
         folder = Path(out).parent
         entries = []
         for family, weights in members.items():
@@ -318,7 +320,7 @@ class SuiteCard:
         data = {"kind": SUITE_KIND, "name": name, "threshold": 0.5,
                 "combine": "the media's score is the highest of its families' calibrated media scores, over the "
                            "families that judge its kind (a member's kinds; both when unnamed)",
-                "members": entries, **fields,
+                "members": entries, **(fields or {}),
                 "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                 "forensics_version": __version__}
         return cls.from_dict(data, folder, f"suite card {out}")

@@ -46,7 +46,6 @@ from forensics.train.data import (
 )
 from forensics.train.metrics import metrics_by_source
 
-LABEL_NAMES = ("real", "fake")
 
 
 def select_split(
@@ -299,7 +298,7 @@ def evaluate(
             result.videos = evaluate_videos(videos, weights, threshold, frames, device, threads, batch_size,
                                                lambda n: progress.advance(task, n))
     if plots is not None:
-        from forensics.train.evaluate_report import write_plots
+        from forensics.train.plots import write_plots
 
         for prefix, part in (("", result.images), ("video-", result.videos)):
             if part is not None:

@@ -130,7 +130,7 @@ def write_suite_card(out: str | os.PathLike[str], members: Mapping[str, str | os
                      kinds: Mapping[str, Sequence[str]] | None = None) -> SuiteCard:
     """Write a suite card at ``out`` naming ``members`` (family -> weights file; see
     :meth:`SuiteCard.of_members`), with ``extra`` fields at its top level; returns it."""
-    card = SuiteCard.of_members(out, members, name, calibration, kinds, **(extra or {}))
+    card = SuiteCard.of_members(out, members, name, calibration, kinds, extra)
     card.write(out)
     return card
 
