@@ -23,8 +23,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def trace(media: list[str]) -> list[tuple[str, str]]:
-    """The (module, function) stops of a scan of ``media``, in first-call order."""
+def trace(media: list[str], weights: str | None = None) -> list[tuple[str, str]]:
+    """The (module, function) stops of a scan of ``media``, in first-call order; with ``weights``
+    (a weights file or suite card for the scan), a function that receives that path is a stop
+    too, so that the scorer's construction is followed through the models package."""
     from forensics.config import Aggregation, Evidence, FaceSearch, Sampling, ScanConfig, Scoring
     from forensics.runner import run_scan
 
@@ -38,7 +40,9 @@ def trace(media: list[str]) -> list[tuple[str, str]]:
             return
         code = frame.f_code
         names = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
-        if not any(isinstance(frame.f_locals.get(n), kinds) for n in names):
+        values = [frame.f_locals.get(n) for n in names]
+        if not any(isinstance(v, kinds) or (weights is not None and isinstance(v, (str, Path)) and str(v) == weights)
+                   for v in values):
             return
         module = frame.f_globals.get("__name__", "?")
         key = (module, code.co_qualname)
@@ -47,7 +51,7 @@ def trace(media: list[str]) -> list[tuple[str, str]]:
             stops.append(key)
 
     with tempfile.TemporaryDirectory() as out:
-        config = ScanConfig(threads=1)
+        config = ScanConfig(threads=1, weights=weights)
         threading.setprofile(profile)
         sys.setprofile(profile)
         try:
@@ -73,9 +77,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("media", nargs="*", default=[str(REPO / "examples/media/astronaut.jpg"),
                                                       str(REPO / "examples/media/astronaut-clip.mp4")])
+    parser.add_argument("--weights", default=None, help="scan with these weights (default: the shipped suite), "
+                        "and follow their path too")
     parser.add_argument("--json", type=Path, default=None, help="write the trace here")
     args = parser.parse_args()
-    stops = trace(args.media)
+    stops = trace(args.media, args.weights)
     for module, function in stops:
         print(f"  {module}: {function}")
     found = {}

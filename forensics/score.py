@@ -20,7 +20,6 @@ from forensics.models.weights import (
     Card,
     SuiteCard,
     WeightsError,
-    is_suite_card,
     load_weights,
     shipped_suite,
     shipped_weights,
@@ -194,7 +193,7 @@ class SuiteScorer:
     the highest of its family scores.
 
     Args:
-        path: the suite card (``.json``, see :class:`forensics.models.card.SuiteCard`).
+        card: the suite card (``.json``, see :class:`forensics.models.card.SuiteCard`), or one read already.
         device, batch_size, runtime: as for :class:`FaceScorer`, for every member.
 
     Raises:
@@ -202,10 +201,11 @@ class SuiteScorer:
             differently (one crop must serve every member).
     """
 
-    def __init__(self, path: str | os.PathLike[str], device: torch.device | str = "cpu", batch_size: int = 64,
-                 runtime: str = "auto"):
-        self.card = SuiteCard.read(path)
-        self.weights_path = str(path)
+    def __init__(self, card: SuiteCard | str | os.PathLike[str], device: torch.device | str = "cpu",
+                 batch_size: int = 64, runtime: str = "auto"):
+        self.card = card if isinstance(card, SuiteCard) else SuiteCard.read(card)
+        path = self.card.path
+        self.weights_path = str(path) if path is not None else f"suite {self.card.name} (in memory)"
         self.weights_sha256 = self.card.sha256  # what decides the scores, every member's sha256 among it
         self.members = [FaceScorer(None, self.card.weights_of(m), device, batch_size, runtime) for m in self.card.members]
         self.families = self.card.families
@@ -310,10 +310,11 @@ def open_scorer(model: str | None = None, weights: str | os.PathLike[str] | None
     """The scorer a scan asks for: ``weights`` that are a suite card give a :class:`SuiteScorer`;
     ``model`` or ``.safetensors`` weights a :class:`FaceScorer`; neither gives the shipped
     default suite (``weights/suite.json``), or :data:`DEFAULT_MODEL`'s weights where no suite ships."""
-    if weights is not None and is_suite_card(weights):
+    suite = SuiteCard.read_if_suite(weights) if weights is not None else None
+    if suite is not None:
         if model is not None:
             raise WeightsError(f"{weights} is a suite of several models: do not name one with a model")
-        return SuiteScorer(weights, device, batch_size, runtime)
+        return SuiteScorer(suite, device, batch_size, runtime)
     if model is None and weights is None and shipped_suite() is not None:
         return SuiteScorer(shipped_suite(), device, batch_size, runtime)
     return FaceScorer(model, weights, device, batch_size, runtime)

@@ -13,6 +13,7 @@ A suite card (several detectors, one per family: ``weights/suite.json``) is a
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -243,6 +244,7 @@ class SuiteCard:
         threshold: P(fake) at or above which a media is ``fake`` (default 0.5).
         folder: the folder its members' ``weights`` are relative to (where the card lies).
         record: the whole card as written.
+        path: the file it was read from (None: made in memory).
     """
 
     name: str
@@ -250,6 +252,7 @@ class SuiteCard:
     threshold: float = 0.5
     folder: Path = Path(".")
     record: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    path: Path | None = None
 
     @classmethod
     def from_dict(cls, data: Any, folder: str | os.PathLike[str] = ".", where: str = "the suite card") -> "SuiteCard":
@@ -287,7 +290,7 @@ class SuiteCard:
             raise WeightsError(f"suite card not found: {path}") from None
         except json.JSONDecodeError as exc:
             raise WeightsError(f"suite card {path} is not valid JSON: {exc}") from None
-        card = cls.from_dict(data, path.parent, f"suite card {path}")
+        card = dataclasses.replace(cls.from_dict(data, path.parent, f"suite card {path}"), path=path)
         for member in card.members if check_files else ():
             weights = card.weights_of(member)
             if not weights.exists():
@@ -296,6 +299,24 @@ class SuiteCard:
                 raise WeightsError(f"suite card {path}: {weights} is not the file the card names (sha256 differs); "
                                    "refusing to score with it")
         return card
+
+    @classmethod
+    def read_if_suite(cls, path: str | os.PathLike[str]) -> "SuiteCard | None":
+        """The suite card at ``path`` (:meth:`read`), or None when ``path`` is not one (not a
+        ``.json`` file, not JSON, or a JSON object whose ``kind`` is not ``suite``: a model
+        card, say), so that a file is read once to tell and to load.
+
+        Raises:
+            WeightsError: a suite card that does not load (:meth:`read`).
+        """
+        path = Path(path)
+        if path.suffix != ".json" or not path.is_file():
+            return None
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            return None
+        return cls.read(path) if isinstance(data, dict) and data.get("kind") == SUITE_KIND else None
 
     @classmethod
     def of_members(cls, out: str | os.PathLike[str], members: Mapping[str, str | os.PathLike[str]], name: str,
