@@ -39,7 +39,7 @@ from forensics.report.outputs import (
 )
 from forensics.report.html import Review, write_review
 from forensics.report.progress import ScanProgress
-from forensics.report.summary import Condensed, render_condensed, report_batches
+from forensics.report.summary import Condensed, readable, render_condensed, report_batches
 from forensics.report.writer import ReportWriter, remove_stale_temporaries
 from forensics.result import printable
 
@@ -207,7 +207,7 @@ def _summarise(out: Path, target: str, elapsed: float, listing: "_Listing", engi
             extra["resumed"] = f"{listing.resumed} media taken from the interrupted scan's journal"
         if engine == "ray":
             extra["engine"] = f"ray, {len(nodes)} node(s) did the work"
-        console.print(render_condensed(condensed, skipped=listing.skipped, extra=extra))
+        readable(console).print(render_condensed(condensed, skipped=listing.skipped, extra=extra))
     return condensed
 
 

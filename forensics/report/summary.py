@@ -229,8 +229,17 @@ def report_batches(report: str | os.PathLike[str] | Any, batch_rows: int = 65536
     yield from parquet.iter_batches(batch_size=batch_rows, columns=columns)
 
 
+def readable(console: Console, width: int = 150) -> Console:
+    """``console``, or where it is not a terminal (a pipe, a log file, CI) and narrower than
+    ``width`` columns (rich's default is 80), a console on the same file that is ``width`` wide:
+    the tables' paths and figures are not folded into slivers."""
+    if console.is_terminal or console.width >= width:
+        return console
+    return Console(file=console.file, width=width)
+
+
 def print_summary(table: pa.Table | Iterable[pa.Table | pa.RecordBatch], console: Console | None = None, **kwargs: Any) -> None:
-    (console or Console()).print(render_summary(table, **kwargs))
+    readable(console or Console()).print(render_summary(table, **kwargs))
 
 
 class ReportError(ValueError):

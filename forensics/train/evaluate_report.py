@@ -18,11 +18,11 @@ def print_tables(result: Evaluation, console) -> None:
 
     Piped output (not a terminal) is laid out at least 150 columns wide, not rich's 80.
     """
-    from rich.console import Console
     from rich.table import Table
 
-    if not console.is_terminal and console.width < 150:
-        console = Console(file=console.file, width=150)
+    from forensics.report.summary import readable
+
+    console = readable(console)
 
     for level in ("images", "videos"):
         part = getattr(result, level)
