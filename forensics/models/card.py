@@ -168,6 +168,19 @@ def _write_json(path: Path, data: Mapping[str, Any]) -> Path:
     return path
 
 
+def suite_card_data(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The JSON object at ``path`` when it is a suite card (a ``.json`` file whose ``kind`` is
+    ``suite``), else None (no such file, not JSON, a model card)."""
+    path = Path(path)
+    if path.suffix != ".json" or not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) and data.get("kind") == SUITE_KIND else None
+
+
 @dataclass(frozen=True)
 class SuiteMember:
     """One detector of a suite.
@@ -290,6 +303,11 @@ class SuiteCard:
             raise WeightsError(f"suite card not found: {path}") from None
         except json.JSONDecodeError as exc:
             raise WeightsError(f"suite card {path} is not valid JSON: {exc}") from None
+        return cls._loaded(data, path, check_files)
+
+    @classmethod
+    def _loaded(cls, data: Any, path: Path, check_files: bool = True) -> "SuiteCard":
+        """The card of ``data`` read from ``path``, checked; with ``check_files``, its members' files too."""
         card = dataclasses.replace(cls.from_dict(data, path.parent, f"suite card {path}"), path=path)
         for member in card.members if check_files else ():
             weights = card.weights_of(member)
@@ -304,19 +322,13 @@ class SuiteCard:
     def read_if_suite(cls, path: str | os.PathLike[str]) -> "SuiteCard | None":
         """The suite card at ``path`` (:meth:`read`), or None when ``path`` is not one (not a
         ``.json`` file, not JSON, or a JSON object whose ``kind`` is not ``suite``: a model
-        card, say), so that a file is read once to tell and to load.
+        card, say); the file is parsed once, to tell and to load.
 
         Raises:
             WeightsError: a suite card that does not load (:meth:`read`).
         """
-        path = Path(path)
-        if path.suffix != ".json" or not path.is_file():
-            return None
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
-            return None
-        return cls.read(path) if isinstance(data, dict) and data.get("kind") == SUITE_KIND else None
+        data = suite_card_data(path)
+        return None if data is None else cls._loaded(data, Path(path))
 
     @classmethod
     def of_members(cls, out: str | os.PathLike[str], members: Mapping[str, str | os.PathLike[str]], name: str,
@@ -372,7 +384,7 @@ class SuiteCard:
 
     def updated(self, **fields: Any) -> "SuiteCard":
         """This card with top-level ``fields`` recorded (evaluations, notes), checked again."""
-        return SuiteCard.from_dict({**self.record, **fields}, self.folder)
+        return dataclasses.replace(SuiteCard.from_dict({**self.record, **fields}, self.folder), path=self.path)
 
     def write(self, path: str | os.PathLike[str]) -> Path:
         """Write the card at ``path`` (to a temporary name, then renamed into place). Its members'
@@ -380,4 +392,4 @@ class SuiteCard:
         return _write_json(Path(path), self.to_dict())
 
 
-__all__ = ["Card", "SUITE_KIND", "SuiteCard", "SuiteMember", "WeightsError", "card_path"]
+__all__ = ["Card", "SUITE_KIND", "SuiteCard", "SuiteMember", "WeightsError", "card_path", "suite_card_data"]

@@ -3,7 +3,7 @@ the default suite, as rows of text (the CLI only lays them out)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from forensics.config import DEFAULT_MODEL
@@ -33,7 +33,6 @@ class Catalogue:
     weights_dir: Path
     suite: str | None = None
     problem: str | None = None
-    notes: list[str] = field(default_factory=list)
 
 
 def catalogue() -> Catalogue:

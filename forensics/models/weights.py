@@ -20,7 +20,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from forensics.media.storage import file_sha256
-from forensics.models.card import SUITE_KIND, Card, SuiteCard, SuiteMember, WeightsError, card_path
+from forensics.models.card import SUITE_KIND, Card, SuiteCard, SuiteMember, WeightsError, card_path, suite_card_data
 from forensics.models.ensemble import LogitMean, with_tta
 from forensics.models.registry import build_model
 
@@ -146,13 +146,7 @@ def to_device(model: nn.Module, device: torch.device) -> nn.Module:
 
 def is_suite_card(path: str | os.PathLike[str]) -> bool:
     """Whether ``path`` is a suite card (a ``.json`` file whose ``kind`` is ``suite``)."""
-    path = Path(path)
-    if path.suffix != ".json" or not path.is_file():
-        return False
-    try:
-        return json.loads(path.read_text()).get("kind") == SUITE_KIND
-    except (OSError, json.JSONDecodeError, AttributeError):
-        return False
+    return suite_card_data(path) is not None
 
 
 def shipped_suite() -> Path | None:
