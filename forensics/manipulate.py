@@ -141,7 +141,7 @@ def hull_mask(shape: tuple[int, int], points: np.ndarray) -> np.ndarray:
     return mask
 
 
-def _colour_transfer(source: np.ndarray, target: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def colour_transfer(source: np.ndarray, target: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """``source`` with the mean and spread of ``target`` inside ``mask``, channel by channel in
     Lab (Reinhard et al. 2001): the colour matching swap tools apply before blending."""
     src = cv2.cvtColor(source, cv2.COLOR_RGB2LAB).astype(np.float32)
@@ -171,7 +171,7 @@ def swap_face(target: np.ndarray, target_landmarks: np.ndarray, source: np.ndarr
                                             np.asarray(target_landmarks, np.float32))
     warped = cv2.warpAffine(source, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
     mask = hull_mask((h, w), face_outline(target_landmarks, kind="face"))
-    warped = _colour_transfer(warped, target, mask)
+    warped = colour_transfer(warped, target, mask)
     eyes = float(np.linalg.norm(np.subtract(target_landmarks[1], target_landmarks[0])))
     soft = cv2.GaussianBlur(mask, (0, 0), max(1.0, feather * 4 * eyes))[..., None]
     out = warped.astype(np.float32) * soft + target.astype(np.float32) * (1 - soft)

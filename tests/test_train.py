@@ -65,6 +65,12 @@ def test_train_cli_loss_falls_and_weights_round_trip(tmp_path, tiny_dataset):
     # the cache means a rerun detects nothing again
     crops = [p for p in (tmp_path / "cache").rglob("*.npy") if not p.name.endswith(".landmarks.npy")]
     assert len(crops) == 20 and len(list((tmp_path / "cache").rglob("*.landmarks.npy"))) == 20
+    # a still's five landmarks come back as five points, the eyes apart (self-blend masks are built on them)
+    from forensics.train.data import CropCache
+    points = CropCache(card.crop_policy, tmp_path / "cache").landmarks_of(load_samples(tiny_dataset))
+    assert points.shape == (20, 5, 2) and np.isfinite(points).all()
+    eyes_apart = np.linalg.norm(points[:, 1] - points[:, 0], axis=1)
+    assert (eyes_apart > 0.1 * card.crop_policy.size).all(), eyes_apart
 
 
 def test_metrics_match_a_hand_count():
@@ -93,6 +99,47 @@ def test_self_blend_turns_real_crops_into_pseudo_fakes(astronaut):
         centre = np.abs(fake[90:140, 90:140].astype(int) - crop[90:140, 90:140].astype(int)).mean()
         corner = np.abs(fake[:20, :20].astype(int) - crop[:20, :20].astype(int)).mean()
         assert abs(centre - corner) > 0.5, (centre, corner)
+
+
+def _structure(patch: np.ndarray) -> np.ndarray:
+    """A grey patch, mean removed and scaled to unit spread: its structure, whatever its colour."""
+    grey = patch.astype(np.float64).mean(axis=2)
+    return (grey - grey.mean()) / max(grey.std(), 1e-6)
+
+
+def test_a_swapped_pseudo_fake_carries_the_donors_face_inside_the_crops_outline(astronaut):
+    from samples import grace_hopper
+
+    from forensics.faces.align import CropPolicy, crop_face, crop_transform, transform_points
+    from forensics.faces.detect import FaceDetector
+    from forensics.train.augment import self_blend_batch
+
+    policy, detector = CropPolicy(), FaceDetector("cpu")
+    crops, landmarks = [], []
+    for picture in (astronaut, grace_hopper()):
+        face = detector.detect([picture])[0][0]
+        crops.append(crop_face(picture, face.box, face.landmarks, policy))
+        landmarks.append(transform_points(face.landmarks, crop_transform(face.box, face.landmarks, policy)))
+    target, donor = crops
+    batch = np.stack([target] * 8)
+    donors = (donor[None], np.stack(landmarks[1:]), np.array([0]))
+    inner = (slice(95, 150), slice(80, 145))  # eyes to mouth of a crop of this policy
+
+    def likeness(out: np.ndarray) -> tuple[float, float]:  # correlation with the crop's face, the donor's
+        got = _structure(out[inner])
+        return float((got * _structure(target[inner])).mean()), float((got * _structure(donor[inner])).mean())
+
+    towards_donor = {}  # mean over the batch of (likeness to the donor - likeness to the crop)
+    for swap in (1.0, 0.0):
+        out, labels = self_blend_batch(batch, np.zeros(8, np.float32), policy, np.random.default_rng(0), 1.0,
+                                       np.stack([landmarks[0]] * 8), ("face", "inner"), 0.0, swap, donors)
+        assert labels.tolist() == [1.0] * 8
+        pairs = [likeness(crop) for crop in out]
+        towards_donor[swap] = float(np.mean([theirs - own for own, theirs in pairs]))
+        if not swap:  # a self-blend keeps the crop's own face
+            assert all(own > theirs for own, theirs in pairs), pairs
+    # blend ratios, jitter and blur keep some of the crop's face in a swap, but it moves to the donor's
+    assert towards_donor[1.0] > towards_donor[0.0] + 0.3, towards_donor
 
 
 def test_train_with_self_blend_only_needs_no_fakes(tmp_path, tiny_dataset):

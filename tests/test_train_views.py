@@ -32,7 +32,7 @@ def tiny_faces(tmp_path_factory):
 
 
 def recipe(policy, seed=0):
-    return ViewRecipe("only", ("face", "inner"), 0.5, ("flip", "jpeg", "video"), policy, seed)
+    return ViewRecipe("only", ("face", "inner"), 0.5, ("flip", "jpeg", "video"), policy, seed, blend_swap=0.5)
 
 
 def test_views_are_pseudo_fakes_and_augmented_copies_the_same_whoever_makes_them(tmp_path, crops):

@@ -54,6 +54,10 @@ def train(
         0.0, "--blend-degrade", min=0.0, max=1.0,
         help="Probability that a pseudo-fake's pasted copy is degraded as a generator's output (downscaled 2-4x "
              "and back, blurred, JPEG). Default 0."),
+    blend_swap: float = typer.Option(
+        0.0, "--blend-swap", min=0.0, max=1.0,
+        help="Probability that a pseudo-fake pastes another real training face (aligned, colour-matched: a swap "
+             "between two real people) instead of the crop's own. Default 0."),
     splits: Optional[Path] = typer.Option(
         None, "--splits",
         help="Reuse the train/valid/test assignment of an earlier run's <weights>.splits.csv (e.g. for ensemble members)."),
@@ -104,7 +108,7 @@ def train(
             seed=seed, threads=threads, device=device.value, max_steps=max_steps, sources=list(source or []),
             pretrained=pretrained, self_blend=self_blend, blend_regions=tuple(r.strip() for r in blend_regions.split(",")
                                                                              if r.strip()),
-            blend_degrade=blend_degrade, splits=splits and str(splits), video_frames=video_frames,
+            blend_degrade=blend_degrade, blend_swap=blend_swap, splits=splits and str(splits), video_frames=video_frames,
             teacher=teacher and str(teacher), teacher_view=teacher_view, teacher_temperature=teacher_temperature,
             views=views, balance=balance, freeze=freeze)
         card = run_training(data, out, config, log=lambda line: err.print(line), cache_root=cache).card

@@ -56,19 +56,34 @@ def augmenter(seed: int, kinds: Sequence[str] = AUGMENTATIONS) -> Callable[[torc
 
 def self_blend_batch(crops: np.ndarray, labels: np.ndarray, policy: CropPolicy, rng: np.random.Generator,
                      share: float = 0.5, landmarks: np.ndarray | None = None,
-                     regions: Sequence[str] | None = None, degrade: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+                     regions: Sequence[str] | None = None, degrade: float = 0.0, swap: float = 0.0,
+                     donors: tuple[np.ndarray, np.ndarray | None, np.ndarray] | None = None,
+                     ) -> tuple[np.ndarray, np.ndarray]:
     """Turn a ``share`` of the real crops of a batch into self-blended pseudo-fakes (label 1).
 
     ``landmarks`` (n, 5, 2) are each crop's five landmarks in crop pixels (NaN where unknown:
-    a template for the policy stands in); ``regions`` and ``degrade`` are
-    :class:`forensics.train.sbi.SelfBlend`'s (default: the paper's masks, no degradation).
+    a template for the policy stands in); ``regions``, ``degrade`` and ``swap`` are
+    :class:`forensics.train.sbi.SelfBlend`'s (default: the paper's masks, no degradation, no
+    donor). A swapped pseudo-fake pastes a real face drawn at random from ``donors``: crops (may
+    be memory-mapped), their landmarks and the rows that are real faces; default the batch's own
+    real crops, the crop itself excepted.
     """
     from forensics.train.sbi import PAPER_REGIONS, SelfBlend
 
-    blend = SelfBlend(policy, tuple(regions or PAPER_REGIONS), degrade)
-    crops, labels = crops.copy(), labels.copy()
-    for i in np.flatnonzero(labels == 0):
+    blend = SelfBlend(policy, tuple(regions or PAPER_REGIONS), degrade, swap)
+    reals = np.flatnonzero(labels == 0)
+    pool, pool_landmarks, rows = donors if donors is not None else (crops, landmarks, reals)
+    out, out_labels = crops.copy(), labels.copy()
+    for i in reals:
         if rng.random() < share:
-            crops[i] = blend(crops[i], None if landmarks is None else landmarks[i], rng)
-            labels[i] = 1.0
-    return crops, labels
+            donor = None
+            if swap and len(rows) > (1 if donors is None else 0):  # the batch's own: another than itself
+                pick = int(rng.integers(len(rows)))
+                if donors is None and rows[pick] == i:  # never the crop itself
+                    pick = (pick + 1) % len(rows)
+                donor = int(rows[pick])
+            out[i] = blend(crops[i], None if landmarks is None else landmarks[i], rng,
+                           None if donor is None else np.asarray(pool[donor]),
+                           None if donor is None or pool_landmarks is None else pool_landmarks[donor])
+            out_labels[i] = 1.0
+    return out, out_labels

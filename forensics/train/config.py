@@ -79,6 +79,9 @@ class TrainConfig:
         blend_degrade: probability that a pseudo-fake's pasted copy is degraded as a face
             generator's output is (downscaled 2-4x and back, blurred, JPEG; see
             :func:`forensics.train.sbi.degrade_as_generated`). Default 0.
+        blend_swap: probability that a pseudo-fake pastes another real training face (aligned
+            on the five landmarks, colour-matched) instead of the crop's own: a face swap
+            between two real people, as Face X-ray's blended images. Default 0 (self-blends).
         video_frames: train on DATA's videos too, with this many frames sampled from each
             (see :mod:`forensics.train.data`); 0 (the default) leaves videos out.
         teacher: distil these shipped weights (an ensemble with its test-time augmentation
@@ -128,6 +131,7 @@ class TrainConfig:
     self_blend: str | None = None
     blend_regions: tuple[str, ...] = ("forehead", "face", "inner")
     blend_degrade: float = 0.0
+    blend_swap: float = 0.0
     video_frames: int = 0
     teacher: str | None = None
     teacher_view: str = "crop"
@@ -154,7 +158,7 @@ class TrainConfig:
         if self.self_blend:
             from forensics.train.sbi import SelfBlend
 
-            SelfBlend(CropPolicy(), self.blend_regions, self.blend_degrade)  # raises on unknown regions
+            SelfBlend(CropPolicy(), self.blend_regions, self.blend_degrade, self.blend_swap)  # raises on bad settings
         if self.warmup is not None and not 0.0 <= self.warmup < 1.0:
             raise ValueError(f"warmup is a fraction of the steps in [0, 1), not {self.warmup}")
         if self.select not in SELECTIONS:

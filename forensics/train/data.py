@@ -290,7 +290,8 @@ class CropCache:
             if sample.path not in loaded:
                 suffix = f"-v{self.video_frames}.landmarks.npy" if sample.is_video else ".landmarks.npy"
                 found = self.folder / f"{file_sha256(sample.path)}{suffix}"
-                loaded[sample.path] = np.load(found) if found.exists() else None
+                # an image's file holds one face's (5, 2); a video's one (5, 2) per crop
+                loaded[sample.path] = np.load(found).reshape(-1, 5, 2) if found.exists() else None
             points, k = loaded[sample.path], seen.get(sample.path, 0)
             seen[sample.path] = k + 1
             if points is not None and k < len(points):

@@ -166,7 +166,7 @@ def train_one_epoch(model: nn.Module, optimiser: torch.optim.Optimizer, schedule
                 if config.self_blend:
                     share = 0.5 if config.self_blend == "only" else 0.25
                     pixels, labels = self_blend_batch(pixels, labels, policy, rng, share, data.landmarks[idx],
-                                                      config.blend_regions, config.blend_degrade)
+                                                      config.blend_regions, config.blend_degrade, config.blend_swap)
                     targets = labels
                 crops = torch.from_numpy(pixels).permute(0, 3, 1, 2)
                 if augment is not None:

@@ -9,6 +9,12 @@ The paper outlines the face with 81 dlib landmarks; MTCNN gives five (eyes, nose
 corners), so the face outline is extrapolated from them (:func:`forensics.manipulate.face_outline`), in the
 face's own frame (eye axis and eye-to-mouth axis), then deformed at random as the paper's masks
 are (elastic warp, erosion or dilation, two blurs, a random blend ratio).
+
+With ``swap`` above 0, that share of the pseudo-fakes pastes *another* real face instead of the
+crop's own (a donor of the training set, aligned on the five landmarks and, as swap tools do,
+colour-matched to the target inside the mask): the blended images of Face X-ray (Li et al.,
+CVPR 2020), a face swap between two real people through the same deformed masks. What they add
+is what a self-blend cannot have: a second identity's skin, age and texture inside the boundary.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import cv2
 import numpy as np
 
 from forensics.faces.align import CropPolicy
-from forensics.manipulate import face_outline, hull_mask
+from forensics.manipulate import colour_transfer, face_outline, hull_mask
 
 BLEND_RATIOS = (0.25, 0.5, 0.75, 1.0, 1.0, 1.0)
 """The peak weight of the source inside the mask, drawn uniformly from these (as the paper)."""
@@ -127,11 +133,14 @@ class SelfBlend:
             lip-sync tools paste.
         degrade: the probability that the pasted copy is also degraded as a generator's
             output is (:func:`degrade_as_generated`); default 0 (the paper's recipe).
+        swap: the probability that the pasted face is a donor's (another real face, when one
+            is given) instead of the crop's own; default 0 (self-blends only, the paper's).
     """
 
     policy: CropPolicy
     regions: tuple[str, ...] = PAPER_REGIONS
     degrade: float = 0.0
+    swap: float = 0.0
 
     def __post_init__(self) -> None:
         from forensics.manipulate import OUTLINES
@@ -139,21 +148,49 @@ class SelfBlend:
         unknown = sorted(set(self.regions) - set(OUTLINES))
         if unknown or not self.regions:
             raise ValueError(f"unknown face region(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(OUTLINES)}")
-        if not 0.0 <= self.degrade <= 1.0:
-            raise ValueError(f"degrade is a probability in [0, 1], not {self.degrade}")
+        for name in ("degrade", "swap"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} is a probability in [0, 1], not {value}")
 
-    def __call__(self, crop: np.ndarray, landmarks: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
-        """A pseudo-fake of ``crop`` (``uint8`` (S, S, 3)); ``landmarks`` are its five, in crop pixels."""
-        if landmarks is None or not np.isfinite(landmarks).all():
-            landmarks = template_landmarks(self.policy) + rng.normal(0, 0.015 * self.policy.size, (5, 2))
+    def _landmarks(self, landmarks: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
+        points = None if landmarks is None else np.asarray(landmarks, np.float32)
+        # unknown, or eyes closer than 5% of the crop (no outline can be drawn on them): a template
+        if (points is None or not np.isfinite(points).all()
+                or np.linalg.norm(points[1] - points[0]) < 0.05 * self.policy.size):
+            return template_landmarks(self.policy) + rng.normal(0, 0.015 * self.policy.size, (5, 2))
+        return points
+
+    def _donor_face(self, crop: np.ndarray, landmarks: np.ndarray, donor: np.ndarray,
+                    donor_landmarks: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
+        """``donor``'s face moved onto ``crop``'s five landmarks, colour-matched to it (Lab mean
+        and spread inside the face outline) 80% of the time."""
         h, w = crop.shape[:2]
-        target, source = crop, crop.copy()
+        matrix, _ = cv2.estimateAffinePartial2D(self._landmarks(donor_landmarks, rng), landmarks)
+        # the crops share one policy, so they nearly line up: a fit far from that is a bad one
+        if matrix is None or not 0.5 < np.sqrt(abs(np.linalg.det(matrix[:, :2]))) < 2.0:
+            matrix = np.eye(2, 3, dtype=np.float64)
+        moved = cv2.warpAffine(donor, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
+        if rng.random() < 0.8:
+            moved = colour_transfer(moved, crop, hull_mask((h, w), face_outline(landmarks, kind="face")))
+        return moved
+
+    def __call__(self, crop: np.ndarray, landmarks: np.ndarray | None, rng: np.random.Generator,
+                 donor: np.ndarray | None = None, donor_landmarks: np.ndarray | None = None) -> np.ndarray:
+        """A pseudo-fake of ``crop`` (``uint8`` (S, S, 3)); ``landmarks`` are its five, in crop
+        pixels. ``donor`` (another real crop of the same policy, with its ``donor_landmarks``)
+        is pasted instead of the crop's own face with probability ``swap``."""
+        landmarks = self._landmarks(landmarks, rng)
+        h, w = crop.shape[:2]
+        target, source, swapped = crop, crop.copy(), None
+        if donor is not None and self.swap and rng.random() < self.swap:
+            source = swapped = self._donor_face(crop, landmarks, donor, donor_landmarks, rng)
         # either copy takes the jitter: the paper's choice, so that the inside is not always the odd one
-        jittered = _frequency_jitter(_colour_jitter(source, rng), rng)
+        jittered = _frequency_jitter(_colour_jitter(source, rng), rng)  # drawn first: a self-blend's draws as before swaps
         if rng.random() < 0.5:
             source = jittered
         else:
-            target = jittered
+            target = jittered if swapped is None else _frequency_jitter(_colour_jitter(target, rng), rng)
         if self.degrade and rng.random() < self.degrade:
             source = degrade_as_generated(source, rng)
         region = None if tuple(self.regions) == PAPER_REGIONS else str(rng.choice(list(self.regions)))

@@ -46,7 +46,8 @@ class Views:
 @dataclass(frozen=True)
 class ViewRecipe:
     """What makes a view from a crop: the self-blend mode (None, ``mix`` or ``only``), its mask
-    regions and degradation probability, the augmentations by name, the crop policy, the seed."""
+    regions, degradation and swap probabilities, the augmentations by name, the crop policy,
+    the seed. A swapped pseudo-fake's donor is any real crop of the training set."""
 
     self_blend: str | None
     blend_regions: tuple[str, ...]
@@ -54,6 +55,7 @@ class ViewRecipe:
     augment: tuple[str, ...]
     policy: CropPolicy
     seed: int
+    blend_swap: float = 0.0
 
     def key(self, crops: np.ndarray, landmarks: np.ndarray | None, count: int) -> str:
         digest = hashlib.sha256()
@@ -62,6 +64,8 @@ class ViewRecipe:
         if landmarks is not None:
             digest.update(np.ascontiguousarray(landmarks).tobytes())
         settings = dict(self.__dict__, policy=self.policy.to_dict(), count=count, shape=list(crops.shape))
+        if not self.blend_swap:  # views made before swaps existed keep their key
+            del settings["blend_swap"]
         digest.update(json.dumps(settings, sort_keys=True).encode())
         return digest.hexdigest()[:16]
 
@@ -129,9 +133,10 @@ def _make_chunk(folder: str, recipe: ViewRecipe, view: int, start: int) -> None:
     np.random.seed(np.random.SeedSequence(seed).generate_state(1))  # the augmentations draw from numpy's global generator
     if recipe.self_blend:
         share = 0.5 if recipe.self_blend == "only" else 0.25
+        donors = (source, landmarks, np.flatnonzero(labels == 0)) if recipe.blend_swap else None  # the whole set
         pixels, chunk_labels = self_blend_batch(pixels, chunk_labels, recipe.policy, rng, share,
                                                 None if landmarks is None else landmarks[start:stop],
-                                                recipe.blend_regions, recipe.blend_degrade)
+                                                recipe.blend_regions, recipe.blend_degrade, recipe.blend_swap, donors)
     augment = augmenter(int(np.random.SeedSequence(seed).generate_state(1)[0]), recipe.augment)
     if augment is not None:
         tensor = torch.from_numpy(pixels).permute(0, 3, 1, 2)
@@ -153,5 +158,5 @@ def view_of_epoch(views: Views, epoch: int) -> tuple[np.ndarray, np.ndarray]:
 def recipe_of(config, policy: CropPolicy) -> ViewRecipe:
     """The view recipe of a :class:`forensics.train.config.TrainConfig`."""
     return ViewRecipe(config.self_blend, tuple(config.blend_regions), float(config.blend_degrade),
-                      tuple(config.augment), policy, int(config.seed))
+                      tuple(config.augment), policy, int(config.seed), float(config.blend_swap))
 
