@@ -35,7 +35,7 @@ forensics train "$runs/train.csv" --out "$runs/blend.safetensors" "${blend[@]}" 
     --lr 2e-4 --seed 2
 forensics weights halve "$runs/blend.safetensors" weights/blend.safetensors
 # The suite takes the animation detector of recipes/train_animation.sh (run it first).
-forensics suite build weights/suite.json --name default --rate "${RATE:-0.05}" --reals "$runs/calibration.csv" \
+forensics suite build weights/suite.json --name default --rate "${RATE:-0}" --reals "$runs/calibration.csv" \
     --reals-for synthesis="$runs/calibration-synthesis.csv" --reals-for animation=runs/animation/calibration.csv \
     --images "$runs/images-valid.csv" --image-rate 0.05 --member blend=weights/blend.safetensors \
     --member synthesis=weights/efficientnet-lite0.safetensors --member animation=weights/animation.safetensors
