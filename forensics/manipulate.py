@@ -153,6 +153,24 @@ def colour_transfer(source: np.ndarray, target: np.ndarray, mask: np.ndarray) ->
     return cv2.cvtColor(np.clip(src, 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)
 
 
+def align_face(source: np.ndarray, source_landmarks: np.ndarray, target_landmarks: np.ndarray,
+               shape: tuple[int, int], scales: tuple[float, float] | None = None) -> np.ndarray | None:
+    """``source`` warped by the similarity transform that moves its five landmarks onto
+    ``target_landmarks``, into an image of ``shape`` (h, w) pixels, the border reflected.
+
+    None where no similarity fits, or where its scale falls outside ``scales`` (low, high;
+    default: any scale).
+    """
+    matrix, _ = cv2.estimateAffinePartial2D(np.asarray(source_landmarks, np.float32),
+                                            np.asarray(target_landmarks, np.float32))
+    if matrix is None:
+        return None
+    if scales is not None and not scales[0] < np.sqrt(abs(np.linalg.det(matrix[:, :2]))) < scales[1]:
+        return None
+    h, w = shape
+    return cv2.warpAffine(source, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
+
+
 def swap_face(target: np.ndarray, target_landmarks: np.ndarray, source: np.ndarray,
               source_landmarks: np.ndarray, feather: float = 0.06) -> np.ndarray:
     """``target`` with its face replaced by the face of ``source``, as face-swap tools do it.
@@ -167,9 +185,9 @@ def swap_face(target: np.ndarray, target_landmarks: np.ndarray, source: np.ndarr
         feather: Gaussian sigma of the mask's edge, as a fraction of 4 eye distances (default 0.06).
     """
     h, w = target.shape[:2]
-    matrix, _ = cv2.estimateAffinePartial2D(np.asarray(source_landmarks, np.float32),
-                                            np.asarray(target_landmarks, np.float32))
-    warped = cv2.warpAffine(source, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
+    warped = align_face(source, source_landmarks, target_landmarks, (h, w))
+    if warped is None:
+        raise ValueError("no similarity transform maps the source face's landmarks onto the target's")
     mask = hull_mask((h, w), face_outline(target_landmarks, kind="face"))
     warped = colour_transfer(warped, target, mask)
     eyes = float(np.linalg.norm(np.subtract(target_landmarks[1], target_landmarks[0])))

@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from forensics.faces.align import CropPolicy
-from forensics.manipulate import colour_transfer, face_outline, hull_mask
+from forensics.manipulate import align_face, colour_transfer, face_outline, hull_mask
 
 BLEND_RATIOS = (0.25, 0.5, 0.75, 1.0, 1.0, 1.0)
 """The peak weight of the source inside the mask, drawn uniformly from these (as the paper)."""
@@ -166,11 +166,10 @@ class SelfBlend:
         """``donor``'s face moved onto ``crop``'s five landmarks, colour-matched to it (Lab mean
         and spread inside the face outline) 80% of the time."""
         h, w = crop.shape[:2]
-        matrix, _ = cv2.estimateAffinePartial2D(self._landmarks(donor_landmarks, rng), landmarks)
-        # the crops share one policy, so they nearly line up: a fit far from that is a bad one
-        if matrix is None or not 0.5 < np.sqrt(abs(np.linalg.det(matrix[:, :2]))) < 2.0:
-            matrix = np.eye(2, 3, dtype=np.float64)
-        moved = cv2.warpAffine(donor, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
+        # the crops share one policy, so they nearly line up as they are: a fit far from that is a bad one
+        moved = align_face(donor, self._landmarks(donor_landmarks, rng), landmarks, (h, w), scales=(0.5, 2.0))
+        if moved is None:
+            moved = donor
         if rng.random() < 0.8:
             moved = colour_transfer(moved, crop, hull_mask((h, w), face_outline(landmarks, kind="face")))
         return moved
