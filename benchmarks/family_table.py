@@ -1,13 +1,15 @@
 """Per-family tables of a suite's evaluation: each detector alone and the suite, per source.
 
     python benchmarks/family_table.py runs/suite/ffpp-test.eval.json [more.eval.json ...]
-        [--only-sources A,B] [--markdown]
+        [--only-sources A,B] [--drop-sources C,D] [--without FAMILY] [--markdown]
 
 Reads what ``forensics evaluate --weights SUITE.json --json X`` wrote (its video rows keep each
 family's calibrated media score) and prints, for every source and pooled: the number of real
 and fake videos, the video ROC AUC, the fakes caught and the reals flagged at the threshold,
 for each family's detector alone and for the suite (the highest family score, as the scan
-computes it). Rows whose status is not ``ok`` are counted as not scored. Images, when the
+computes it). ``--without FAMILY`` drops a family and re-scores the suite as the highest of
+the others (e.g. a held-out view where one member's scores would be memory). Rows whose status
+is not ``ok`` are counted as not scored. Images, when the
 evaluation has them, get the same table (one face per image).
 """
 
@@ -37,19 +39,33 @@ def markdown(lines: Sequence[dict[str, Any]], title: str) -> str:
     return "\n".join(text)
 
 
+def without(row: dict[str, Any], families: Sequence[str]) -> dict[str, Any]:
+    """The row as a suite without ``families`` scores it: the highest of the other families'
+    calibrated scores (the scan's combination); a row with none of them left is unscored."""
+    if not families or not row.get("family_scores"):
+        return row
+    left = {f: s for f, s in row["family_scores"].items() if f not in families}
+    scores = [s for s in left.values() if s is not None]
+    return {**row, "family_scores": left, "score": max(scores) if scores else None}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("evaluations", nargs="+", type=Path, help="JSON reports of `forensics evaluate --json`")
     parser.add_argument("--only-sources", default="", help="comma-separated sources to keep (default all)")
+    parser.add_argument("--drop-sources", default="", help="comma-separated sources to leave out")
+    parser.add_argument("--without", action="append", default=[], help="a family to leave out of the suite (repeatable)")
     args = parser.parse_args()
     keep = set(filter(None, args.only_sources.split(",")))
+    drop = set(filter(None, args.drop_sources.split(",")))
     for path in args.evaluations:
         report = json.loads(path.read_text())
         for level in ("videos", "images"):
             part = report.get(level)
             if not part:
                 continue
-            rows = [r for r in part["rows"] if not keep or r["source"] in keep]
+            rows = [without(r, args.without) for r in part["rows"]
+                    if (not keep or r["source"] in keep) and r["source"] not in drop]
             print(markdown(family_metrics(rows, report.get("threshold", 0.5)), f"{path.name}: {level}"))
             print()
 
