@@ -22,6 +22,7 @@ from typing import Any, Sequence
 
 from common import REPO  # noqa: F401 - puts the repository on the path
 
+from forensics.aggregate import combine_families
 from forensics.train.suite import family_metrics
 
 
@@ -45,8 +46,8 @@ def without(row: dict[str, Any], families: Sequence[str]) -> dict[str, Any]:
     if not families or not row.get("family_scores"):
         return row
     left = {f: s for f, s in row["family_scores"].items() if f not in families}
-    scores = [s for s in left.values() if s is not None]
-    return {**row, "family_scores": left, "score": max(scores) if scores else None}
+    scored = {f: s for f, s in left.items() if s is not None}
+    return {**row, "family_scores": left, "score": combine_families(scored)[0] if scored else None}
 
 
 def main() -> None:
